@@ -1,0 +1,192 @@
+"""Hub behaviour shared by every network: strict safetensors loading, ``subfolder=``, unwrapping before saving.
+
+``PyTorchModelHubMixin`` gives ``from_pretrained`` / ``save_pretrained`` / ``push_to_hub`` with a ``config.json``;
+this module tightens it where a GAN needs it: loading is strict (a missing key would otherwise leave a layer at its
+random initialisation without a word), pickled ``.bin`` files are never read, DDP / ``torch.compile`` wrappers are
+peeled off before saving, and components can live in subfolders of one repository (DESIGN section 2).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin, snapshot_download
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+PAPER_URL = "https://arxiv.org/abs/2008.09655"
+REPO_URL = "https://github.com/deeplandscape-hf/deeplandscape-hf"
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+HUB_METADATA: dict[str, Any] = dict(
+    library_name="deeplandscape-hf",
+    pipeline_tag="image-to-video",
+    license="mit",
+    paper_url=PAPER_URL,
+    repo_url=REPO_URL,
+    tags=["deeplandscape", "gan", "stylegan", "landscape", "video-generation", "image-to-video"],
+)
+
+T = TypeVar("T", bound="HubModelMixin")
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """Raised when a model folder or hub repository cannot be found or reached."""
+
+
+class CheckpointMismatchError(ValueError):
+    """Raised when a weights file does not fit the model built from its config."""
+
+
+def unwrap_model(module: nn.Module) -> nn.Module:
+    """Peel DistributedDataParallel / DataParallel (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
+    while True:
+        if isinstance(module, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            module = module.module
+        elif hasattr(module, "_orig_mod") and isinstance(module._orig_mod, nn.Module):
+            module = module._orig_mod
+        else:
+            return module
+
+
+def _clean_key(key: str) -> str:
+    # torch.compile on a submodule puts "_orig_mod." inside keys; DDP puts "module." in front.
+    key = key.replace("_orig_mod.", "")
+    return key[len("module.") :] if key.startswith("module.") else key
+
+
+def clean_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """State dict with wrapper prefixes removed, tensors contiguous and detached (safetensors wants that)."""
+    return {_clean_key(k): v.detach().contiguous() for k, v in state_dict.items()}
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """``load_state_dict`` that names every missing, unexpected and mis-shaped key in one ``ValueError``."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mis_shaped = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state_dict and state_dict[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or mis_shaped:
+        parts = [f"{source} does not match {type(model).__name__} built from its config."]
+        for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", mis_shaped)):
+            if items:
+                shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+                parts.append(f"{title}: {shown}")
+        parts.append("Was it saved from another configuration or another version of the model?")
+        raise CheckpointMismatchError("\n".join(parts))
+    model.load_state_dict(state_dict, strict=True)
+
+
+def resolve_model_folder(
+    name_or_path: str | os.PathLike,
+    subfolder: str | None = None,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
+) -> Path:
+    """Local folder holding ``config.json`` / ``model.safetensors`` for a local path or hub id (+ subfolder)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        folder = path / subfolder if subfolder else path
+        if not folder.is_dir():
+            raise ModelNotFoundError(f"'{path}' has no subfolder '{subfolder}'.")
+        return folder
+    name = str(name_or_path)
+    if path.exists() or name.count("/") != 1 or name.startswith((".", "/", "~")):
+        raise ModelNotFoundError(
+            f"'{name}' is neither a model folder nor a hub id of the form 'org/name'. "
+            "Give the folder that holds config.json and model.safetensors, or a hub repository id."
+        )
+    patterns = [f"{subfolder}/*"] if subfolder else ["*.json", "*.safetensors", "*.md"]
+    try:
+        root = snapshot_download(
+            repo_id=name,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+            force_download=force_download,
+            allow_patterns=patterns,
+        )
+    except Exception as error:  # offline, unknown repo, no permission: all end the same way for the user
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+        hint = (
+            " HF_HUB_OFFLINE is set, so only models already in the local cache can be loaded."
+            if offline
+            else " Check the id, your network and (for private repos) `hf auth login`."
+        )
+        raise ModelNotFoundError(
+            f"Could not get model '{name}' from the Hugging Face Hub ({type(error).__name__}).{hint} "
+            "You can also pass a local folder saved with save_pretrained()."
+        ) from error
+    folder = Path(root) / subfolder if subfolder else Path(root)
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise ModelNotFoundError(f"Hub repository '{name}' has no {subfolder + '/' if subfolder else ''}{WEIGHTS_NAME}.")
+    return folder
+
+
+class HubModelMixin(PyTorchModelHubMixin):
+    """``PyTorchModelHubMixin`` with strict loading, ``subfolder=`` and wrapper-safe saving."""
+
+    @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls: type[T],
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        force_download: bool = False,
+        **model_kwargs: Any,
+    ) -> T:
+        """Load from a local folder or hub repository id; ``subfolder`` selects a component (e.g. ``"encoder"``)."""
+        folder = resolve_model_folder(
+            pretrained_model_name_or_path,
+            subfolder,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+            force_download=force_download,
+        )
+        if not (folder / CONFIG_NAME).is_file():
+            raise ModelNotFoundError(f"'{folder}' has no {CONFIG_NAME}; was it written by save_pretrained()?")
+        return super().from_pretrained(str(folder), **model_kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, map_location: str = "cpu", strict: bool = True, **kwargs: Any):
+        for hub_argument in ("revision", "cache_dir", "force_download", "local_files_only", "token"):
+            kwargs.pop(hub_argument, None)
+        weights = Path(model_id) / WEIGHTS_NAME
+        if not weights.is_file():
+            raise ModelNotFoundError(f"'{model_id}' has no {WEIGHTS_NAME} (pickled .bin weights are never loaded).")
+        model = cls._build_for_loading(**kwargs)
+        try:
+            state_dict = load_file(str(weights), device=str(map_location))
+        except Exception as error:
+            raise CheckpointMismatchError(f"'{weights}' is not a readable safetensors file: {error}") from error
+        load_state_dict_strict(model, state_dict, source=str(weights))
+        model.eval()
+        return model
+
+    @classmethod
+    def _build_for_loading(cls, **kwargs: Any):
+        """Construct the module that weights are loaded into. Overridden where construction would fetch weights."""
+        return cls(**kwargs)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        model = unwrap_model(self)  # type: ignore[arg-type]
+        save_file(clean_state_dict(model.state_dict()), str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})

@@ -1,0 +1,160 @@
+"""Small building blocks of the StyleGAN-1 networks DeepLandscape uses.
+
+Equalized learning rate: weights are stored N(0, 1) and multiplied at run time by sqrt(2 / fan_in), so that Adam sees
+every layer at the same scale. Biases are not scaled. Arithmetic follows the authors' code exactly (their released
+weights must reproduce their frames), including the fused up/down-sampling kernels and fan_in = C for noise weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def check_shape(tensor: torch.Tensor, expected: Sequence[int | None], name: str) -> None:
+    """Raise ``ValueError`` unless ``tensor`` has ``len(expected)`` dims matching every non-None size."""
+    if not isinstance(tensor, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}.")
+    pattern = "(" + ", ".join("*" if s is None else str(s) for s in expected) + ")"
+    if tensor.dim() != len(expected) or any(s is not None and s != t for s, t in zip(expected, tensor.shape)):
+        raise ValueError(f"{name} must have shape {pattern}, got {tuple(tensor.shape)}.")
+
+
+class PixelNorm(nn.Module):
+    """Normalise each vector to unit root-mean-square over channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalized learning rate: y = x (W sqrt(2/in))^T + b."""
+
+    def __init__(self, in_features: int, out_features: int, bias_init: float = 0.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features))
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
+        self.scale = math.sqrt(2.0 / in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.scale, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}"
+
+
+class EqualConv2d(nn.Module):
+    """Conv2d with equalized learning rate, fan_in = in_channels * k * k."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = math.sqrt(2.0 / (in_channels * kernel_size * kernel_size))
+        self.padding = padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        out_channels, in_channels, k, _ = self.weight.shape
+        return f"{in_channels}, {out_channels}, kernel_size={k}, padding={self.padding}"
+
+
+def _box_filtered_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """3x3 kernel -> 4x4: zero-pad to 5x5 and average the four one-pixel shifts (the authors' fused resampling)."""
+    weight = F.pad(weight, [1, 1, 1, 1])
+    return (weight[:, :, 1:, 1:] + weight[:, :, :-1, 1:] + weight[:, :, 1:, :-1] + weight[:, :, :-1, :-1]) / 4
+
+
+class FusedUpsample(nn.Module):
+    """2x upsampling fused with a 3x3 conv as one transposed conv. Weight layout (in, out, 3, 3) as the authors'."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(in_channels, out_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = math.sqrt(2.0 / (in_channels * kernel_size * kernel_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = _box_filtered_kernel(self.weight * self.scale)
+        return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)
+
+
+class FusedDownsample(nn.Module):
+    """3x3 conv fused with 2x downsampling as one strided conv. Weight layout (out, in, 3, 3)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = math.sqrt(2.0 / (in_channels * kernel_size * kernel_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = _box_filtered_kernel(self.weight * self.scale)
+        return F.conv2d(x, kernel, self.bias, stride=2, padding=1)
+
+
+class Blur(nn.Module):
+    """Fixed depthwise [1,2,1] x [1,2,1] / 16 low-pass filter (padding 1). The kernel is not saved: it never changes."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        kernel = torch.outer(taps, taps) / 16
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone(), persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.kernel.to(x.dtype), padding=1, groups=self.channels)
+
+
+class NoiseInjection(nn.Module):
+    """Adds a single-channel noise map scaled per channel. The weight starts at zero, so noise is learned in."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.scale = math.sqrt(2.0 / channels)  # the authors' equal-lr hook sees fan_in = C for this (1, C, 1, 1) weight
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return x + (self.weight * self.scale) * noise
+
+
+class AdaIN(nn.Module):
+    """Adaptive instance norm: normalise each channel, then scale and shift by an affine map of the style w."""
+
+    def __init__(self, channels: int, w_dim: int):
+        super().__init__()
+        bias_init = torch.cat([torch.ones(channels), torch.zeros(channels)])  # identity-like start: gamma 1, beta 0
+        self.style = EqualLinear(w_dim, 2 * channels)
+        with torch.no_grad():
+            self.style.bias.copy_(bias_init)
+        self.norm = nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.style(w)[:, :, None, None].chunk(2, dim=1)
+        return gamma * self.norm(x) + beta
+
+
+class ConstantInput(nn.Module):
+    """The learned 4x4 tensor the synthesis network starts from."""
+
+    def __init__(self, channels: int, size: int = 4):
+        super().__init__()
+        self.input = nn.Parameter(torch.randn(1, channels, size, size))
+
+    def forward(self, batch_size: int) -> torch.Tensor:
+        return self.input.expand(batch_size, -1, -1, -1)
+
+
+class MinibatchStdDev(nn.Module):
+    """Appends one channel: the standard deviation over the batch, averaged to a single scalar (one group)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        std = torch.sqrt(x.var(dim=0, unbiased=False) + 1e-8).mean()
+        return torch.cat([x, std.expand(x.shape[0], 1, x.shape[2], x.shape[3])], dim=1)
