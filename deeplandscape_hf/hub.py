@@ -8,7 +8,9 @@ peeled off before saving, and components can live in subfolders of one repositor
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -136,6 +138,28 @@ def resolve_model_folder(
     return folder
 
 
+def _configs_from_dicts(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Rebuild dataclass configs that arrive from config.json as plain dicts.
+
+    The mixin does this itself only when it can read the annotation; with ``from __future__ import annotations``
+    (and ``Config | None``) it cannot, so resolve the hints here.
+    """
+    hints = typing.get_type_hints(cls.__init__)
+    rebuilt = dict(kwargs)
+    for name, value in kwargs.items():
+        if not isinstance(value, dict):
+            continue
+        for candidate in (hints.get(name), *typing.get_args(hints.get(name))):
+            if dataclasses.is_dataclass(candidate):
+                known = {f.name for f in dataclasses.fields(candidate)}
+                unknown = sorted(set(value) - known)
+                if unknown:
+                    raise CheckpointMismatchError(f"config.json has unknown {name} fields {unknown} for {candidate.__name__}.")
+                rebuilt[name] = candidate(**value)
+                break
+    return rebuilt
+
+
 class HubModelMixin(PyTorchModelHubMixin):
     """``PyTorchModelHubMixin`` with strict loading, ``subfolder=`` and wrapper-safe saving."""
 
@@ -185,7 +209,7 @@ class HubModelMixin(PyTorchModelHubMixin):
     @classmethod
     def _build_for_loading(cls, **kwargs: Any):
         """Construct the module that weights are loaded into. Overridden where construction would fetch weights."""
-        return cls(**kwargs)
+        return cls(**_configs_from_dicts(cls, kwargs))
 
     def _save_pretrained(self, save_directory: Path) -> None:
         model = unwrap_model(self)  # type: ignore[arg-type]
