@@ -297,7 +297,9 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
         """
         level = self.num_levels - 1 if level is None else level
         if not 0 <= level < self.num_levels:
-            raise ValueError(f"level must be in [0, {self.num_levels - 1}] for a {self.resolution} px model, got {level}.")
+            raise ValueError(
+                f"level must be in [0, {self.num_levels - 1}] for a {self.resolution} px model, got {level}."
+            )
         check_shape(w_plus, (None, self.num_ws, self.config.w_dim), "w_plus")
         batch = w_plus.shape[0]
         self._check_noise(static_noise, "static_noise", batch, level)
@@ -306,7 +308,9 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
         x = previous = None
         for index in range(level + 1):
             previous = x
-            x = self.blocks[index](x, w_plus[:, 2 * index], w_plus[:, 2 * index + 1], (static_noise[index], dynamic_noise[index]))
+            x = self.blocks[index](
+                x, w_plus[:, 2 * index], w_plus[:, 2 * index + 1], (static_noise[index], dynamic_noise[index])
+            )
         rgb = self.to_rgb[level](x)
         if level > 0 and 0 <= alpha < 1:
             skip = F.interpolate(self.to_rgb[level - 1](previous), scale_factor=2, mode="nearest")

@@ -19,6 +19,8 @@ from huggingface_hub import PyTorchModelHubMixin, snapshot_download
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+# The small model trained by our own scripts and shipped in the package (issue: bundled default model).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 PAPER_URL = "https://arxiv.org/abs/2008.09655"
 REPO_URL = "https://github.com/deeplandscape-hf/deeplandscape-hf"
 WEIGHTS_NAME = "model.safetensors"
@@ -134,7 +136,9 @@ def resolve_model_folder(
         ) from error
     folder = Path(root) / subfolder if subfolder else Path(root)
     if not (folder / WEIGHTS_NAME).is_file():
-        raise ModelNotFoundError(f"Hub repository '{name}' has no {subfolder + '/' if subfolder else ''}{WEIGHTS_NAME}.")
+        raise ModelNotFoundError(
+            f"Hub repository '{name}' has no {subfolder + '/' if subfolder else ''}{WEIGHTS_NAME}."
+        )
     return folder
 
 
@@ -154,10 +158,22 @@ def _configs_from_dicts(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
                 known = {f.name for f in dataclasses.fields(candidate)}
                 unknown = sorted(set(value) - known)
                 if unknown:
-                    raise CheckpointMismatchError(f"config.json has unknown {name} fields {unknown} for {candidate.__name__}.")
+                    raise CheckpointMismatchError(
+                        f"config.json has unknown {name} fields {unknown} for {candidate.__name__}."
+                    )
                 rebuilt[name] = candidate(**value)
                 break
     return rebuilt
+
+
+def default_model_path() -> Path:
+    """The bundled default model folder; a clear error when this checkout does not have it."""
+    if not (DEFAULT_MODEL_DIR / WEIGHTS_NAME).is_file():
+        raise ModelNotFoundError(
+            f"The bundled default model is missing from {DEFAULT_MODEL_DIR}. Reinstall deeplandscape-hf, or pass a "
+            "model folder or hub id (e.g. one written by `deeplandscape convert-official` or train_accelerate.py)."
+        )
+    return DEFAULT_MODEL_DIR
 
 
 class HubModelMixin(PyTorchModelHubMixin):

@@ -11,8 +11,13 @@ from deeplandscape_hf.layers import AdaIN, EqualConv2d, EqualLinear, NoiseInject
 
 def tiny_config(resolution: int = 16, **overrides) -> GeneratorConfig:
     return GeneratorConfig(
-        resolution=resolution, channels=[16, 16, 8, 8, 8, 8], z_dim=32, w_dim=16, mapping_layers=2,
-        fused_from_resolution=16, **overrides,
+        resolution=resolution,
+        channels=[16, 16, 8, 8, 8, 8],
+        z_dim=32,
+        w_dim=16,
+        mapping_layers=2,
+        fused_from_resolution=16,
+        **overrides,
     )
 
 
@@ -96,7 +101,9 @@ def test_truncation_pulls_toward_w_avg(generator):
     with torch.no_grad():
         w = model.map(torch.randn(4, 32, generator=generator))
     assert torch.allclose(model.truncate(w, 0.0), model.w_avg.expand_as(w))
-    assert (model.truncate(w, 0.5) - model.w_avg).norm() == pytest.approx(0.5 * (w - model.w_avg).norm().item(), rel=1e-5)
+    assert (model.truncate(w, 0.5) - model.w_avg).norm() == pytest.approx(
+        0.5 * (w - model.w_avg).norm().item(), rel=1e-5
+    )
 
 
 def test_style_mixing_changes_only_upper_levels(generator):
