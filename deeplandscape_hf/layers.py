@@ -119,7 +119,7 @@ class NoiseInjection(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        self.scale = math.sqrt(2.0 / channels)  # the authors' equal-lr hook sees fan_in = C for this (1, C, 1, 1) weight
+        self.scale = math.sqrt(2.0 / channels)  # the authors' equal-lr hook: fan_in = C for (1, C, 1, 1)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return x + (self.weight * self.scale) * noise
