@@ -1,0 +1,188 @@
+import json
+import types
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import HfApi
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from deeplandscape_hf.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
+from deeplandscape_hf.dynamics import DynamicsConfig, StyleDynamicsNet
+from deeplandscape_hf.encoder import DeepLandscapeEncoder, EncoderConfig
+from deeplandscape_hf.hub import PAPER_URL, clean_state_dict, unwrap_model
+
+
+def _image_d():
+    return ImageDiscriminator(DiscriminatorConfig(resolution=16, channels=[16, 16, 8])), torch.randn(2, 3, 16, 16)
+
+
+def _pairwise_d():
+    model = PairwiseDiscriminator(DiscriminatorConfig(resolution=16, channels=[16, 16, 8], frames=2))
+    return model, torch.randn(2, 2, 3, 16, 16)
+
+
+def _encoder():
+    config = EncoderConfig(backbone="resnet18", num_levels=2, hidden=16, pretrained_backbone=False, image_size=32)
+    return DeepLandscapeEncoder(config), torch.rand(1, 3, 32, 32) * 2 - 1
+
+
+def _dynamics():
+    model = StyleDynamicsNet(DynamicsConfig(w_dim=8, depth=2))
+    return model, (torch.randn(3, 8), torch.randn(3, 3), torch.rand(3))
+
+
+# name -> (factory, subfolder in the published repository layout, DESIGN section 2)
+MODELS = {
+    "image_d": (_image_d, "discriminators/image"),
+    "pairwise_d": (_pairwise_d, "discriminators/pairwise"),
+    "encoder": (_encoder, "encoder"),
+    "dynamics": (_dynamics, "dynamics"),
+}
+
+
+@pytest.fixture(params=list(MODELS))
+def model_and_input(request):
+    torch.manual_seed(0)
+    factory, subfolder = MODELS[request.param]
+    model, example = factory()
+    return model.eval(), example, subfolder
+
+
+def _run(model: nn.Module, example) -> torch.Tensor:
+    with torch.no_grad():
+        return model(*example) if isinstance(example, tuple) else model(example)
+
+
+def _assert_same_weights(a: nn.Module, b: nn.Module) -> None:
+    state_a, state_b = a.state_dict(), b.state_dict()
+    assert list(state_a) == list(state_b)
+    assert all(torch.equal(state_a[key], state_b[key]) for key in state_a)
+
+
+def test_round_trip_is_bit_exact(model_and_input, tmp_path):
+    model, example, _ = model_and_input
+    model.save_pretrained(tmp_path)
+    loaded = type(model).from_pretrained(tmp_path)
+    assert type(loaded.config) is type(model.config) and loaded.config == model.config
+    _assert_same_weights(model, loaded)
+    assert not loaded.training
+    assert torch.equal(_run(loaded, example), _run(model, example))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+
+
+def test_round_trip_from_a_subfolder(model_and_input, tmp_path):
+    model, _, subfolder = model_and_input
+    model.save_pretrained(tmp_path / subfolder)
+    loaded = type(model).from_pretrained(tmp_path, subfolder=subfolder)
+    _assert_same_weights(model, loaded)
+    assert loaded.config == model.config
+
+
+def test_config_json_holds_the_dataclass(model_and_input, tmp_path):
+    model, _, _ = model_and_input
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved == asdict(model.config)
+
+
+def test_wrong_shape_in_checkpoint_names_the_key(model_and_input, tmp_path):
+    model, _, _ = model_and_input
+    model.save_pretrained(tmp_path)
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    key = next(k for k, v in weights.items() if v.dim() >= 2)
+    weights[key] = torch.zeros(weights[key].shape[0] + 1, *weights[key].shape[1:])
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        type(model).from_pretrained(tmp_path)
+
+
+def test_missing_key_is_an_error_not_a_random_layer(model_and_input, tmp_path):
+    model, _, _ = model_and_input
+    model.save_pretrained(tmp_path)
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    key = sorted(weights)[-1]
+    del weights[key]
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="missing keys"):
+        type(model).from_pretrained(tmp_path)
+
+
+def test_model_card_metadata(model_and_input, tmp_path):
+    model, _, _ = model_and_input
+    card = model.generate_model_card()
+    assert card.data.library_name == "deeplandscape-hf"
+    assert card.data.pipeline_tag == "image-to-video"
+    assert card.data.license == "mit"
+    assert "image-to-video" in card.data.tags
+    assert PAPER_URL == "https://arxiv.org/abs/2008.09655" and PAPER_URL in str(card)
+    model.save_pretrained(tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    assert "library_name: deeplandscape-hf" in readme and PAPER_URL in readme
+
+
+def test_compiled_model_saves_plain_keys(model_and_input, tmp_path):
+    model, _, _ = model_and_input
+    torch.compile(model).save_pretrained(tmp_path / "whole")  # lazy: nothing is compiled until it runs
+    assert set(load_file(str(tmp_path / "whole" / "model.safetensors"))) == set(model.state_dict())
+
+    # A compiled submodule puts "_orig_mod." inside the keys; the saved file must not have it.
+    name, child = next(iter(model.named_children()))
+    setattr(model, name, torch.compile(child))
+    assert any("_orig_mod." in key for key in model.state_dict())
+    model.save_pretrained(tmp_path / "part")
+    setattr(model, name, child)
+    _assert_same_weights(model, type(model).from_pretrained(tmp_path / "part"))
+
+
+def test_data_parallel_wrapper_is_unwrapped(model_and_input, tmp_path):
+    model, _, _ = model_and_input
+    wrapped = nn.DataParallel(model)  # on CPU it only wraps: same keys as DDP, "module." in front
+    assert unwrap_model(wrapped) is model
+    assert list(clean_state_dict(wrapped.state_dict())) == list(model.state_dict())
+    unwrap_model(wrapped).save_pretrained(tmp_path)
+    _assert_same_weights(model, type(model).from_pretrained(tmp_path))
+
+
+def test_push_to_hub_uploads_config_weights_and_card(model_and_input, monkeypatch):
+    model, _, _ = model_and_input
+    uploads = []
+
+    def fake_create_repo(self, repo_id, **kwargs):
+        return types.SimpleNamespace(repo_id=repo_id)
+
+    def fake_upload_folder(self, *, repo_id, folder_path, **kwargs):
+        folder = Path(folder_path)
+        uploads.append(
+            (repo_id, sorted(p.name for p in folder.iterdir()), json.loads((folder / "config.json").read_text()))
+        )
+        return f"https://huggingface.co/{repo_id}/commit/0"
+
+    # the mixin builds HfApi() itself: patch the class it uses
+    monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", fake_upload_folder)
+    url = model.push_to_hub("someone/deeplandscape-test")
+    assert url == "https://huggingface.co/someone/deeplandscape-test/commit/0"
+    assert len(uploads) == 1
+    repo_id, files, config = uploads[0]
+    assert repo_id == "someone/deeplandscape-test"
+    assert {"config.json", "model.safetensors", "README.md"} <= set(files)
+    assert config == asdict(model.config)
+
+
+def test_encoder_loading_never_fetches_imagenet_weights(tmp_path, monkeypatch):
+    def no_download(url, *args, **kwargs):
+        raise AssertionError(f"from_pretrained tried to download {url}")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    model, example = _encoder()
+    published = replace(model.config, pretrained_backbone=True)  # trained from ImageNet weights
+    model.save_pretrained(tmp_path / "encoder", config=published)
+    loaded = DeepLandscapeEncoder.from_pretrained(tmp_path, subfolder="encoder")
+    assert loaded.config == published and loaded.config.pretrained_backbone
+    _assert_same_weights(model, loaded)
+    loaded.save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["pretrained_backbone"] is True
