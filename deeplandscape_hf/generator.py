@@ -345,3 +345,45 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
             static_noise = fresh_static if static_noise is None else static_noise
             dynamic_noise = fresh_dynamic if dynamic_noise is None else dynamic_noise
         return self.synthesize(w_plus, static_noise, dynamic_noise, level=level, alpha=alpha)
+
+    # ----------------------------------------------------------------------------------------------- video
+    def generate_video(
+        self,
+        num_frames: int = 60,
+        seed: int | None = 0,
+        z: torch.Tensor | None = None,
+        motion: object = "m01",
+        speed: float = 1.0,
+        style: object = None,
+        truncation: float = 0.7,
+        loop: bool = False,
+        horizon: float = 0.5,
+        batch_size: int = 8,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+        **options: object,
+    ) -> torch.Tensor:
+        """A synthetic video, float (T, 3, H, W) in [-1, 1]: shared z_st and S_st, S_dyn warped by the motion.
+
+        Delegates to `deeplandscape_hf.synthetic.generate_video`, which documents every argument and the accepted
+        ``motion`` / ``style`` types (``style=None`` is the official random z_dyn slerp; a style name sets z_dyn to
+        its target). ``options``: ``mixing``, ``style_strength``, ``working_resolution``, ``clamp``.
+        """
+        from .synthetic import generate_video
+
+        return generate_video(
+            self,
+            num_frames=num_frames,
+            seed=seed,
+            z=z,
+            motion=motion,
+            speed=speed,
+            style=style,
+            truncation=truncation,
+            loop=loop,
+            horizon=horizon,
+            batch_size=batch_size,
+            generator=generator,
+            progress=progress,
+            **options,
+        )

@@ -32,6 +32,7 @@ HUB_METADATA: dict[str, Any] = dict(
     license="mit",
     paper_url=PAPER_URL,
     repo_url=REPO_URL,
+    docs_url=REPO_URL + "#readme",
     tags=["deeplandscape", "gan", "stylegan", "landscape", "video-generation", "image-to-video"],
 )
 
@@ -178,6 +179,10 @@ def default_model_path() -> Path:
 
 class HubModelMixin(PyTorchModelHubMixin):
     """``PyTorchModelHubMixin`` with strict loading, ``subfolder=`` and wrapper-safe saving."""
+
+    def __init_subclass__(cls, *, tags: list[str] | None = None, **kwargs: Any) -> None:
+        # The mixin appends its own tags to the list it is given: hand it a copy, not HUB_METADATA's.
+        super().__init_subclass__(tags=list(tags) if tags is not None else None, **kwargs)
 
     @classmethod
     def from_pretrained(  # type: ignore[override]
