@@ -85,6 +85,26 @@ class FusedUpsample(nn.Module):
         return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)
 
 
+class NearestUpsampleConv2d(nn.Module):
+    """Nearest 2x upsampling followed by a 3x3 equalized conv, computed as one transposed conv.
+
+    Upsampling by repetition then convolving equals a stride-2 transposed conv whose 4x4 kernel sums the four
+    one-pixel shifts of the 3x3 kernel: the same numbers with 2.25x fewer multiply-adds and no upsampled copy.
+    The parameter keeps the plain conv layout (out, in, 3, 3) of the authors' EqualConv2d.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.scale = math.sqrt(2.0 / (in_channels * 9))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = 4 * _box_filtered_kernel(self.weight * self.scale)  # sum, not mean, of the four shifts
+        kernel = kernel.transpose(0, 1).flip([2, 3])  # conv layout -> transposed-conv layout
+        return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)
+
+
 class FusedDownsample(nn.Module):
     """3x3 conv fused with 2x downsampling as one strided conv. Weight layout (out, in, 3, 3)."""
 
@@ -122,7 +142,7 @@ class NoiseInjection(nn.Module):
         self.scale = math.sqrt(2.0 / channels)  # the authors' equal-lr hook: fan_in = C for (1, C, 1, 1)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return x + (self.weight * self.scale) * noise
+        return torch.addcmul(x, self.weight * self.scale, noise)
 
 
 class AdaIN(nn.Module):
@@ -134,11 +154,14 @@ class AdaIN(nn.Module):
         self.style = EqualLinear(w_dim, 2 * channels)
         with torch.no_grad():
             self.style.bias.copy_(bias_init)
-        self.norm = nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+        self.eps = 1e-5  # as nn.InstanceNorm2d
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.style(w)[:, :, None, None].chunk(2, dim=1)
-        return gamma * self.norm(x) + beta
+        # gamma * (x - mean) / std + beta folded into one per-channel affine: one pass over x instead of four.
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
+        scale = gamma * torch.rsqrt(var + self.eps)
+        return torch.addcmul((beta - mean * scale).to(x.dtype), x, scale.to(x.dtype))
 
 
 class ConstantInput(nn.Module):
