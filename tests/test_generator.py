@@ -184,3 +184,21 @@ def test_wrong_shape_checkpoint_fails_clearly(tmp_path):
     config_file.write_text(config_file.read_text().replace('"w_dim": 16', '"w_dim": 24'))
     with pytest.raises(CheckpointMismatchError, match="wrong shapes: .*mapping"):
         DeepLandscapeGenerator.from_pretrained(tmp_path)
+
+
+def test_nearest_upsample_conv_equals_upsample_then_conv(generator):
+    from deeplandscape_hf.layers import NearestUpsampleConv2d
+
+    layer = NearestUpsampleConv2d(6, 5)
+    x = torch.randn(2, 6, 7, 9, generator=generator)
+    reference = F.conv2d(
+        F.interpolate(x, scale_factor=2, mode="nearest"), layer.weight * layer.scale, layer.bias, padding=1
+    )
+    torch.testing.assert_close(layer(x), reference, atol=1e-5, rtol=1e-5)
+
+
+def test_adain_matches_instance_norm_reference(generator):
+    adain = AdaIN(8, 16)
+    x, w = torch.randn(3, 8, 6, 6, generator=generator) * 3 + 1, torch.randn(3, 16, generator=generator)
+    gamma, beta = adain.style(w)[:, :, None, None].chunk(2, dim=1)
+    torch.testing.assert_close(adain(x, w), gamma * F.instance_norm(x) + beta, atol=1e-5, rtol=1e-5)
