@@ -1,0 +1,468 @@
+"""Input images and masks: loading any photo a user may hand us, and the authors' preprocessing.
+
+Everything that enters the library from the outside world passes through here, so the rest of the code can assume
+an RGB PIL image (or a float tensor in [-1, 1]) and a float mask in [0, 1] with 1 = movable. Preprocessing follows
+the official `inference/encode_and_animate.py` (see reference section 5.1): shorter side -> 600 px, shorter side ->
+G resolution (bilinear), centre square crop; we also return the crop box so results can be composited back onto the
+full-resolution photo.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MIN_SIDE_PX",
+    "MAX_IN_RESOLUTION",
+    "CropBox",
+    "ImageInput",
+    "InvalidImageError",
+    "MaskInput",
+    "load_image",
+    "load_mask",
+    "official_resize_and_crop",
+    "pil_to_tensor",
+    "tensor_to_pil",
+]
+
+DEFAULT_MIN_SIDE_PX = 32  # smaller inputs carry no usable landscape; the G's first crop is 256 px anyway
+DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: larger than any phone photo; a 50 MP RGB decode is already 150 MB
+MAX_IN_RESOLUTION = 600  # official configs/inference/*: `max_in_resolution: 600`
+BACKGROUND_RGB = (255, 255, 255)  # transparent pixels are composited on white (see `load_image`)
+
+ImageInput = str | os.PathLike | Image.Image | np.ndarray
+MaskInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
+
+# PIL's decompression-bomb limit is a module global; we change it only for the duration of one open, under a lock,
+# so that other users of PIL in the same process keep their own setting.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+class InvalidImageError(ValueError):
+    """The input is not an image we can use (unreadable, truncated, too small, too large, odd array)."""
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A crop rectangle in the ORIGINAL image's pixel coordinates (float, PIL order: left, top, right, bottom).
+
+    Floats, because the square crop of a resized image rarely falls on whole pixels of the original; use
+    `as_int()` for PIL's `crop`/`paste`, or the floats for sub-pixel resampling.
+    """
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+    def as_int(self) -> tuple[int, int, int, int]:
+        """Nearest whole-pixel box, for `Image.crop` / `Image.paste`."""
+        return (round(self.left), round(self.top), round(self.right), round(self.bottom))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Loading images
+
+
+def _describe(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return f"'{os.fspath(source)}'"
+    return f"the given {type(source).__name__}"
+
+
+class _PixelLimit:
+    """Temporarily set `Image.MAX_IMAGE_PIXELS` (restored on exit), serialised by a lock."""
+
+    def __init__(self, max_pixels: int | None):
+        self.max_pixels = max_pixels
+        self.previous: int | None = None
+
+    def __enter__(self) -> None:
+        _PIL_LIMIT_LOCK.acquire()
+        self.previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = self.max_pixels
+
+    def __exit__(self, *exc: object) -> None:
+        Image.MAX_IMAGE_PIXELS = self.previous
+        _PIL_LIMIT_LOCK.release()
+
+
+def _too_many_pixels_message(name: str, width: int, height: int, max_pixels: int) -> str:
+    return (
+        f"{name} is {width}x{height} pixels ({width * height / 1e6:.1f} MP), more than the limit of "
+        f"{max_pixels / 1e6:.0f} MP. Such files can exhaust memory (a 'decompression bomb'); downscale the photo "
+        "first, or raise the limit with max_pixels= if you trust the file."
+    )
+
+
+def _open_path(path: Path, max_pixels: int | None) -> Image.Image:
+    """Open and fully decode an image file, turning every failure into a clear `InvalidImageError`."""
+    name = f"'{path}'"
+    if not path.exists():
+        raise FileNotFoundError(f"{name} does not exist. Check the path to the photo.")
+    if path.is_dir():
+        raise InvalidImageError(f"{name} is a folder, not an image file. Pass the path of one photo.")
+    try:
+        with _PixelLimit(max_pixels), warnings.catch_warnings():
+            # Above MAX_IMAGE_PIXELS PIL only warns; we check the size ourselves right after the header is read.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        try:
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise InvalidImageError(_too_many_pixels_message(name, width, height, max_pixels))
+            image.seek(0)  # animated GIF/WebP/APNG, multi-page TIFF: use the first frame
+            image.load()  # decode now, so truncated data fails here and not later inside the pipeline
+            upright = _upright(image)  # a new image, detached from the file (TIFF keeps its orientation tag here)
+        finally:
+            image.close()
+        image = upright
+    except Image.DecompressionBombError as error:
+        raise InvalidImageError(
+            f"{name} is too large to open safely ({error}). Downscale the photo first, or raise the limit with "
+            "max_pixels= if you trust the file."
+        ) from error
+    except UnidentifiedImageError as error:
+        raise InvalidImageError(
+            f"{name} is not a readable image: the format was not recognised. Use a JPEG, PNG, WebP, BMP or TIFF file."
+        ) from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        if isinstance(error, InvalidImageError):
+            raise
+        raise InvalidImageError(
+            f"{name} is not a readable image: {error}. The file may be truncated or corrupt; re-export or "
+            "re-download it."
+        ) from error
+    return image
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation (phone photos are stored sideways). Always returns a new image."""
+    try:
+        upright = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block should not make a decodable photo unusable
+        upright = None
+    return upright if upright is not None else image.copy()
+
+
+def _array_to_pil(array: np.ndarray, name: str) -> Image.Image:
+    """Turn an (H, W), (H, W, C) or channel-first (C, H, W) array into a PIL image without guessing silently."""
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # channel-first, e.g. from a torch tensor's .numpy()
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise InvalidImageError(
+            f"{name} has shape {array.shape}; expected (H, W) grayscale, (H, W, 3) RGB or (H, W, 4) RGBA."
+        )
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype == np.uint16:
+        array = (array.astype(np.float32) / 257.0).round().astype(np.uint8)  # 65535 / 255 = 257 exactly
+    elif np.issubdtype(array.dtype, np.floating):
+        finite = np.isfinite(array)
+        if not finite.all():
+            raise InvalidImageError(f"{name} contains NaN or infinite values.")
+        low, high = float(array.min()), float(array.max())
+        if low < 0.0 or high > 1.0:
+            raise InvalidImageError(
+                f"{name} is a float array with values in [{low:.3g}, {high:.3g}]; float images must lie in [0, 1]. "
+                "Divide by 255 (or pass a uint8 array)."
+            )
+        array = (array * 255.0).round().astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise InvalidImageError(f"{name} has dtype {array.dtype}; use uint8, uint16, bool, or float in [0, 1].")
+    return Image.fromarray(np.ascontiguousarray(array))  # mode follows the shape: L, RGB or RGBA
+
+
+def _high_bit_depth_to_8bit(image: Image.Image) -> Image.Image:
+    """Scale 16/32-bit integer or float grayscale to 8 bits. PIL's own convert('L') clips instead of scaling."""
+    values = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        scaled = values.astype(np.float32) / 257.0  # full 16-bit range -> 0..255
+    elif image.mode == "I":
+        # 'I' (int32) almost always holds 16-bit data (older PIL opened 16-bit PNGs this way); anything larger is
+        # scaled by its own maximum so the picture stays visible rather than clipping to white.
+        peak = float(values.max(initial=0))
+        scaled = values.astype(np.float32) * (255.0 / (65535.0 if peak <= 65535 else peak))
+    else:  # 'F': float data, [0, 1] if it fits there, otherwise taken as 0..255
+        peak = float(np.nanmax(values)) if values.size else 0.0
+        scaled = values.astype(np.float32) * (255.0 if peak <= 1.0 else 1.0)
+    return Image.fromarray(np.clip(np.nan_to_num(scaled).round(), 0, 255).astype(np.uint8))
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile (CMYK press profiles, Display P3 / Adobe RGB photos) when Little CMS is there."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "CMYK"):
+        return image
+    try:
+        import io
+
+        from PIL import ImageCms
+
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        target = ImageCms.createProfile("sRGB")
+        converted = ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+        return converted if converted is not None else image
+    except Exception:  # noqa: BLE001 - a broken profile must not stop us; PIL's plain conversion follows
+        return image
+
+
+def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB.
+
+    Transparency is composited onto `background` (white by default) rather than dropped: the colour stored under
+    fully transparent pixels is arbitrary (often black or leftover data from an editor), so dropping alpha can
+    reveal garbage, while white matches how viewers and browsers show the picture on a light page.
+    """
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        image = _high_bit_depth_to_8bit(image)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode in ("L", "1") and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBa", "La"):  # premultiplied alpha
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    if image.mode in ("RGB", "CMYK"):
+        image = _to_srgb(image)
+    if image.mode == "RGB":
+        return image
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as error:
+        message = f"Images in colour mode '{image.mode}' cannot be converted to RGB ({error})."
+        raise InvalidImageError(message) from error
+
+
+def load_image(
+    image: ImageInput,
+    *,
+    min_side_px: int = DEFAULT_MIN_SIDE_PX,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    background: tuple[int, int, int] = BACKGROUND_RGB,
+) -> Image.Image:
+    """Load a photo from a path, PIL image or numpy array as an upright 8-bit RGB PIL image.
+
+    Handles every PIL mode: grayscale, 16-bit ('I;16', 'I') scaled to 8 bits, CMYK and ICC-tagged photos (converted
+    to sRGB), palette images, and transparency (RGBA/LA/'P' with transparency are composited on `background`,
+    white by default: see `_to_rgb` for why). EXIF orientation is applied, so phone photos come out upright.
+    Arrays may be uint8, uint16, bool or float in [0, 1], shaped (H, W), (H, W, 3|4) or channel-first.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        InvalidImageError: not an image, truncated or corrupt, smaller than `min_side_px` on a side, or more than
+            `max_pixels` pixels (decompression bombs; `None` disables the check).
+    """
+    name = _describe(image)
+    if isinstance(image, (str, os.PathLike)):
+        pil = _open_path(Path(image), max_pixels)
+    elif isinstance(image, Image.Image):
+        pil = image
+    elif isinstance(image, np.ndarray):
+        pil = _array_to_pil(image, name)
+    else:
+        raise InvalidImageError(
+            f"Cannot load an image from a {type(image).__name__}; pass a file path, a PIL image or a numpy array."
+        )
+    width, height = pil.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise InvalidImageError(_too_many_pixels_message(name, width, height, max_pixels))
+    if not isinstance(image, (str, os.PathLike)):
+        pil = _upright(pil)  # files were turned upright while open
+    rgb = _to_rgb(pil, background)
+    if min(rgb.size) < min_side_px:
+        raise InvalidImageError(
+            f"{name} is {rgb.width}x{rgb.height} pixels; images must be at least {min_side_px} px on each side. "
+            "Use a larger photo."
+        )
+    return rgb
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Tensors
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> float32 tensor (1, 3, H, W) in [-1, 1], the library's internal image convention."""
+    if image.mode != "RGB":
+        image = _to_rgb(image, BACKGROUND_RGB)
+    array = np.asarray(image, dtype=np.uint8)
+    tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).float()  # (3, H, W)
+    return (tensor / 127.5 - 1.0).unsqueeze(0)
+
+
+def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
+    """Float tensor (3, H, W) or (1, 3, H, W) in [-1, 1] -> RGB PIL image (values outside are clipped)."""
+    if not isinstance(tensor, torch.Tensor):
+        raise ValueError(f"tensor_to_pil expects a torch.Tensor, got {type(tensor).__name__}.")
+    if tensor.dim() == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(
+                f"tensor_to_pil converts one image, got a batch of {tensor.shape[0]}; index it (tensor[i]) first."
+            )
+        tensor = tensor[0]
+    if tensor.dim() != 3 or tensor.shape[0] != 3:
+        raise ValueError(f"tensor_to_pil expects shape (3, H, W) or (1, 3, H, W), got {tuple(tensor.shape)}.")
+    uint8 = ((tensor.detach().float().cpu().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(uint8.permute(1, 2, 0).numpy())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The authors' preprocessing
+
+
+def _resize_shorter_side(image: Image.Image, shorter_side: int) -> Image.Image:
+    """Resize so that min(W, H) == shorter_side, keeping the aspect ratio (official `get_scale_size`: up or down)."""
+    width, height = image.size
+    scale = shorter_side / min(width, height)
+    new_size = (max(shorter_side, round(width * scale)), max(shorter_side, round(height * scale)))
+    if new_size == image.size:
+        return image
+    return image.resize(new_size, Image.Resampling.BILINEAR)
+
+
+def official_resize_and_crop(
+    image: Image.Image, resolution: int, max_in_resolution: int = MAX_IN_RESOLUTION
+) -> tuple[Image.Image, CropBox]:
+    """The authors' preprocessing: shorter side -> `max_in_resolution`, shorter side -> `resolution`, centre square.
+
+    Both resizes are bilinear, as in `inference/encode_and_animate.py`. The two-step resize is kept (rather than
+    one direct resize) because it changes the pixels slightly and the published numbers were measured with it.
+
+    Returns:
+        The `resolution` x `resolution` RGB crop, and its `CropBox` in the ORIGINAL image's coordinates, so the
+        pipeline can map the animated square back onto the full-resolution photo.
+    """
+    if resolution <= 0 or max_in_resolution <= 0:
+        raise ValueError(f"resolution and max_in_resolution must be positive, got {resolution}, {max_in_resolution}.")
+    if image.mode != "RGB":
+        image = _to_rgb(image, BACKGROUND_RGB)
+    original_w, original_h = image.size
+    working = _resize_shorter_side(image, max_in_resolution)
+    working = _resize_shorter_side(working, resolution)
+    work_w, work_h = working.size
+    left = (work_w - resolution) // 2
+    top = (work_h - resolution) // 2
+    crop = working.crop((left, top, left + resolution, top + resolution))
+    scale_x = original_w / work_w
+    scale_y = original_h / work_h
+    box = CropBox(
+        left=left * scale_x, top=top * scale_y, right=(left + resolution) * scale_x, bottom=(top + resolution) * scale_y
+    )
+    return crop, box
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Masks
+
+
+def _mask_from_pil(image: Image.Image) -> np.ndarray:
+    """PIL mask -> float (H, W) in [0, 1]. With real transparency, alpha decides (opaque = movable), else brightness.
+
+    Alpha wins because a mask painted in an editor is usually coloured strokes on a transparent layer, where the
+    stroke colour (red, say) would read as dark grey by luminance.
+    """
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        image = _high_bit_depth_to_8bit(image)
+    if image.mode in ("RGBa", "La", "PA"):
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA"):
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+        if alpha.min() < 1.0:
+            return alpha
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def _mask_from_array(array: np.ndarray, name: str) -> np.ndarray:
+    """Array mask -> float (H, W) in [0, 1]; same alpha/brightness rule as PNG masks."""
+    array = np.squeeze(array)
+    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
+        array = np.moveaxis(array, 0, -1)
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise InvalidImageError(f"{name} has shape {array.shape}; a mask must be (H, W), (H, W, 3) or (H, W, 4).")
+    if array.dtype == np.bool_:
+        values = array.astype(np.float32)
+    elif array.dtype == np.uint8:
+        values = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        values = array.astype(np.float32) / 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        values = array.astype(np.float32)
+        if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
+            raise InvalidImageError(f"{name} is a float mask with values outside [0, 1]; scale it to [0, 1].")
+    else:
+        raise InvalidImageError(f"{name} has dtype {array.dtype}; use bool, uint8, uint16 or float in [0, 1].")
+    if values.ndim == 3:
+        if values.shape[-1] == 4 and values[..., 3].min() < 1.0:
+            return np.ascontiguousarray(values[..., 3])
+        rgb = values[..., :3]
+        values = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114  # ITU-R 601 luma, as PIL's 'L'
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def load_mask(mask: MaskInput, size: Sequence[int] | None = None) -> np.ndarray:
+    """Load a user mask as float32 (H, W) in [0, 1], 1 = movable (sky/water to animate).
+
+    Accepts a PNG path or PIL image (L, RGB, RGBA, LA, P, 16-bit; white or opaque = movable; when the image has
+    any transparency its alpha is used), a numpy array (bool, uint8, uint16, float in [0, 1]) or a torch tensor
+    (H, W), (1, H, W) or (1, 1, H, W) in [0, 1].
+
+    Args:
+        size: target (width, height) in PIL order, usually `image.size`. A mask of another size is resized
+            (bilinear) with a warning, because a mismatch usually means the mask was drawn on another version
+            of the photo.
+    """
+    name = _describe(mask)
+    if isinstance(mask, (str, os.PathLike)):
+        values = _mask_from_pil(_open_path(Path(mask), DEFAULT_MAX_PIXELS))
+    elif isinstance(mask, Image.Image):
+        values = _mask_from_pil(mask)
+    elif isinstance(mask, torch.Tensor):
+        values = _mask_from_array(mask.detach().float().cpu().numpy(), name)
+    elif isinstance(mask, np.ndarray):
+        values = _mask_from_array(mask, name)
+    else:
+        raise InvalidImageError(
+            f"Cannot load a mask from a {type(mask).__name__}; pass a PNG path, a PIL image, a numpy array or a tensor."
+        )
+    if size is not None:
+        target_w, target_h = int(size[0]), int(size[1])
+        height, width = values.shape
+        if (width, height) != (target_w, target_h):
+            aspect_note = ""
+            if abs(width / height - target_w / target_h) > 0.01:
+                aspect_note = " The aspect ratios differ too, so the mask will be stretched."
+            warnings.warn(
+                f"The mask {name} is {width}x{height} but the image is {target_w}x{target_h}; resizing the mask "
+                f"(bilinear).{aspect_note}",
+                UserWarning,
+                stacklevel=2,
+            )
+            resized = Image.fromarray(values).resize((target_w, target_h), Image.Resampling.BILINEAR)
+            values = np.asarray(resized, dtype=np.float32)
+    return np.clip(values, 0.0, 1.0).astype(np.float32, copy=False)
