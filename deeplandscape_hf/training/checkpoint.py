@@ -1,0 +1,277 @@
+"""Training checkpoints without pickles: safetensors for tensors, JSON for everything else, written atomically.
+
+Layout of one checkpoint (``<root>/checkpoint-<iteration>``, diffusers naming)::
+
+    training_state.json          counters, the training config (to refuse a resume under another config), format
+    <name>.safetensors + .json   one pair per saved state: model weights, EMA, optimizer states, GradScaler
+    rng_rank<k>.safetensors/.json  random states of process k (python, numpy, torch, CUDA, the trainer's generators)
+
+Any nested state (an optimizer ``state_dict`` with int keys and tuples, ``random.getstate()``) is split by
+:func:`flatten_state` into named tensors and a JSON skeleton that points at them, and rebuilt exactly by
+:func:`unflatten_state`. A checkpoint is written into a hidden temporary folder and renamed into place only once
+complete, so a crash mid-save never damages the last good checkpoint; old ones are pruned only after the new one is
+in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "checkpoint-"
+STATE_FILE = "training_state.json"
+FORMAT_VERSION = 1
+_CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, incomplete, or from another configuration."""
+
+
+# --------------------------------------------------------------------------------------------------- flattening
+def flatten_state(state: Any) -> tuple[dict[str, torch.Tensor], Any]:
+    """Split ``state`` into ``(tensors, skeleton)``: every tensor gets a path name; the skeleton is JSON-plain.
+
+    Tuples, dicts with non-string keys and numpy arrays are tagged so :func:`unflatten_state` restores their types.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def encode(value: Any, path: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            tensors[path] = value.detach().cpu().contiguous()
+            return {"__tensor__": path}
+        if isinstance(value, np.ndarray):
+            array = np.ascontiguousarray(value)
+            if array.dtype.kind == "u" and array.dtype.itemsize > 1:
+                array = array.astype(np.int64)  # safetensors/torch lack wide unsigned ints (numpy's MT19937 key)
+            tensors[path] = torch.from_numpy(array.copy())
+            return {"__ndarray__": path, "dtype": str(value.dtype)}
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, tuple):
+            return {"__tuple__": [encode(item, f"{path}.{i}") for i, item in enumerate(value)]}
+        if isinstance(value, list):
+            return [encode(item, f"{path}.{i}") for i, item in enumerate(value)]
+        if isinstance(value, dict):
+            if all(isinstance(key, str) and not key.startswith("__") for key in value):
+                return {key: encode(item, f"{path}.{key}") for key, item in value.items()}
+            return {
+                "__items__": [
+                    [encode(k, f"{path}.k{i}"), encode(v, f"{path}.{i}")] for i, (k, v) in enumerate(value.items())
+                ]
+            }
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise TypeError(f"cannot store a {type(value).__name__} at '{path}' in a checkpoint (no pickles).")
+
+    skeleton = encode(state, "s")
+    return tensors, skeleton
+
+
+def unflatten_state(tensors: dict[str, torch.Tensor], skeleton: Any) -> Any:
+    """Inverse of :func:`flatten_state`."""
+
+    def decode(value: Any) -> Any:
+        if isinstance(value, list):
+            return [decode(item) for item in value]
+        if isinstance(value, dict):
+            if "__tensor__" in value:
+                return tensors[value["__tensor__"]]
+            if "__ndarray__" in value:
+                return tensors[value["__ndarray__"]].numpy().astype(value["dtype"])
+            if "__tuple__" in value:
+                return tuple(decode(item) for item in value["__tuple__"])
+            if "__items__" in value:
+                return {_hashable(decode(k)): decode(v) for k, v in value["__items__"]}
+            return {key: decode(item) for key, item in value.items()}
+        return value
+
+    return decode(skeleton)
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
+
+
+def save_state_files(folder: str | os.PathLike, name: str, state: Any) -> None:
+    """Write ``state`` as ``<name>.safetensors`` (tensors) + ``<name>.json`` (the rest) in ``folder``."""
+    folder = Path(folder)
+    tensors, skeleton = flatten_state(state)
+    save_file(tensors, str(folder / f"{name}.safetensors"), metadata={"format": "pt"})
+    (folder / f"{name}.json").write_text(json.dumps(skeleton, indent=1))
+
+
+def load_state_files(folder: str | os.PathLike, name: str) -> Any:
+    """Read what :func:`save_state_files` wrote."""
+    folder = Path(folder)
+    tensor_file, json_file = folder / f"{name}.safetensors", folder / f"{name}.json"
+    if not tensor_file.is_file() or not json_file.is_file():
+        raise CheckpointError(f"checkpoint '{folder}' lacks {name}.safetensors / {name}.json (incomplete or damaged).")
+    return unflatten_state(load_file(str(tensor_file)), json.loads(json_file.read_text()))
+
+
+def save_weights(folder: str | os.PathLike, name: str, state_dict: dict[str, torch.Tensor]) -> None:
+    """A module's flat ``state_dict`` as ``<name>.safetensors``."""
+    tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
+    save_file(tensors, str(Path(folder) / f"{name}.safetensors"), metadata={"format": "pt"})
+
+
+def load_weights(folder: str | os.PathLike, name: str) -> dict[str, torch.Tensor]:
+    path = Path(folder) / f"{name}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{folder}' lacks {path.name} (incomplete or damaged).")
+    return load_file(str(path))
+
+
+# --------------------------------------------------------------------------------------------------- randomness
+def capture_rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:
+    """Random states of python, numpy, torch (CPU and every CUDA device) and the given named generators."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "generators": {name: gen.get_state() for name, gen in (generators or {}).items()},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator] | None = None) -> None:
+    """Put back what :func:`capture_rng_state` returned; every named generator must be in the state."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = state.get("generators", {})
+    for name, gen in (generators or {}).items():
+        if name not in saved:
+            raise CheckpointError(f"the checkpoint has no state for random generator '{name}'.")
+        gen.set_state(saved[name])
+
+
+# --------------------------------------------------------------------------------------------------- folders
+def checkpoint_iteration(path: str | os.PathLike) -> int | None:
+    """The iteration number in a ``checkpoint-<n>`` folder name, else None."""
+    match = _CHECKPOINT_RE.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints under ``root``, oldest first (temporary folders are ignored)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [
+        p for p in root.iterdir() if p.is_dir() and checkpoint_iteration(p) is not None and (p / STATE_FILE).is_file()
+    ]
+    return sorted(found, key=lambda p: checkpoint_iteration(p) or 0)
+
+
+def latest_checkpoint(root: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(root)
+    return found[-1] if found else None
+
+
+def resolve_resume_path(root: str | os.PathLike, value: str | None) -> Path | None:
+    """``--resume_from_checkpoint``: None -> None; ``latest`` -> newest under ``root`` or None; else that folder."""
+    if not value:
+        return None
+    if value == "latest":
+        return latest_checkpoint(root)
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise CheckpointError(
+            f"--resume_from_checkpoint '{value}' does not exist (give a checkpoint-<n> folder or 'latest')."
+        )
+    if not (path / STATE_FILE).is_file():
+        raise CheckpointError(f"'{path}' is not a complete training checkpoint (no {STATE_FILE}).")
+    return path
+
+
+def temporary_checkpoint_dir(root: str | os.PathLike, iteration: int) -> Path:
+    """A fresh hidden folder beside the final one, to fill before :func:`commit_checkpoint`."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp-{CHECKPOINT_PREFIX}{iteration}"
+    if tmp.exists():
+        shutil.rmtree(tmp)  # left by a crash during an earlier save of the same iteration
+    tmp.mkdir()
+    return tmp
+
+
+def write_training_state(folder: str | os.PathLike, state: dict[str, Any]) -> None:
+    payload = {"format_version": FORMAT_VERSION, **state}
+    (Path(folder) / STATE_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True))
+
+
+def read_training_state(folder: str | os.PathLike) -> dict[str, Any]:
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"'{folder}' is not a complete training checkpoint (no {STATE_FILE}).")
+    state = json.loads(path.read_text())
+    if state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"'{folder}' has checkpoint format {state.get('format_version')}, expected {FORMAT_VERSION}."
+        )
+    return state
+
+
+def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) -> Path:
+    """Rename a filled temporary folder to ``checkpoint-<n>`` atomically, then prune to ``total_limit`` newest.
+
+    An existing folder of the same name (a re-save of the same iteration) is moved aside first and deleted only
+    after the rename, so some complete copy exists at every moment.
+    """
+    tmp = Path(tmp)
+    if not (tmp / STATE_FILE).is_file():
+        raise CheckpointError(f"refusing to commit '{tmp}': {STATE_FILE} missing (write it last).")
+    final = tmp.parent / tmp.name.removeprefix(".tmp-")
+    old = None
+    if final.exists():
+        old = final.parent / f".old-{final.name}"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    if total_limit is not None and total_limit > 0:
+        for stale in list_checkpoints(final.parent)[:-total_limit]:
+            if stale != final:
+                logger.info("removing old checkpoint %s (checkpoints_total_limit=%d)", stale, total_limit)
+                shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    """Human-readable ``key: saved -> current`` lines for every top-level key that differs (minus ``ignore``)."""
+    keys = sorted((set(saved) | set(current)) - set(ignore))
+    return [f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in keys if saved.get(key) != current.get(key)]
