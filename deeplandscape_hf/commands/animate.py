@@ -1,0 +1,188 @@
+"""``deeplandscape animate PHOTO``: turn a landscape photo into a video with moving clouds and water."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+MODES = ("e", "eo", "eoi", "eoif", "eoifs", "mo", "i2s")  # inversion.INVERSION_MODES (kept here: --help stays fast)
+PRESETS = ("paper", "balanced", "fast")  # inversion.PRESETS
+STYLES = (
+    "blue_day",
+    "bright_day",
+    "bright_evening",
+    "light_sunset",
+    "warm_sunset",
+    "blue_hour",
+    "deep_night",
+    "blue_morning",
+    "day_cycle",
+)  # styles.STYLE_NAMES
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``animate``."""
+    parser = subparsers.add_parser(
+        "animate",
+        help="animate a landscape photo (moving sky and water, optional time-of-day change)",
+        description=(
+            "Animate a real landscape photo the DeepLandscape way: find the sky and water (segmentation model, "
+            "your --mask, or an explicit heuristic), invert the photo into the generator (encoder + latent "
+            "optimisation + generator fine-tuning, variant --mode), then warp the dynamic noise frame by frame so "
+            "clouds drift and water mirrors them, optionally moving the time of day with --style. By default the "
+            "animated regions are blended into the photo at its own resolution (see --no-composite). Inverting "
+            "takes most of the time; with --cache-dir a second run on the same photo (another style or motion) "
+            "skips it."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, WebP, ...; any size)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model folder or hub id (generator + encoder/ + dynamics/ + pipeline.json); default: the bundled model",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output: .mp4 (H.264), .gif or .webp (loops), or a folder for numbered PNG frames; "
+        "default: PHOTO-STEM_animated.mp4 in the current folder",
+    )
+    parser.add_argument("--mask", type=Path, default=None, help="PNG of what may move (white or opaque = animate)")
+    parser.add_argument("--mode", choices=MODES, default=None, help="inversion variant (default: the model's, eoifs)")
+    parser.add_argument("--style", choices=STYLES, default=None, help="time of day to move to (needs network A)")
+    parser.add_argument(
+        "--motion", default=None, help="motion preset m01..m12 or man1..man5, or a CSV of 4x2 shifts (default: man1)"
+    )
+    parser.add_argument("--speed", type=float, default=1.0, help="motion speed multiplier (paper: 0.5, 1, 2.5, 4)")
+    parser.add_argument("--frames", type=int, default=None, help="number of frames (default: the model's, 60)")
+    parser.add_argument("--fps", type=float, default=None, help="frames per second (default: the model's, 30)")
+    parser.add_argument("--loop", action="store_true", help="seamless loop: the video ends where it starts")
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=None,
+        help="speed/quality: paper (the paper's 500 + 500 iterations), balanced (default), fast",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random parts (random noise starts)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... or auto (cuda when available)")
+    parser.add_argument(
+        "--perceptual",
+        choices=("vgg", "lpips", "none"),
+        default="vgg",
+        help="perceptual loss of the inversion: vgg (paper; needs torchvision's VGG19 weights in the torch cache), "
+        "lpips, or none (L1 only: faster but blurrier)",
+    )
+    parser.add_argument(
+        "--segmentation",
+        choices=("auto", "heuristic", "none"),
+        default="auto",
+        help="how to find sky and water without --mask: auto (the model's ADE20K segmenter, must be downloadable "
+        "or cached), heuristic (colour/position guess), none (nothing moves; only --style changes)",
+    )
+    parser.add_argument(
+        "--no-composite",
+        action="store_true",
+        help="write the generator's raw square frames instead of blending them into the full-resolution photo",
+    )
+    parser.add_argument("--cache-dir", type=Path, default=None, help="keep inversions here to reuse them next time")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"--device {name!r} is not a device name (use cpu, cuda, cuda:0, ... or auto).") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} asked for CUDA, but no CUDA device is available here. Use --device cpu.")
+    return str(device)
+
+
+def default_output(photo: Path) -> Path:
+    """``<stem>_animated.mp4`` in the current folder (the photo's folder may not be writable)."""
+    return Path.cwd() / f"{photo.stem}_animated.mp4"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model, animate, write the video; user errors reach cli.main as exceptions with clear messages."""
+    import torch
+
+    from ..cli import CommandError
+    from ..perceptual import PerceptualWeightsUnavailableError
+    from ..pipeline import DeepLandscapePipeline
+    from ..segmentation import SegmenterUnavailableError
+    from ..video import write_video
+
+    if args.frames is not None and args.frames < 1:
+        raise CommandError(f"--frames must be at least 1, got {args.frames}.")
+    if args.fps is not None and not args.fps > 0:
+        raise CommandError(f"--fps must be positive, got {args.fps}.")
+    if not args.speed > 0:
+        raise CommandError(f"--speed must be positive, got {args.speed}.")
+    if not args.photo.exists():
+        raise CommandError(f"'{args.photo}' does not exist. Check the path to the photo.")
+    if args.mask is not None and not args.mask.exists():
+        raise CommandError(f"mask '{args.mask}' does not exist.")
+    out = args.out or default_output(args.photo)
+    if out.suffix.lower() not in ("", ".mp4", ".gif", ".webp", ".png"):
+        raise CommandError(f"--out '{out}': use a name ending in .mp4, .gif or .webp, or a folder for PNG frames.")
+    if args.perceptual == "none":
+        print(
+            "warning: --perceptual none fits the photo with L1 only; the reconstruction will be blurrier than with "
+            "the paper's VGG perceptual loss.",
+            file=sys.stderr,
+        )
+
+    pipe = DeepLandscapePipeline.from_pretrained(args.model, device=_device(args.device), cache_dir=args.cache_dir)
+    pipe.set_progress_bar_config(disable=args.quiet)
+    generator = torch.Generator().manual_seed(args.seed)
+    try:
+        result = _animate(pipe, args, generator)
+    except (SegmenterUnavailableError, PerceptualWeightsUnavailableError) as error:
+        raise CommandError(str(error)) from error
+    written = write_video(result.frames, out, fps=result.fps)
+    size = result.frames[0].size
+    cached = " (inversion reused from the cache)" if result.cache_hit else ""
+    print(
+        f"wrote {written}: {len(result.frames)} frames, {size[0]}x{size[1]}, {result.fps:g} fps, mode {result.mode}"
+        f"{cached}; {result.timings['total']:.1f} s"
+    )
+    return 0
+
+
+def _animate(pipe, args: argparse.Namespace, generator):
+    """Call the pipeline; warnings about the mask or segmentation are printed as plain lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = pipe(
+            str(args.photo),
+            mask=None if args.mask is None else str(args.mask),
+            mode=args.mode,
+            style=args.style,
+            motion=args.motion,
+            speed=args.speed,
+            num_frames=args.frames,
+            fps=args.fps,
+            loop=args.loop,
+            preset=args.preset,
+            generator=generator,
+            composite=not args.no_composite,
+            perceptual=args.perceptual,
+            segmentation=args.segmentation,
+        )
+    for warning in caught:
+        if issubclass(warning.category, UserWarning) and not (
+            args.perceptual == "none" and "perceptual" in str(warning.message)
+        ):
+            print(f"warning: {warning.message}", file=sys.stderr)
+    return result

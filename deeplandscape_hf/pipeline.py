@@ -1,0 +1,881 @@
+"""Animate a real landscape photo: segment, invert into G, fine-tune, warp S^dyn per frame, change time of day.
+
+Paper section 3.3-3.4 and supplement section 2; mirrors the authors' ``inference/encode_and_animate.py`` (reference
+section 5.1) with the diffusers calling conventions (DESIGN decision 3): ``pipe(image, ..., generator=...,
+output_type=...)`` returns a ``DeepLandscapePipelineOutput``; long loops run under ``self.progress_bar`` (tqdm, so
+Gradio's ``track_tqdm`` shows them). A plain class, not ``DiffusionPipeline`` (DESIGN decision 1).
+
+Beyond the paper (DESIGN section 6): output at the photo's own resolution (``compositing.py``), an inversion cache
+so a second style or motion for the same photo skips inversion, seamless loops, GIF/WebP through ``video.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import inversion as inv
+from .compositing import Compositor, crop_mask
+from .generator import DeepLandscapeGenerator
+from .hub import ModelNotFoundError, default_model_path, resolve_model_folder
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    MAX_IN_RESOLUTION,
+    CropBox,
+    ImageInput,
+    MaskInput,
+    load_image,
+    load_mask,
+    official_resize_and_crop,
+    pil_to_tensor,
+    tensor_to_pil,
+)
+from .segmentation import DEFAULT_SEGMENTER_ID
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "PIPELINE_CONFIG_NAME",
+    "DeepLandscapePipeline",
+    "DeepLandscapePipelineOutput",
+    "InvertedPhoto",
+    "PipelineConfig",
+    "style_level_indices",
+]
+
+PIPELINE_CONFIG_NAME = "pipeline.json"
+ENCODER_SUBFOLDER = "encoder"
+DYNAMICS_SUBFOLDER = "dynamics"
+OUTPUT_TYPES = ("pil", "np", "pt")
+SEGMENTATION_MODES = ("auto", "heuristic", "none")
+PERCEPTUAL_KINDS = ("vgg", "lpips", "none")
+STYLE_MIN_RESOLUTION = 64  # official style configs animate W+ of levels 4-6 (64-256 px) of the 256 px model
+STYLE_MIN_LEVELS = 3  # ... and at least the top 3 levels (as at 256 px) for smaller models
+HORIZON_OFFSET_PX = 10  # official: lowest sky row + 10 px, at the G-resolution crop (256/512 px)
+HORIZON_OFFSET_REFERENCE = 256  # below this resolution the 10 px offset shrinks proportionally
+MOVABLE_THRESHOLD = 0.5  # a mask value counts as movable above this
+
+ImageLike = ImageInput
+ProgressFactory = Callable[[int, str], Any]
+
+
+# --------------------------------------------------------------------------------------------------------- config
+@dataclass
+class PipelineConfig:
+    """``pipeline.json``: what the pipeline needs beyond the networks. Missing keys take these defaults.
+
+    Attributes:
+        resolution: generator resolution in px (informational; the loaded generator is authoritative).
+        segmenter: transformers ADE20K semantic-segmentation model (hub id or folder) for ``segmentation="auto"``.
+        dynamic_classes: ADE20K class names that may move (official movable classes: sky, water).
+        style_strength: network A's t toward a style target; None: 0.7 up to 256 px, 0.3 above (official configs).
+        default_mode, default_motion, default_style, default_preset, num_frames, fps: defaults of ``__call__``.
+        max_in_resolution: first resize of the official preprocessing (shorter side, px).
+        mask_erosion_px: shrink the movable mask by this many photo pixels before use (keeps tree tops still).
+        feather_px: soft mask edge for compositing, in output pixels.
+        max_output_side: composited frames are at most this many px on their longer side; None: the photo's size.
+        max_input_pixels: larger photos are refused (decompression bombs).
+        cache_size: inversions kept in memory for re-animation.
+        presets: per-preset overrides of ``inversion.PRESETS`` fields, e.g. ``{"fast": {"fine_tune_iterations": 40}}``.
+    """
+
+    resolution: int | None = None
+    segmenter: str = DEFAULT_SEGMENTER_ID
+    dynamic_classes: list[str] = field(default_factory=lambda: ["sky", "water"])
+    style_strength: float | None = None
+    default_mode: str = "eoifs"
+    default_motion: str = "man1"
+    default_style: str | None = None
+    default_preset: str = "balanced"
+    num_frames: int = 60
+    fps: float = 30.0
+    max_in_resolution: int = MAX_IN_RESOLUTION
+    mask_erosion_px: float = 0.0
+    feather_px: float = 6.0
+    max_output_side: int | None = 1920
+    max_input_pixels: int | None = DEFAULT_MAX_PIXELS
+    cache_size: int = 2
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1 or not self.fps > 0:
+            raise ValueError(f"num_frames must be >= 1 and fps > 0, got {self.num_frames} and {self.fps}.")
+        for name, overrides in self.presets.items():
+            if name not in inv.PRESETS:
+                raise ValueError(
+                    f"{PIPELINE_CONFIG_NAME} 'presets' may adjust {', '.join(inv.PRESETS)}; unknown preset {name!r}."
+                )
+            inv.PRESETS[name].replace(**overrides)  # checks field names and values now, not in the middle of a run
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PipelineConfig:
+        """Tolerant: unknown keys are ignored with a warning (newer files stay loadable), missing keys default."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            logger.warning("%s: ignoring unknown keys %s", PIPELINE_CONFIG_NAME, unknown)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> PipelineConfig:
+        try:
+            values = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"Cannot read {path}: {error}.") from error
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a JSON object, got {type(values).__name__}.")
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def preset(self, name: str | inv.Preset) -> inv.Preset:
+        """A preset from ``inversion.PRESETS`` with this file's overrides applied."""
+        preset = inv.resolve_preset(name)
+        if isinstance(name, str):
+            preset = preset.replace(**self.presets.get(name.lower(), {}))
+        return preset
+
+
+# --------------------------------------------------------------------------------------------------------- outputs
+@dataclass
+class InvertedPhoto:
+    """A photo prepared for animation: crop, masks, horizon and its inversion. Reusable for many animations.
+
+    Attributes:
+        photo: the upright RGB photo as loaded.
+        crop: the generator-sized centre crop (official preprocessing); ``box`` is where it lies in ``photo``.
+        dynamic_mask: (H, W) float32 in [0, 1] at the photo's size, 1 = animated.
+        dynamic_mask_crop: (1, 1, R, R) the same under ``box`` at the generator's resolution.
+        horizon: fraction of the crop's height; below it the motion is mirrored (water reflections).
+        mode: inversion variant that ran (``eoifs`` falls back to ``eoif`` when nothing is movable).
+        inversion: W+, noise maps and the (fine-tuned) generator.
+        preset: the preset used (its ``render_batch_size`` also sets how many frames ``animate`` renders at once).
+        cache_hit: the inversion came from the cache.
+        timings, losses: per stage.
+    """
+
+    photo: Image.Image
+    crop: Image.Image
+    box: CropBox
+    dynamic_mask: np.ndarray
+    dynamic_mask_crop: torch.Tensor
+    horizon: float
+    mode: str
+    inversion: inv.InversionResult
+    preset: inv.Preset
+    cache_hit: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    losses: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def has_motion(self) -> bool:
+        return bool((self.dynamic_mask_crop > MOVABLE_THRESHOLD).any())
+
+
+@dataclass
+class DeepLandscapePipelineOutput:
+    """What ``DeepLandscapePipeline.__call__`` returns.
+
+    Attributes:
+        frames: ``output_type="pil"``: list of T PIL images; ``"np"``: float32 (T, H, W, 3) in [0, 1];
+            ``"pt"``: float32 (T, 3, H, W) in [0, 1]. Composited frames have the photo's size (capped by
+            ``max_output_side``); raw frames (``composite=False``) the generator's.
+        mask: the movable mask used, as an "L" PIL image at the frames' size (255 = animated).
+        reconstruction: frame 0 of the generator before compositing (R x R): how well the photo was inverted.
+        latents: ``{"w_plus": (1, num_ws, w_dim), "static_noise": [...], "dynamic_noise": [...]}``.
+        timings: seconds per stage (``segmentation``, ``encode``, ``optimization``, ``fine_tune``, ``inversion``,
+            ``render``, ``composite``, ``total``).
+        losses: final loss per inversion stage (``inversion.InversionResult.losses``).
+        fps: frame rate the frames are meant for.
+        cache_hit: the inversion was reused from the cache (its stages did not run again).
+        horizon: the horizon used for mirrored motion (fraction of the crop's height).
+        mode: the inversion variant that ran.
+    """
+
+    frames: list[Image.Image] | np.ndarray | torch.Tensor
+    mask: Image.Image
+    reconstruction: Image.Image
+    latents: dict[str, Any]
+    timings: dict[str, float]
+    losses: dict[str, float]
+    fps: float
+    cache_hit: bool = False
+    horizon: float = 0.0
+    mode: str = ""
+
+
+# --------------------------------------------------------------------------------------------------------- helpers
+def style_level_indices(num_levels: int) -> list[int]:
+    """W+ entries the time-of-day change acts on: both AdaINs of every level of >= 64 px, and at least the top
+    ``STYLE_MIN_LEVELS`` levels (official: levels 4-6 of the 256 px model, 4-7 of the 512 px one; smaller models
+    would otherwise have one or no such level)."""
+    count = sum(1 for level in range(num_levels) if 4 * 2**level >= STYLE_MIN_RESOLUTION)
+    count = min(num_levels, max(count, STYLE_MIN_LEVELS))
+    return [index for level in range(num_levels - count, num_levels) for index in (2 * level, 2 * level + 1)]
+
+
+def _horizon_offset_px(resolution: int) -> float:
+    return HORIZON_OFFSET_PX * min(1.0, resolution / HORIZON_OFFSET_REFERENCE)
+
+
+def _sky_from_mask(mask: np.ndarray) -> np.ndarray:
+    """The parts of a movable mask that touch the top edge: the sky of a painted mask (water is below the land)."""
+    movable = mask > MOVABLE_THRESHOLD
+    labels, _ = ndimage.label(movable)
+    top = np.unique(labels[0][labels[0] > 0])
+    return np.isin(labels, top) if top.size else np.zeros_like(movable)
+
+
+def _image_hash(photo: Image.Image) -> str:
+    digest = hashlib.sha256(f"{photo.size}".encode())
+    digest.update(np.asarray(photo, dtype=np.uint8).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _check_choice(value: str, choices: Sequence[str], what: str) -> str:
+    key = str(value).lower()
+    if key not in choices:
+        raise ValueError(f"Unknown {what} {value!r}. Choose one of: {', '.join(choices)}.")
+    return key
+
+
+# --------------------------------------------------------------------------------------------------------- pipeline
+class DeepLandscapePipeline:
+    """Photo -> looping landscape video (DeepLandscape inference), with diffusers-style calling conventions.
+
+    Args:
+        generator: G (its weights are never changed; fine-tuning works on a copy).
+        encoder: E for the E* inversion variants; None allows only ``mo`` and ``i2s``.
+        dynamics: network A for time-of-day styles; None refuses ``style=``.
+        config: ``PipelineConfig`` (``pipeline.json``).
+        model_id: name used in cache keys and messages (set by ``from_pretrained``).
+        cache_dir: folder for the on-disk inversion cache (None: memory only).
+    """
+
+    def __init__(
+        self,
+        generator: DeepLandscapeGenerator,
+        encoder: nn.Module | None = None,
+        dynamics: nn.Module | None = None,
+        config: PipelineConfig | None = None,
+        *,
+        model_id: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ):
+        self.generator = generator.eval().requires_grad_(False)
+        self.encoder = None if encoder is None else encoder.eval().requires_grad_(False)
+        self.dynamics = None if dynamics is None else dynamics.eval().requires_grad_(False)
+        self.config = config or PipelineConfig(resolution=generator.resolution)
+        if self.config.resolution is None:
+            self.config.resolution = generator.resolution
+        self.model_id = model_id or "in-memory"
+        self.cache = inv.InversionCache(self.config.cache_size, cache_dir)
+        self._progress_bar_config: dict[str, Any] = {}
+        self._perceptual: dict[str, nn.Module] = {}
+        self._segmenter: Any = None
+        self._fingerprint: str | None = None
+
+    # ----------------------------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        repo_or_dir: str | os.PathLike | None = None,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        device: str | torch.device | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> DeepLandscapePipeline:
+        """Load G (repo root), E (``encoder/``) and A (``dynamics/``) when present, and ``pipeline.json``.
+
+        ``repo_or_dir`` None loads the bundled default model. ``cache_dir`` is the inversion cache folder (not the
+        hub download cache).
+        """
+        from .dynamics import StyleDynamicsNet
+        from .encoder import DeepLandscapeEncoder
+
+        source = default_model_path() if repo_or_dir is None else repo_or_dir
+        hub = dict(revision=revision, token=token, local_files_only=local_files_only)
+        root = resolve_model_folder(source, **hub)
+        generator = DeepLandscapeGenerator.from_pretrained(root)
+        components: dict[str, nn.Module | None] = {}
+        for name, subfolder, model_class in (
+            ("encoder", ENCODER_SUBFOLDER, DeepLandscapeEncoder),
+            ("dynamics", DYNAMICS_SUBFOLDER, StyleDynamicsNet),
+        ):
+            try:
+                folder = resolve_model_folder(source, subfolder, **hub)
+            except ModelNotFoundError:
+                components[name] = None
+                logger.info("%s has no %s/ folder: %s not available", source, subfolder, name)
+                continue
+            components[name] = model_class.from_pretrained(folder)
+        config_path = root / PIPELINE_CONFIG_NAME
+        config = PipelineConfig.from_file(config_path) if config_path.is_file() else PipelineConfig()
+        if config.resolution is not None and config.resolution != generator.resolution:
+            logger.warning(
+                "%s says resolution %s but the generator is %d px; using the generator's.",
+                PIPELINE_CONFIG_NAME,
+                config.resolution,
+                generator.resolution,
+            )
+        config.resolution = generator.resolution
+        pipe = cls(generator, config=config, model_id=str(source), cache_dir=cache_dir, **components)
+        return pipe.to(device) if device is not None else pipe
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write the hub layout: G at the root, ``encoder/``, ``dynamics/``, ``pipeline.json``."""
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.generator.save_pretrained(directory)
+        if self.encoder is not None:
+            self.encoder.save_pretrained(directory / ENCODER_SUBFOLDER)
+        if self.dynamics is not None:
+            self.dynamics.save_pretrained(directory / DYNAMICS_SUBFOLDER)
+        temporary = directory / f".{PIPELINE_CONFIG_NAME}.tmp"
+        temporary.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        os.replace(temporary, directory / PIPELINE_CONFIG_NAME)
+        return directory
+
+    @property
+    def device(self) -> torch.device:
+        return self.generator.device
+
+    def to(self, device: str | torch.device | None) -> DeepLandscapePipeline:
+        """Move every network (and the perceptual / segmentation nets already built) to ``device``."""
+        if device is None:
+            return self
+        device = torch.device(device)
+        for module in (self.generator, self.encoder, self.dynamics, *self._perceptual.values()):
+            if module is not None:
+                module.to(device)
+        self._segmenter = None  # rebuilt on the new device when needed
+        self.cache.clear()  # in-memory entries hold tensors on the old device
+        return self
+
+    def clear_cache(self) -> None:
+        """Forget cached inversions (call after changing the networks' weights in place)."""
+        self.cache.clear()
+        self._fingerprint = None
+
+    # ----------------------------------------------------------------------------------------------- progress
+    def set_progress_bar_config(self, **kwargs: Any) -> None:
+        """Options for every tqdm bar the pipeline opens (e.g. ``disable=True``, ``leave=False``)."""
+        self._progress_bar_config = dict(kwargs)
+
+    def progress_bar(self, iterable: Iterable | None = None, total: int | None = None, desc: str | None = None):
+        """A ``tqdm.auto`` bar with the configured options (diffusers convention; Gradio ``track_tqdm`` sees it)."""
+        options = {"desc": desc, **self._progress_bar_config}
+        if iterable is not None:
+            return tqdm(iterable, total=total, **options)
+        return tqdm(total=total, **options)
+
+    def _progress_factory(self) -> ProgressFactory:
+        return lambda total, desc: self.progress_bar(total=total, desc=desc)
+
+    # ----------------------------------------------------------------------------------------------- pieces
+    def _perceptual_loss(self, perceptual: str | Callable) -> tuple[Callable | None, str]:
+        """(loss, name for the cache key). Networks are built once per pipeline."""
+        if callable(perceptual):
+            return perceptual, f"custom:{type(perceptual).__name__}:{id(perceptual)}"
+        kind = _check_choice(perceptual, PERCEPTUAL_KINDS, "perceptual loss")
+        if kind == "none":
+            warnings.warn(
+                "perceptual='none': inversion fits L1 only, so the reconstruction is blurrier than the paper's "
+                "(which uses a VGG19 perceptual loss).",
+                UserWarning,
+                stacklevel=3,
+            )
+            return None, kind
+        if kind not in self._perceptual:
+            from .perceptual import make_perceptual_loss
+
+            self._perceptual[kind] = make_perceptual_loss(kind).to(self.device)  # type: ignore[arg-type]
+        return self._perceptual[kind], kind
+
+    def _model_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            parts = [inv.tensor_fingerprint(self.generator.state_dict())]
+            if self.encoder is not None:
+                parts.append(inv.tensor_fingerprint(self.encoder.state_dict()))
+            self._fingerprint = hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]
+        return self._fingerprint
+
+    def _segment(self, photo: Image.Image, segmentation: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """(movable mask, sky mask or None) at the photo's size, from the segmenter or the explicit heuristic."""
+        from . import segmentation as seg
+
+        # Official: segmentation runs on the image resized to max_in_resolution (600 px shorter side).
+        scale = self.config.max_in_resolution / min(photo.size)
+        small = photo
+        if scale < 1:
+            small = photo.resize(
+                (max(1, round(photo.width * scale)), max(1, round(photo.height * scale))), Image.Resampling.BILINEAR
+            )
+        if segmentation == "heuristic":
+            result = seg.heuristic_segment(small)
+        else:
+            if self._segmenter is None:
+                try:
+                    self._segmenter = seg.SkySegmenter(
+                        self.config.segmenter, movable_classes=self.config.dynamic_classes, device=self.device
+                    )
+                except seg.SegmenterUnavailableError as error:
+                    raise seg.SegmenterUnavailableError(
+                        f"{error} In the pipeline: pass mask=... (CLI: --mask PNG), or segmentation='heuristic' "
+                        "(CLI: --segmentation heuristic) to use the colour heuristic."
+                    ) from error
+            result = self._segmenter.segment(small)
+        masks = []
+        for mask in (result.dynamic_mask, result.sky_mask):
+            if small.size != photo.size:
+                mask = np.asarray(
+                    Image.fromarray(mask.astype(np.float32)).resize(photo.size, Image.Resampling.BILINEAR)
+                )
+            masks.append(np.clip(mask, 0.0, 1.0).astype(np.float32))
+        return masks[0], masks[1]
+
+    def _movable_region(
+        self, photo: Image.Image, mask: MaskInput | None, segmentation: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(movable mask, sky mask or None) at the photo's size: the user's mask, else segmentation, then erosion."""
+        sky_full: np.ndarray | None = None
+        if mask is not None:
+            dynamic_full = load_mask(mask, size=photo.size)
+        elif segmentation == "none":
+            dynamic_full = np.zeros((photo.height, photo.width), dtype=np.float32)
+        else:
+            dynamic_full, sky_full = self._segment(photo, segmentation)
+        if self.config.mask_erosion_px > 0:
+            from .segmentation import erode
+
+            dynamic_full = np.asarray(erode(dynamic_full, self.config.mask_erosion_px), dtype=np.float32)
+        return dynamic_full, sky_full
+
+    def _validate_style(self, style: Any) -> None:
+        if style is None:
+            return
+        from .styles import style_path
+
+        style_path(style)  # unknown names raise a ValueError listing the valid ones
+        if self.dynamics is None:
+            raise ValueError(
+                f"style={style!r} needs network A (the 'dynamics/' folder of the model), which this model does not "
+                "have. Leave the style out to animate without a time-of-day change, or load a model with dynamics/."
+            )
+
+    # ----------------------------------------------------------------------------------------------- stage 1
+    @torch.no_grad()
+    def invert(
+        self,
+        image: ImageLike,
+        mask: MaskInput | None = None,
+        mode: str | None = None,
+        preset: str | inv.Preset | None = None,
+        generator: torch.Generator | None = None,
+        perceptual: str | Callable = "vgg",
+        segmentation: Literal["auto", "heuristic", "none"] = "auto",
+        settings: inv.InversionSettings | None = None,
+        horizon: float | None = None,
+        callback: Callable[[str, int, int], Any] | None = None,
+    ) -> InvertedPhoto:
+        """Load, crop, segment and invert a photo (cached). ``animate`` then renders any number of videos from it.
+
+        See ``__call__`` for the arguments; ``settings`` overrides the preset's numbers entirely (e.g.
+        ``InversionSettings.from_preset("eoifs", "paper", early_stop=None)`` for the official fixed 500 iterations).
+        """
+        timings: dict[str, float] = {}
+        start_all = time.perf_counter()
+        resolution = self.generator.resolution
+        if (
+            mode is None
+            and self.encoder is None
+            and inv.VARIANTS.get(self.config.default_mode, inv.VARIANTS["mo"]).init_from_encoder
+        ):
+            logger.warning("this model has no encoder: using mode 'mo' instead of %r", self.config.default_mode)
+            mode = "mo"  # the default was not asked for explicitly: run the best variant this model can
+        mode = _check_choice(mode or self.config.default_mode, inv.INVERSION_MODES, "inversion mode")
+        preset_obj = self.config.preset(preset or self.config.default_preset)
+        segmentation = _check_choice(segmentation, SEGMENTATION_MODES, "segmentation mode")  # type: ignore[assignment]
+        if inv.VARIANTS[mode].init_from_encoder and self.encoder is None:
+            raise ValueError(
+                f"Mode {mode!r} starts from the encoder's prediction, but this model has no encoder ('encoder/' "
+                "folder). Use mode='mo' or mode='i2s' (they start from the mean style), or a model with an encoder."
+            )
+        if horizon is not None and not 0.0 <= float(horizon) <= 1.0:
+            raise ValueError(f"horizon must be a fraction of the height in [0, 1] (0 = top), got {horizon}.")
+        perceptual_fn, perceptual_name = self._perceptual_loss(perceptual)
+
+        # 1. The photo and the official preprocessing (shorter side 600, then G's size, centre square).
+        photo = load_image(image, max_pixels=self.config.max_input_pixels)
+        crop, box = official_resize_and_crop(photo, resolution, self.config.max_in_resolution)
+
+        # 2. What may move: the user's mask, else segmentation (DESIGN decision 5); then the horizon.
+        start = time.perf_counter()
+        with self.progress_bar(total=1, desc="Finding sky and water") as bar:
+            dynamic_full, sky_full = self._movable_region(photo, mask, segmentation)
+            bar.update(1)
+        dynamic_crop = crop_mask(dynamic_full, box, resolution)
+        if horizon is None:
+            from .segmentation import horizon_from_sky_mask
+
+            sky_crop = _sky_from_mask(dynamic_crop) if sky_full is None else crop_mask(sky_full, box, resolution)
+            horizon = horizon_from_sky_mask(sky_crop.astype(np.float32), _horizon_offset_px(resolution))
+        timings["segmentation"] = time.perf_counter() - start
+        if callback is not None:
+            callback("segmentation", 1, 1)
+        if not (dynamic_crop > MOVABLE_THRESHOLD).any():
+            warnings.warn(
+                "No sky or water to animate was found in the generator's crop of the photo (or the mask is empty): "
+                "nothing will move. A style change still works. Paint or pass a mask to choose what moves.",
+                UserWarning,
+                stacklevel=3,
+            )
+            if mode == "eoifs":
+                mode = "eoif"  # EOIFS routes the dynamic region to S^dyn; with no such region it is EOIF
+        mask_tensor = torch.from_numpy(dynamic_crop)[None, None].to(self.device)
+
+        # 3. Inversion, or the cached result of the same inversion.
+        settings = settings or inv.InversionSettings.from_preset(mode, preset_obj)
+        spec = inv.VARIANTS[mode]
+        seed = None if generator is None else generator.initial_seed()
+        key = inv.cache_key(
+            image=_image_hash(photo),
+            mask=inv.tensor_fingerprint([torch.from_numpy((dynamic_crop * 255).round().astype(np.uint8))])
+            if spec.use_mask
+            else None,
+            mode=mode,
+            settings=dataclasses.asdict(settings),
+            seed=seed,
+            model=self.model_id,
+            weights=self._model_fingerprint(),
+            perceptual=perceptual_name,
+            resolution=resolution,
+            max_in_resolution=self.config.max_in_resolution,
+        )
+        start = time.perf_counter()
+        result = self.cache.get(key, self.generator)
+        cache_hit = result is not None
+        if result is None:
+            target = pil_to_tensor(crop).to(self.device)
+            result = inv.invert(
+                self.generator,
+                target,
+                mode,
+                settings,
+                encoder=self.encoder,
+                dynamic_mask=mask_tensor,
+                perceptual=perceptual_fn,
+                rng=generator,
+                progress=self._progress_factory(),
+                callback=callback,
+            )
+            self.cache.put(key, result)
+            timings.update(result.timings)
+        timings["inversion"] = time.perf_counter() - start
+        timings["prepare"] = time.perf_counter() - start_all
+        return InvertedPhoto(
+            photo=photo,
+            crop=crop,
+            box=box,
+            dynamic_mask=dynamic_full,
+            dynamic_mask_crop=mask_tensor,
+            horizon=float(horizon),
+            mode=mode,
+            inversion=result,
+            preset=preset_obj,
+            cache_hit=cache_hit,
+            timings=timings,
+            losses=dict(result.losses),
+        )
+
+    # ----------------------------------------------------------------------------------------------- stage 2
+    def _style_w_plus(
+        self, w_plus: torch.Tensor, style: Any, frame_times: np.ndarray, loop: bool
+    ) -> torch.Tensor | None:
+        """W+ per frame (T, num_ws, w_dim) along the style path, or None for no style change.
+
+        Network A moves the W+ entries of the top levels toward each keyframe's z_dyn target; its outputs are
+        splined over time with a clamped cubic (official SplineStyleAnimation: A per keyframe, then the spline).
+        Ours: the photo's own W+ is the first keyframe, so frame 0 is the reconstruction, and a loop returns to it
+        (official style videos start directly at the first target, blue day). A single style goes there over the
+        video (there and back in a loop); a path such as ``day_cycle`` visits its styles evenly spaced.
+        """
+        if style is None:
+            return None
+        from .styles import interpolate_keyframes, style_path
+
+        resolution = self.generator.resolution
+        path = style_path(style, self.config.style_strength, resolution)
+        conditions = path.keyframe_conditions()  # (K, 4) = [z_dyn target, t]
+        closed_path = len(conditions) > 1 and path.is_closed
+        if closed_path:
+            conditions = conditions[:-1]  # the photo's own look closes the loop instead
+        indices = style_level_indices(self.generator.num_levels)
+        keyframes = [w_plus[0]]
+        dynamics = self.dynamics
+        assert dynamics is not None
+        with torch.no_grad():
+            for condition in conditions.to(w_plus):
+                moved = w_plus[0].clone()
+                moved[indices] = dynamics(w_plus[0, indices], condition[:3], condition[3])
+                keyframes.append(moved)
+        if loop or closed_path:
+            keyframes.append(w_plus[0])
+        times = np.linspace(0.0, 1.0, len(keyframes))
+        values = torch.stack(keyframes)  # (K', num_ws, w_dim)
+        bc_type = "periodic" if loop and len(keyframes) > 2 else "clamped"
+        return interpolate_keyframes(times, values, frame_times, bc_type=bc_type)
+
+    @torch.no_grad()
+    def animate(
+        self,
+        inverted: InvertedPhoto,
+        style: Any = None,
+        motion: Any = None,
+        speed: float = 1.0,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        loop: bool = False,
+        output_type: Literal["pil", "np", "pt"] = "pil",
+        composite: bool = True,
+        frame_indices: Sequence[int] | None = None,
+        callback: Callable[[str, int, int], Any] | None = None,
+    ) -> DeepLandscapePipelineOutput:
+        """Render a video from an ``InvertedPhoto``: S^dyn warped per frame, S^st and W+ fixed (but for a style).
+
+        ``frame_indices`` renders only those frames of the ``num_frames`` video (e.g. ``[0, num_frames]`` to check
+        that a loop closes). See ``__call__`` for the other arguments.
+        """
+        from .motion import get_motion, warp_noise_video
+
+        start_all = time.perf_counter()
+        num_frames = self.config.num_frames if num_frames is None else int(num_frames)
+        fps = float(self.config.fps if fps is None else fps)
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}.")
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}.")
+        output_type = _check_choice(output_type, OUTPUT_TYPES, "output_type")  # type: ignore[assignment]
+        self._validate_style(style)
+        motion = self.config.default_motion if motion is None else motion
+        motion_obj = get_motion(motion, speed) if isinstance(motion, (str, os.PathLike)) else motion
+        indices = np.arange(num_frames) if frame_indices is None else np.asarray(list(frame_indices), dtype=np.int64)
+        if indices.ndim != 1 or indices.size == 0:
+            raise ValueError("frame_indices must be a non-empty list of frame numbers.")
+
+        result = inverted.inversion
+        G = result.generator
+        resolution = G.resolution
+        batch = inverted.preset.render_batch_size
+        frame_times = indices / num_frames if loop else indices / max(1, num_frames - 1)
+        style_w = self._style_w_plus(result.w_plus, style, frame_times, loop)
+        compositor = None
+        if composite:
+            compositor = Compositor(
+                inverted.photo,
+                inverted.box,
+                inverted.dynamic_mask,
+                self.config.feather_px,
+                self.config.max_output_side,
+                static_weight=1 - inverted.dynamic_mask_crop[0, 0],
+            )
+        reconstruction = G.synthesize(result.w_plus, result.static_noise, result.dynamic_noise)
+
+        frames: list[Any] = []  # PIL images, or uint8 (t, H, W, 3) chunks
+        render_s = composite_s = 0.0
+        bar = self.progress_bar(total=len(indices), desc="Rendering frames")
+        try:
+            for start in range(0, len(indices), batch):
+                chunk = indices[start : start + batch]
+                count = len(chunk)
+                # 1. S^dyn of these frames (official recipe: warp H^n at G's resolution, re-standardise).
+                t0 = time.perf_counter()
+                if inverted.has_motion:
+                    dynamic = warp_noise_video(
+                        result.dynamic_noise,
+                        motion_obj,
+                        num_frames,
+                        inverted.horizon,
+                        frame_indices=chunk.astype(np.float64),
+                        loop=loop,
+                        working_resolution=resolution,
+                    )
+                    dynamic = [level[0] for level in dynamic]  # (t, 1, s, s)
+                else:
+                    dynamic = [d.expand(count, -1, -1, -1) for d in result.dynamic_noise]
+                # 2. W+ per frame (style path) and the fixed S^st.
+                if style_w is None:
+                    w_plus = result.w_plus.expand(count, -1, -1)
+                else:
+                    w_plus = style_w[start : start + count]
+                static = [s.expand(count, -1, -1, -1) for s in result.static_noise]
+                images = G.synthesize(w_plus, static, dynamic)  # (t, 3, R, R) in ~[-1, 1]
+                render_s += time.perf_counter() - t0
+                # 3. Onto the photo, or raw.
+                t0 = time.perf_counter()
+                if compositor is not None:
+                    chunk_uint8 = compositor(images, reconstruction if style_w is not None else None)
+                else:
+                    floats = images.detach().float().clamp(-1, 1).cpu()
+                    chunk_uint8 = ((floats + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                # PIL frames are made per chunk, so a long full-size video never exists twice in memory.
+                if output_type == "pil":
+                    frames.extend(Image.fromarray(frame) for frame in chunk_uint8)
+                else:
+                    frames.append(chunk_uint8)
+                composite_s += time.perf_counter() - t0
+                bar.update(count)
+                if callback is not None:
+                    callback("render", start + count, len(indices))
+        finally:
+            bar.close()
+
+        # 4. Output types (diffusers: np / pt in [0, 1]).
+        if compositor is not None:
+            mask_values = compositor.alpha[0].numpy()
+        else:
+            mask_values = inverted.dynamic_mask_crop[0, 0].cpu().numpy()
+        mask_image = Image.fromarray((mask_values * 255).round().astype(np.uint8))
+        if output_type == "pil":
+            output_frames: Any = frames
+        elif output_type == "np":
+            output_frames = np.concatenate(frames).astype(np.float32) / 255.0
+        else:
+            output_frames = torch.from_numpy(np.concatenate(frames)).permute(0, 3, 1, 2).float() / 255.0
+
+        timings = dict(inverted.timings)
+        timings["render"] = render_s
+        timings["composite"] = composite_s
+        timings["animate"] = time.perf_counter() - start_all
+        timings["total"] = timings.get("prepare", 0.0) + timings["animate"]
+        return DeepLandscapePipelineOutput(
+            frames=output_frames,
+            mask=mask_image,
+            reconstruction=tensor_to_pil(reconstruction[0]),
+            latents={
+                "w_plus": result.w_plus,
+                "static_noise": list(result.static_noise),
+                "dynamic_noise": list(result.dynamic_noise),
+            },
+            timings=timings,
+            losses=dict(inverted.losses),
+            fps=fps,
+            cache_hit=inverted.cache_hit,
+            horizon=inverted.horizon,
+            mode=inverted.mode,
+        )
+
+    # ----------------------------------------------------------------------------------------------- call
+    def __call__(
+        self,
+        image: ImageLike,
+        mask: MaskInput | None = None,
+        mode: str | None = None,
+        style: Any = None,
+        motion: Any = None,
+        speed: float = 1.0,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        loop: bool = False,
+        preset: str | inv.Preset | None = None,
+        generator: torch.Generator | None = None,
+        output_type: Literal["pil", "np", "pt"] = "pil",
+        composite: bool = True,
+        perceptual: str | Callable = "vgg",
+        segmentation: Literal["auto", "heuristic", "none"] = "auto",
+        callback: Callable[[str, int, int], Any] | None = None,
+        settings: inv.InversionSettings | None = None,
+        horizon: float | None = None,
+    ) -> DeepLandscapePipelineOutput:
+        """Animate a photo.
+
+        Args:
+            image: path, PIL image or array; any size and mode (EXIF orientation applied).
+            mask: movable region (PNG path, PIL, array or tensor; white/opaque = animate). Overrides segmentation.
+                Another size is resized with a warning.
+            mode: inversion variant ``e``, ``eo``, ``eoi``, ``eoif``, ``eoifs`` (default, pipeline.json), ``mo``,
+                ``i2s``. Without an encoder only ``mo`` and ``i2s`` run (and ``mo`` is the default then).
+            style: time of day: a style name (``blue_day`` ... ``blue_morning``), ``day_cycle``, keyframes or a
+                ``StylePath``; None keeps the photo's look. Needs network A.
+            motion: ``m01``..``m12``, ``man1``..``man5`` (default from pipeline.json), a CSV path, or a
+                ``motion.Motion`` (separate water motion); ``speed`` multiplies it.
+            num_frames, fps: video length and rate (defaults from pipeline.json: 60 frames, 30 fps).
+            loop: seamless loop: the frame after the last equals frame 0 (motion and style both close).
+            preset: ``paper`` (the supplement's recipe), ``balanced`` (default), ``fast``; see ``inversion.PRESETS``.
+            generator: torch.Generator for the random parts (random noise starts); its seed is part of the cache key.
+            output_type: ``pil`` (list of images), ``np`` or ``pt`` (float in [0, 1]).
+            composite: frames at the photo's resolution with static regions from the photo (default); False gives the
+                generator's raw R x R frames.
+            perceptual: ``vgg`` (paper), ``lpips``, ``none`` (L1 only, warns), or a callable PL(y, x).
+            segmentation: ``auto`` (ADE20K model from pipeline.json; an error names the fix when it cannot be
+                loaded), ``heuristic`` (explicit colour/position fallback), ``none`` (nothing moves unless ``mask``).
+            callback: ``callback(stage, step, total)`` after every iteration / chunk (stages "segmentation",
+                "optimization", "fine_tune", "render").
+            settings: ``inversion.InversionSettings`` replacing the preset's numbers.
+            horizon: override the horizon (fraction of the crop's height) found from the sky.
+
+        Returns:
+            ``DeepLandscapePipelineOutput``.
+        """
+        # Validate the cheap arguments first, so a typo fails before minutes of inversion.
+        from .motion import get_motion
+
+        self._validate_style(style)
+        if isinstance(motion, (str, os.PathLike)):
+            get_motion(motion, speed)
+        elif motion is None:
+            get_motion(self.config.default_motion, speed)
+        _check_choice(output_type, OUTPUT_TYPES, "output_type")
+        if num_frames is not None and int(num_frames) < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}.")
+        if fps is not None and not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}.")
+        inverted = self.invert(
+            image,
+            mask=mask,
+            mode=mode,
+            preset=preset,
+            generator=generator,
+            perceptual=perceptual,
+            segmentation=segmentation,
+            settings=settings,
+            horizon=horizon,
+            callback=callback,
+        )
+        return self.animate(
+            inverted,
+            style=style,
+            motion=motion,
+            speed=speed,
+            num_frames=num_frames,
+            fps=fps,
+            loop=loop,
+            output_type=output_type,
+            composite=composite,
+            callback=callback,
+        )
+
+    def __repr__(self) -> str:
+        parts = [f"generator={self.generator.resolution}px"]
+        parts.append("encoder" if self.encoder is not None else "no encoder")
+        parts.append("dynamics" if self.dynamics is not None else "no dynamics")
+        return f"{type(self).__name__}({self.model_id!r}, {', '.join(parts)})"
