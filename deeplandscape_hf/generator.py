@@ -34,6 +34,7 @@ from .layers import (
     EqualConv2d,
     EqualLinear,
     FusedUpsample,
+    NearestUpsampleConv2d,
     NoiseInjection,
     PixelNorm,
     check_shape,
@@ -115,11 +116,7 @@ class SynthesisBlock(nn.Module):
         if upsample == "none":  # level 0 starts from a learned constant
             self.conv1: nn.Module = ConstantInput(out_channels)
         elif upsample == "nearest":
-            self.conv1 = nn.Sequential(
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                EqualConv2d(in_channels, out_channels, 3, padding=1),
-                Blur(out_channels),
-            )
+            self.conv1 = nn.Sequential(NearestUpsampleConv2d(in_channels, out_channels), Blur(out_channels))
         elif upsample == "fused":
             self.conv1 = nn.Sequential(FusedUpsample(in_channels, out_channels, 3), Blur(out_channels))
         else:
