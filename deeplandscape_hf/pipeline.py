@@ -63,8 +63,10 @@ PIPELINE_CONFIG_NAME = "pipeline.json"
 ENCODER_SUBFOLDER = "encoder"
 DYNAMICS_SUBFOLDER = "dynamics"
 OUTPUT_TYPES = ("pil", "np", "pt")
-SEGMENTATION_MODES = ("auto", "heuristic", "none")
-PERCEPTUAL_KINDS = ("vgg", "lpips", "none")
+# "model": the segmenter or an error; "auto": the segmenter, else the heuristic with a warning that says so.
+SEGMENTATION_MODES = ("auto", "model", "heuristic", "none")
+# "auto": VGG19 when its ImageNet weights are cached, else none with a warning that says so.
+PERCEPTUAL_KINDS = ("auto", "vgg", "lpips", "none")
 STYLE_MIN_RESOLUTION = 64  # official style configs animate W+ of levels 4-6 (64-256 px) of the 256 px model
 STYLE_MIN_LEVELS = 3  # ... and at least the top 3 levels (as at 256 px) for smaller models
 HORIZON_OFFSET_PX = 10  # official: lowest sky row + 10 px, at the G-resolution crop (256/512 px)
@@ -397,6 +399,19 @@ class DeepLandscapePipeline:
         if callable(perceptual):
             return perceptual, f"custom:{type(perceptual).__name__}:{id(perceptual)}"
         kind = _check_choice(perceptual, PERCEPTUAL_KINDS, "perceptual loss")
+        if kind == "auto":
+            from .perceptual import PerceptualWeightsUnavailableError
+
+            try:
+                return self._perceptual_loss("vgg")
+            except PerceptualWeightsUnavailableError as error:
+                warnings.warn(
+                    f"perceptual='auto': the VGG19 weights are not available ({error}); fitting with L1 only, so "
+                    "the reconstruction is blurrier than the paper's.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return None, "none"
         if kind == "none":
             warnings.warn(
                 "perceptual='none': inversion fits L1 only, so the reconstruction is blurrier than the paper's "
@@ -439,6 +454,14 @@ class DeepLandscapePipeline:
                         self.config.segmenter, movable_classes=self.config.dynamic_classes, device=self.device
                     )
                 except seg.SegmenterUnavailableError as error:
+                    if segmentation == "auto":
+                        warnings.warn(
+                            f"The segmentation model could not be loaded ({error}). Using the colour/position "
+                            "heuristic to find sky and water instead; pass a mask for exact control.",
+                            UserWarning,
+                            stacklevel=3,
+                        )
+                        return self._segment(photo, "heuristic")
                     raise seg.SegmenterUnavailableError(
                         f"{error} In the pipeline: pass mask=... (CLI: --mask PNG), or segmentation='heuristic' "
                         "(CLI: --segmentation heuristic) to use the colour heuristic."
@@ -491,8 +514,8 @@ class DeepLandscapePipeline:
         mode: str | None = None,
         preset: str | inv.Preset | None = None,
         generator: torch.Generator | None = None,
-        perceptual: str | Callable = "vgg",
-        segmentation: Literal["auto", "heuristic", "none"] = "auto",
+        perceptual: str | Callable = "auto",
+        segmentation: Literal["auto", "model", "heuristic", "none"] = "auto",
         settings: inv.InversionSettings | None = None,
         horizon: float | None = None,
         callback: Callable[[str, int, int], Any] | None = None,
@@ -800,8 +823,8 @@ class DeepLandscapePipeline:
         generator: torch.Generator | None = None,
         output_type: Literal["pil", "np", "pt"] = "pil",
         composite: bool = True,
-        perceptual: str | Callable = "vgg",
-        segmentation: Literal["auto", "heuristic", "none"] = "auto",
+        perceptual: str | Callable = "auto",
+        segmentation: Literal["auto", "model", "heuristic", "none"] = "auto",
         callback: Callable[[str, int, int], Any] | None = None,
         settings: inv.InversionSettings | None = None,
         horizon: float | None = None,

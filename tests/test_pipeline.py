@@ -288,7 +288,10 @@ def test_segmentation_modes(pipe):
     pipe.config.segmenter = str(pipe.config.segmenter) + "-not-cached-anywhere"
     try:
         with pytest.raises(SegmenterUnavailableError, match="heuristic"):
-            call(pipe, mask=None, segmentation="auto")
+            call(pipe, mask=None, segmentation="model")
+        with pytest.warns(UserWarning, match="Using the colour/position heuristic"):
+            fallback = call(pipe, mask=None, segmentation="auto")
+        np.testing.assert_array_equal(np.asarray(fallback.mask), np.asarray(out.mask))
     finally:
         pipe.config.segmenter = PipelineConfig().segmenter
 

@@ -71,17 +71,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... or auto (cuda when available)")
     parser.add_argument(
         "--perceptual",
-        choices=("vgg", "lpips", "none"),
-        default="vgg",
+        choices=("auto", "vgg", "lpips", "none"),
+        default="auto",
         help="perceptual loss of the inversion: vgg (paper; needs torchvision's VGG19 weights in the torch cache), "
-        "lpips, or none (L1 only: faster but blurrier)",
+        "lpips, none (L1 only: faster but blurrier), or auto (vgg when its weights are cached, else none, said)",
     )
     parser.add_argument(
         "--segmentation",
-        choices=("auto", "heuristic", "none"),
+        choices=("auto", "model", "heuristic", "none"),
         default="auto",
-        help="how to find sky and water without --mask: auto (the model's ADE20K segmenter, must be downloadable "
-        "or cached), heuristic (colour/position guess), none (nothing moves; only --style changes)",
+        help="how to find sky and water without --mask: model (the model's ADE20K segmenter, must be downloadable "
+        "or cached), heuristic (colour/position guess), auto (model, else heuristic with a warning), none "
+        "(nothing moves; only --style changes)",
     )
     parser.add_argument(
         "--no-composite",
