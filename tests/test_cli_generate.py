@@ -52,7 +52,7 @@ def test_tiled_mp4_decodes_to_requested_frames_and_size(run, tmp_path):
     assert frames.shape == (5, 16, 32, 3)  # two 16 px videos side by side
     assert frames[:, :, :16].std() > 1  # not blank
     assert not (frames[:, :, :16] == frames[:, :, 16:]).all()  # two different samples
-    assert run.tuned == [True]  # CPU rendering asks for the allocator tuning once
+    assert run.tuned == [True]  # the CLI entry point asks for the allocator tuning once
 
 
 def test_separate_gifs_and_png_folder(run, tmp_path):
