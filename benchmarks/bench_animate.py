@@ -81,8 +81,12 @@ def usable_perceptual(pipe: DeepLandscapePipeline, wanted: str, notes: list[str]
     if wanted == "none":
         return wanted
     try:
-        pipe._perceptual_loss(wanted)
-        return wanted
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, kind = pipe._perceptual_loss(wanted)  # "auto" resolves to what is available
+        if kind != wanted:
+            notes.append(f"perceptual={wanted!r} resolved to {kind!r} (VGG19 weights not in the torch cache)")
+        return kind
     except Exception as error:  # noqa: BLE001 - any failure to build it means: measure without it, and say so
         notes.append(f"perceptual={wanted!r} unavailable ({type(error).__name__}); measured with perceptual='none'")
         return "none"
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", nargs="+", default=["fast", "balanced"], help="presets to time")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--mode", default="eoifs")
-    parser.add_argument("--perceptual", default="vgg", choices=("vgg", "lpips", "none"))
+    parser.add_argument("--perceptual", default="auto", choices=("auto", "vgg", "lpips", "none"))
     parser.add_argument("--segmentation", default="auto", choices=("auto", "heuristic", "none"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")

@@ -733,7 +733,7 @@ def pipeline_animate_fn(
     num_frames: int = 16,
     motion: Any = None,
     seed: int = 0,
-    perceptual: str | Callable = "vgg",
+    perceptual: str | Callable = "auto",
     segmentation: Literal["auto", "heuristic", "none"] = "auto",
     masks: Mapping[str, Path] | None = None,
 ) -> AnimateFn:

@@ -180,7 +180,10 @@ def _add_inversion(commands: argparse._SubParsersAction) -> None:
         help="without --masks: the model's segmenter (heuristic, with a note, when it cannot be loaded)",
     )
     parser.add_argument(
-        "--perceptual", choices=("vgg", "lpips", "none"), default="vgg", help="perceptual loss of the inversion"
+        "--perceptual",
+        choices=("auto", "vgg", "lpips", "none"),
+        default="auto",
+        help="perceptual loss of the inversion (auto: vgg when cached, else none)",
     )
     _common(parser)
     parser.set_defaults(func=run_inversion)
