@@ -146,6 +146,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     model.add_argument("--learning_rate", type=float, default=None, help="one learning rate at every resolution")
     model.add_argument("--r1_gamma", type=float, default=None)
     model.add_argument("--ema_decay", type=float, default=None)
+    gan.add_argument(
+        "--video_frames_as_images",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="let the image D see video frames too: auto = only when there are no photos; yes helps when the "
+        "photos are few (a handful of photos alone is memorised by D in minutes)",
+    )
     model.add_argument("--num_sample_videos", type=int, default=4, help="videos in each sample grid")
     model.add_argument("--num_sample_frames", type=int, default=16, help="frames of each sample video")
 
@@ -826,7 +833,9 @@ def train_gan(args: argparse.Namespace) -> int:
         state = schedule.state_at(num_images_seen)
         if state.phase_index != phase_index:
             phase_index = state.phase_index
-            samplers = _build_samplers(cache_dir, state.resolution, config, args.seed, data_counters, accelerator)
+            samplers = _build_samplers(
+                cache_dir, state.resolution, config, args.seed, data_counters, accelerator, args.video_frames_as_images
+            )
             for optimizer in (opt_g, opt_d_image, opt_d_pair):
                 if optimizer is not None:
                     _set_lr(optimizer, state.learning_rate)
@@ -934,7 +943,13 @@ def _cache_has(cache_dir: Path, kind: str) -> bool:
 
 
 def _build_samplers(
-    cache_dir: Path, resolution: int, config: GanTrainingConfig, seed: int, counters: dict[str, int], accelerator
+    cache_dir: Path,
+    resolution: int,
+    config: GanTrainingConfig,
+    seed: int,
+    counters: dict[str, int],
+    accelerator,
+    video_frames_as_images: str = "auto",
 ) -> dict[str, _RealSampler]:
     """Real-data samplers at one resolution (rebuilt at every resolution change, like the official loaders)."""
     from deeplandscape_hf import data
@@ -942,7 +957,18 @@ def _build_samplers(
     rank, count = accelerator.process_index, accelerator.num_processes
     try:
         samplers = {
-            "images": _RealSampler(data.ImageDataset(cache_dir, resolution, seed), "images", counters, rank, count)
+            "images": _RealSampler(
+                data.ImageDataset(
+                    cache_dir,
+                    resolution,
+                    seed,
+                    include_video_frames={"auto": None, "yes": True, "no": False}[video_frames_as_images],
+                ),
+                "images",
+                counters,
+                rank,
+                count,
+            )
         }
         if config.use_pairwise:
             pairs = data.FramePairDataset(cache_dir, resolution, seed)

@@ -24,7 +24,7 @@ write_procedural_dataset('$WORK/videos', num_videos=64, num_frames=32, size=(160
 fi
 
 python train_accelerate.py gan --config scripts/default_model_config.json --max_kimg "$GAN_KIMG" \
-    --image_dir examples --video_dir "$WORK/videos" --output_dir "$WORK/model" \
+    --image_dir examples --video_dir "$WORK/videos" --video_frames_as_images yes --output_dir "$WORK/model" \
     --seed 0 --cpu_threads "$THREADS" --checkpointing_steps 100 --checkpoints_total_limit 2 \
     --sample_steps 1000 --report_to tensorboard --resume_from_checkpoint latest
 
