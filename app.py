@@ -39,8 +39,7 @@ from deeplandscape_hf.hub import ModelNotFoundError
 from deeplandscape_hf.images import InvalidImageError, load_image
 from deeplandscape_hf.inversion import INVERSION_MODES
 from deeplandscape_hf.motion import MOTION_PRESETS, get_motion, motion_from_direction
-from deeplandscape_hf.perceptual import PerceptualWeightsUnavailableError
-from deeplandscape_hf.segmentation import SegmenterUnavailableError, SkySegmenter, heuristic_segment
+from deeplandscape_hf.segmentation import SegmentationResult
 from deeplandscape_hf.styles import STYLE_NAMES, style_path
 from deeplandscape_hf.video import VideoWriteError, write_video
 
@@ -80,8 +79,6 @@ QUEUE_SIZE = 16  # waiting requests beyond this are turned away with a message
 GPU_SECONDS = {"fast": 60, "balanced": 150, "paper": 600}  # ZeroGPU duration per preset, plus per-frame rendering
 GPU_SECONDS_PER_FRAME = 0.5
 GIF_MAX_SIDE = 480  # the GIF download is for sharing: full-size GIFs of a 1920 px video run to 100+ MB
-GIF_PALETTE_SAMPLES = 6  # frames the shared GIF palette is taken from
-GIF_MIN_FRAME_MS = 20  # browsers play GIF delays below 20 ms as 100 ms
 OVERLAY_MAX_SIDE = 1024
 MASK_CACHE_SIZE = 8  # automatic masks kept per photo (re-animating skips segmentation)
 KEPT_OUTPUT_FOLDERS = 32  # older result folders are deleted (Gradio has already copied what it serves)
@@ -99,11 +96,18 @@ NO_PHOTO = (
     "Please add a landscape photo first. If you did, your browser could not open the file as an image: use a JPEG, "
     "PNG or WebP photo."
 )
-RELAYED_WARNINGS = ("No sky or water", "The mask ")  # pipeline warnings worth a toast; others are logged
 NO_MOTION_HINT = (
     "Nothing in this photo was found to animate (no sky or water in the square the model sees). Paint the "
     "'animate here' layer over the sky or water to make it move."
 )
+# Pipeline warnings worth a toast, by how they start -> what the user reads (None: the warning itself); others are
+# logged. The pipeline's own wording names Python arguments, so some get a sentence about the app instead.
+RELAYED_WARNINGS: dict[str, str | None] = {
+    "No sky or water": NO_MOTION_HINT,
+    "The mask ": None,
+    "perceptual='auto'": VGG_FALLBACK,  # perceptual="auto" without cached VGG19 weights: fitted with L1 only
+}
+SEGMENTER_WARNING = "The segmentation model could not be loaded"  # segmentation="auto" fell back to the heuristic
 
 
 # --------------------------------------------------------------------------------------------------------- state
@@ -113,10 +117,7 @@ class AppState:
 
     model: str | None = None
     pipeline: DeepLandscapePipeline | None = None
-    segmenter: SkySegmenter | None = None
-    segmenter_error: str | None = None
-    segmenter_tried: bool = False
-    vgg_available: bool | None = None  # None: not tried yet
+    segmenter_failed: bool = False  # the model could not be loaded once: use the heuristic without retrying
     masks: collections.OrderedDict[str, tuple[np.ndarray, bool]] = field(default_factory=collections.OrderedDict)
     outputs: collections.deque[Path] = field(default_factory=collections.deque)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -206,44 +207,41 @@ def split_editor_value(value: dict | Image.Image | str | None) -> tuple[Image.Im
     return load_image(value), None, None
 
 
-def _segmenter() -> SkySegmenter | None:
-    """The pipeline's ADE20K segmenter, loaded once; None (with the reason kept) when it cannot be loaded."""
+def segment(photo: Image.Image) -> tuple[SegmentationResult, bool]:
+    """The pipeline's sky/water segmentation of ``photo`` and whether the colour heuristic stood in for the model.
+
+    After one failure to load the model, the heuristic is asked for directly: loading is not retried on every
+    upload (offline or without the weights that is slow and fails the same way).
+    """
+    pipe = get_pipeline()
     with STATE.lock:
-        if not STATE.segmenter_tried:
-            STATE.segmenter_tried = True
-            pipe = get_pipeline()
-            try:
-                # CPU: SegFormer-B0 is small, and the mask preview runs outside ZeroGPU's GPU window.
-                STATE.segmenter = SkySegmenter(pipe.config.segmenter, movable_classes=pipe.config.dynamic_classes)
-            except (SegmenterUnavailableError, ValueError) as error:
-                STATE.segmenter_error = str(error)
-                logger.warning("segmentation model unavailable, using the colour heuristic: %s", error)
-        return STATE.segmenter
+        if STATE.segmenter_failed:
+            return pipe.segment(photo, segmentation="heuristic"), True
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = pipe.segment(photo, segmentation="auto")
+        for item in caught:
+            if str(item.message).startswith(SEGMENTER_WARNING):
+                STATE.segmenter_failed = True
+                logger.warning("segmentation model unavailable, using the colour heuristic: %s", item.message)
+            else:
+                logger.debug("warning during segmentation: %s", item.message)
+        return result, STATE.segmenter_failed
 
 
 def automatic_mask(photo: Image.Image) -> tuple[np.ndarray, bool]:
     """(movable mask (H, W) float32 in [0, 1], whether the colour heuristic had to stand in for the segmenter).
 
-    Segmentation runs on the photo with its shorter side at the pipeline's ``max_in_resolution`` (official
-    preprocessing), and the result is resized back. Results are cached per photo.
+    The pipeline segments the photo as ``invert`` would (at ``max_in_resolution``, resized back). Results are cached
+    per photo.
     """
     key = image_key(photo)
     with STATE.lock:
         if key in STATE.masks:
             STATE.masks.move_to_end(key)
             return STATE.masks[key]
-        segmenter = _segmenter()
-        limit = get_pipeline().config.max_in_resolution
-        scale = limit / min(photo.size)
-        small = photo
-        if scale < 1:
-            size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
-            small = photo.resize(size, Image.Resampling.BILINEAR)
-        result = segmenter.segment(small) if segmenter is not None else heuristic_segment(small)
-        mask = result.dynamic_mask.astype(np.float32)
-        if small.size != photo.size:
-            mask = np.asarray(Image.fromarray(mask).resize(photo.size, Image.Resampling.BILINEAR), dtype=np.float32)
-        entry = (np.clip(mask, 0.0, 1.0), segmenter is None)
+        result, guessed = segment(photo)
+        entry = (result.dynamic_mask, guessed)
         STATE.masks[key] = entry
         while len(STATE.masks) > MASK_CACHE_SIZE:
             STATE.masks.popitem(last=False)
@@ -315,8 +313,9 @@ def _relay(caught: list[warnings.WarningMessage]) -> list[str]:
     messages: list[str] = []
     for item in caught:
         text = str(item.message)
-        if issubclass(item.category, UserWarning) and text.startswith(RELAYED_WARNINGS):
-            text = NO_MOTION_HINT if text.startswith("No sky or water") else text
+        prefix = next((prefix for prefix in RELAYED_WARNINGS if text.startswith(prefix)), None)
+        if issubclass(item.category, UserWarning) and prefix is not None:
+            text = RELAYED_WARNINGS[prefix] or text
             if text not in messages:
                 messages.append(text)
         else:
@@ -324,54 +323,20 @@ def _relay(caught: list[warnings.WarningMessage]) -> list[str]:
     return messages
 
 
-def write_gif(frames: list[Image.Image], path: Path, fps: float, max_side: int = GIF_MAX_SIDE) -> Path:
-    """An endless GIF, at most ``max_side`` px, with ONE palette for all frames (written atomically).
-
-    One palette, taken from frames spread over the video, is ~40x faster than quantising every frame on its own
-    (0.4 s instead of 20 s for 60 frames here) and does not flicker between frames.
-    """
+def gif_frames(frames: list[Image.Image], max_side: int = GIF_MAX_SIDE) -> list[Image.Image]:
+    """The frames at most ``max_side`` px on their longer side, for the GIF download (a size for sharing)."""
     width, height = frames[0].size
-    scale = min(1.0, max_side / max(width, height))
+    scale = max_side / max(width, height)
+    if scale >= 1:
+        return frames
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = [frame.convert("RGB").resize(size, Image.Resampling.LANCZOS) for frame in frames]
-    samples = small[:: max(1, len(small) // GIF_PALETTE_SAMPLES)][:GIF_PALETTE_SAMPLES]
-    montage = Image.new("RGB", (size[0], size[1] * len(samples)))
-    for index, sample in enumerate(samples):
-        montage.paste(sample, (0, index * size[1]))
-    palette = montage.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
-    indexed = [frame.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG) for frame in small]
-    duration = max(GIF_MIN_FRAME_MS, round(1000 / fps))  # browsers play shorter delays as 100 ms
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        indexed[0].save(
-            temporary, format="GIF", save_all=True, append_images=indexed[1:], duration=duration, loop=0, disposal=1
-        )
-        os.replace(temporary, path)
-    except OSError as error:
-        raise VideoWriteError(f"Writing the GIF failed: {error}.") from error
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return [frame.convert("RGB").resize(size, Image.Resampling.LANCZOS) for frame in frames]
 
 
 def _reconstruction_ssim(reconstruction: Image.Image, crop: Image.Image) -> float:
     from deeplandscape_hf.metrics.image import ssim
 
     return float(ssim(np.array(reconstruction.convert("RGB")), np.array(crop.convert("RGB"))))
-
-
-def _invert(pipe: DeepLandscapePipeline, notes: list[str], **kwargs: Any):
-    """``pipe.invert`` with the VGG perceptual loss, or L1 only (and a note) when its weights are missing."""
-    if STATE.vgg_available is not False:
-        try:
-            inverted = pipe.invert(perceptual="vgg", **kwargs)
-            STATE.vgg_available = True
-            return inverted
-        except PerceptualWeightsUnavailableError as error:
-            STATE.vgg_available = False
-            logger.warning("VGG19 weights unavailable, inverting without a perceptual loss: %s", error)
-    notes.append(VGG_FALLBACK)
-    return pipe.invert(perceptual="none", **kwargs)
 
 
 def run_animation(
@@ -428,14 +393,13 @@ def run_animation(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report_progress(0.05, desc="Fitting the photo")
-        inverted = _invert(
-            pipe,
-            notes,
+        inverted = pipe.invert(
             image=photo,
             mask=mask,
             mode=chosen_mode,
             preset=preset,
             generator=torch.Generator().manual_seed(seed % 2**63),
+            perceptual="auto",  # VGG19 when its weights are cached, else L1 only (relayed as VGG_FALLBACK)
         )
         report_progress(0.8, desc="Rendering frames")
         output = pipe.animate(
@@ -446,7 +410,9 @@ def run_animation(
     report_progress(0.95, desc="Writing the video")
     folder = _output_folder()
     video = write_video(output.frames, folder / "deeplandscape.mp4", fps=fps)
-    gif = write_gif(output.frames, folder / "deeplandscape.gif", fps=fps)
+    with warnings.catch_warnings():  # GIFs play at most 50 fps; the mp4 has the full rate, so no toast for that
+        warnings.filterwarnings("ignore", message="GIF cannot play", category=UserWarning)
+        gif = write_video(gif_frames(output.frames), folder / "deeplandscape.gif", fps=fps)
     width, height = output.frames[0].size
 
     score = _reconstruction_ssim(output.reconstruction, inverted.crop)
@@ -788,7 +754,7 @@ def main(argv: list[str] | None = None) -> None:
         get_pipeline()
     except (ModelNotFoundError, OSError, ValueError) as error:
         sys.exit(f"Cannot load the model {args.model or '(bundled default)'}: {error}")
-    _segmenter()  # load (or give up on) the segmentation model now, not during the first request
+    segment(Image.new("RGB", (64, 64)))  # load (or give up on) the segmentation model now, not on the first upload
     build_demo().launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
 
 

@@ -46,7 +46,7 @@ from .images import (
     pil_to_tensor,
     tensor_to_pil,
 )
-from .segmentation import DEFAULT_SEGMENTER_ID
+from .segmentation import DEFAULT_SEGMENTER_ID, SegmentationResult
 
 logger = logging.getLogger(__name__)
 
@@ -434,8 +434,26 @@ class DeepLandscapePipeline:
             self._fingerprint = hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]
         return self._fingerprint
 
-    def _segment(self, photo: Image.Image, segmentation: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """(movable mask, sky mask or None) at the photo's size, from the segmenter or the explicit heuristic."""
+    def segment(
+        self, photo: ImageInput, segmentation: Literal["auto", "model", "heuristic"] = "auto"
+    ) -> SegmentationResult:
+        """Find the sky and water of ``photo`` as :meth:`invert` does, without inverting: masks at the photo's size.
+
+        Args:
+            photo: the landscape (path, PIL image, array or tensor).
+            segmentation: ``auto`` (the ADE20K model from pipeline.json; when it cannot be loaded, the colour
+                heuristic with a UserWarning starting "The segmentation model could not be loaded"), ``model``
+                (the model or :class:`~deeplandscape_hf.segmentation.SegmenterUnavailableError`) or ``heuristic``.
+
+        Returns:
+            A :class:`~deeplandscape_hf.segmentation.SegmentationResult`: ``dynamic_mask`` (what may move),
+            ``sky_mask``, ``labels`` (H, W) float32 masks / int labels, and ``horizon`` as a fraction of the height.
+        """
+        modes = [mode for mode in SEGMENTATION_MODES if mode != "none"]
+        return self._segment(load_image(photo), _check_choice(segmentation, modes, "segmentation mode"))
+
+    def _segment(self, photo: Image.Image, segmentation: str) -> SegmentationResult:
+        """Segmenter or explicit heuristic on the photo at ``max_in_resolution``, resized back to the photo's size."""
         from . import segmentation as seg
 
         # Official: segmentation runs on the image resized to max_in_resolution (600 px shorter side).
@@ -474,7 +492,11 @@ class DeepLandscapePipeline:
                     Image.fromarray(mask.astype(np.float32)).resize(photo.size, Image.Resampling.BILINEAR)
                 )
             masks.append(np.clip(mask, 0.0, 1.0).astype(np.float32))
-        return masks[0], masks[1]
+        labels = result.labels
+        if small.size != photo.size:  # nearest: class ids must not be blended
+            labels = np.asarray(Image.fromarray(labels.astype(np.int32)).resize(photo.size, Image.Resampling.NEAREST))
+        # The horizon is a fraction of the height, so the one found on the small copy holds for the photo.
+        return dataclasses.replace(result, dynamic_mask=masks[0], sky_mask=masks[1], labels=labels)
 
     def _movable_region(
         self, photo: Image.Image, mask: MaskInput | None, segmentation: str
@@ -486,7 +508,8 @@ class DeepLandscapePipeline:
         elif segmentation == "none":
             dynamic_full = np.zeros((photo.height, photo.width), dtype=np.float32)
         else:
-            dynamic_full, sky_full = self._segment(photo, segmentation)
+            found = self._segment(photo, segmentation)
+            dynamic_full, sky_full = found.dynamic_mask, found.sky_mask
         if self.config.mask_erosion_px > 0:
             from .segmentation import erode
 

@@ -22,19 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .vocabulary import TIME_OF_DAY_NAMES  # the style vocabulary, in `day_cycle` order; a float time walks it
+
 logger = logging.getLogger(__name__)
 
-# The style vocabulary of DESIGN.md, in the order of its `day_cycle` path; a float time of day walks this cycle.
-TIME_OF_DAY_NAMES: tuple[str, ...] = (
-    "blue_day",
-    "bright_day",
-    "bright_evening",
-    "light_sunset",
-    "warm_sunset",
-    "blue_hour",
-    "deep_night",
-    "blue_morning",
-)
 
 # One row per TIME_OF_DAY_NAMES entry. Colours are RGB in [0, 1].
 # fmt: off

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .vocabulary import STYLE_NAMES  # one list of names for the library and the fast --help of the CLI
+
 DYNAMIC_STYLE_SIZE = 3  # official n_frames_params.dyn_style_coordinates: z_dyn = last 3 coordinates of z
 STYLE_CHANGE_COEF = 1.0  # official constants.STYLE_CHANGE_COEF (scales the slerp time of synthetic videos)
 STRENGTH_LOW_RES = 0.7  # official configs/inference/256/style_*.yaml: 4th keyframe value
@@ -41,7 +43,7 @@ DAY_CYCLE: tuple[tuple[float, str], ...] = (
     (1.0, "blue_day"),
 )
 STYLE_PATHS: dict[str, tuple[tuple[float, str], ...]] = {"day_cycle": DAY_CYCLE}
-STYLE_NAMES: tuple[str, ...] = (*STYLE_TARGETS, *STYLE_PATHS)
+# STYLE_NAMES (imported above) is (*STYLE_TARGETS, *STYLE_PATHS); tests/test_styles.py checks it.
 
 Keyframe = tuple[float, str | Sequence[float]]
 

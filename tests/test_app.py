@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -17,6 +18,7 @@ from PIL import Image
 
 from deeplandscape_hf.images import InvalidImageError
 from deeplandscape_hf.motion import MOTION_PRESETS
+from deeplandscape_hf.segmentation import SegmentationResult
 from deeplandscape_hf.styles import STYLE_NAMES
 
 app = load_app_module()
@@ -164,8 +166,6 @@ def test_failures_become_sentences(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_only_pipeline_warnings_reach_the_user() -> None:
-    import warnings
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.warn("No sky or water to animate was found in the crop.", UserWarning, stacklevel=1)
@@ -181,13 +181,42 @@ def test_gif_is_small_endless_and_keeps_every_frame(tmp_path: Path) -> None:
         frame[..., 2] = np.linspace(120, 255, 540, dtype=np.uint8)[:, None]
         frame[200:300, 60 * index : 60 * index + 100] = 255
         frames.append(Image.fromarray(frame))
-    path = app.write_gif(frames, tmp_path / "loop.gif", fps=12)
+    small = app.gif_frames(frames)
+    assert app.gif_frames(small) is small  # already small enough: left alone
+    path = app.write_video(small, tmp_path / "loop.gif", fps=12)
     with Image.open(path) as gif:
         assert gif.size == (app.GIF_MAX_SIDE, 270) and gif.n_frames == 10
         assert gif.info["loop"] == 0 and abs(gif.info["duration"] - 1000 / 12) < 10  # GIF stores centiseconds
-    fast = app.write_gif(frames[:2], tmp_path / "fast.gif", fps=60)
-    with Image.open(fast) as gif:
-        assert gif.info["duration"] == app.GIF_MIN_FRAME_MS
+
+
+def test_relay_turns_the_vgg_fallback_into_a_sentence() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("perceptual='auto': the VGG19 weights are not available (offline)", UserWarning, stacklevel=1)
+    assert app._relay(caught) == [app.VGG_FALLBACK]
+
+
+def test_segmenter_fallback_is_reported_once_and_not_retried(app_state, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = app.get_pipeline()
+    asked = []
+
+    def fake_segment(photo, segmentation="auto"):
+        asked.append(segmentation)
+        if segmentation == "auto":
+            warnings.warn("The segmentation model could not be loaded (offline).", UserWarning, stacklevel=1)
+        return SegmentationResult(
+            np.ones((photo.height, photo.width), np.float32),
+            np.ones((photo.height, photo.width), np.float32),
+            np.ones((photo.height, photo.width), np.int32),
+            {1: "sky"},
+            1.0,
+        )
+
+    monkeypatch.setattr(pipe, "segment", fake_segment)
+    mask, guessed = app.automatic_mask(Image.new("RGB", (40, 30), (90, 140, 220)))
+    assert guessed and mask.shape == (30, 40) and mask.min() == 1.0
+    assert app.automatic_mask(Image.new("RGB", (40, 30), (10, 40, 120)))[1]
+    assert asked == ["auto", "heuristic"]  # the model is not tried again after it failed
 
 
 # ---------------------------------------------------------------------------------------------------- in-process run

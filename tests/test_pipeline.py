@@ -292,8 +292,20 @@ def test_segmentation_modes(pipe):
         with pytest.warns(UserWarning, match="Using the colour/position heuristic"):
             fallback = call(pipe, mask=None, segmentation="auto")
         np.testing.assert_array_equal(np.asarray(fallback.mask), np.asarray(out.mask))
+        photo = make_photo(800, 640)  # shorter side over max_in_resolution: segmented small, resized back
+        with pytest.warns(UserWarning, match="^The segmentation model could not be loaded"):
+            found = pipe.segment(photo, segmentation="auto")
+        heuristic = pipe.segment(photo, segmentation="heuristic")
+        np.testing.assert_array_equal(found.dynamic_mask, heuristic.dynamic_mask)
+        with pytest.raises(SegmenterUnavailableError):
+            pipe.segment(photo, segmentation="model")
     finally:
         pipe.config.segmenter = PipelineConfig().segmenter
+    assert heuristic.dynamic_mask.shape == heuristic.sky_mask.shape == heuristic.labels.shape == (640, 800)
+    assert heuristic.dynamic_mask.dtype == np.float32 and heuristic.sky_mask[:5].mean() > 0.5  # the blue top
+    assert 0.0 < heuristic.horizon <= 1.0
+    with pytest.raises(ValueError, match="segmentation mode"):
+        pipe.segment(photo, segmentation="none")  # nothing to find: not a segmentation
 
 
 def test_progress_and_callback(pipe):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from deeplandscape_hf import styles as S
+from deeplandscape_hf import vocabulary
 
 
 def test_vocabulary_and_strength_follow_the_official_configs():
@@ -18,6 +19,9 @@ def test_vocabulary_and_strength_follow_the_official_configs():
         "deep_night",
         "blue_morning",
     )
+    # the torch-free copy the CLI and procedural data use names exactly these styles, in this order
+    assert tuple(S.STYLE_TARGETS) == vocabulary.TIME_OF_DAY_NAMES
+    assert vocabulary.STYLE_NAMES == S.STYLE_NAMES == (*S.STYLE_TARGETS, *S.STYLE_PATHS)
     assert S.STYLE_TARGETS["warm_sunset"] == (1.5, 3.5, 0.0)
     assert S.STYLE_TARGETS["blue_morning"] == (2.5, -1.5, 0.0)
     assert [time for time, _ in S.DAY_CYCLE] == [i / 8 for i in range(9)]

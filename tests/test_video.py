@@ -96,6 +96,29 @@ def test_gif_warns_when_the_frame_rate_is_too_high_for_browsers(tmp_path):
     assert video_info(tmp_path / "fast.gif").fps == pytest.approx(50.0)
 
 
+@pytest.mark.parametrize(("noise", "tolerance"), [(0, 0.5), (12, 4.0)])
+def test_gif_shares_one_palette_that_keeps_every_frames_colours(tmp_path, noise, tolerance):
+    # 40 frames of 20 flat colours (each twice, never neighbours, so none merge) over a grey gradient band. Without
+    # noise there are < 256 colours and all are kept exactly; with noise the octree palette must still hold every
+    # frame's colour, even one seen in only two frames.
+    rng = np.random.default_rng(0)
+    hues = np.linspace(0, 255, 20).astype(int)
+    colours = np.stack([hues, 255 - hues, np.roll(hues, 7)], axis=1)
+    frames = np.empty((40, 48, 64, 3), np.uint8)
+    for index in range(40):
+        jitter = rng.integers(-noise, noise + 1, (48, 64, 3))
+        frames[index] = np.clip(colours[(index * 7) % 20] + jitter, 0, 255)
+        frames[index, 40:] = np.linspace(0, 255, 64).astype(np.uint8)[:, None]
+    path = write_video(frames, tmp_path / "colours.gif", fps=10)
+    info = video_info(path)
+    assert (info.num_frames, info.width, info.height) == (40, 64, 48)
+    decoded = read_video(path).astype(np.float32)
+    assert decoded.shape == frames.shape
+    mean_colour_error = np.abs(decoded[:, :40].mean(axis=(1, 2)) - frames[:, :40].mean(axis=(1, 2)))  # (T, 3)
+    assert mean_colour_error.max() < tolerance  # dithering averages back to each frame's colour
+    assert np.abs(decoded - frames).mean() < 2 * tolerance
+
+
 def test_png_frames_to_folder_pattern_and_plain_name(tmp_path):
     frames = _moving_frames(4)
     folder = write_video(frames, tmp_path / "frames")

@@ -7,19 +7,11 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..vocabulary import STYLE_NAMES
+
 MODES = ("e", "eo", "eoi", "eoif", "eoifs", "mo", "i2s")  # inversion.INVERSION_MODES (kept here: --help stays fast)
 PRESETS = ("paper", "balanced", "fast")  # inversion.PRESETS
-STYLES = (
-    "blue_day",
-    "bright_day",
-    "bright_evening",
-    "light_sunset",
-    "warm_sunset",
-    "blue_hour",
-    "deep_night",
-    "blue_morning",
-    "day_cycle",
-)  # styles.STYLE_NAMES
+STYLES = STYLE_NAMES  # from the torch-free vocabulary module, so --help stays fast
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

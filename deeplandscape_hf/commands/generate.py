@@ -10,20 +10,9 @@ import argparse
 import os
 from pathlib import Path
 
-# Copies of library names, so that `deeplandscape --help` needs no torch import (tests keep them equal).
-PAPER_MOTIONS = tuple(f"m{index:02d}" for index in range(1, 13))  # motion.MOTION_PRESETS: the paper's m01..m12
-MOTION_PRESET_NAMES = (*PAPER_MOTIONS, *(f"man{index}" for index in range(1, 6)))  # ... and the authors' man1..man5
-STYLE_NAMES = (
-    "blue_day",
-    "bright_day",
-    "bright_evening",
-    "light_sunset",
-    "warm_sunset",
-    "blue_hour",
-    "deep_night",
-    "blue_morning",
-    "day_cycle",
-)  # styles.STYLE_NAMES
+# From the torch-free vocabulary module, so that `deeplandscape --help` needs no torch import.
+from ..vocabulary import MOTION_PRESET_NAMES, PAPER_MOTION_NAMES, STYLE_NAMES
+
 KEEP_STYLE = "keep"  # synthetic.KEEP_STYLE
 OUTPUT_SUFFIXES = (".mp4", ".gif", ".webp", ".png")
 RANDOM_MOTION = "random"  # official generate.py draws one homography CSV per video
@@ -193,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
             seed = args.seed + index
             motion = args.motion
             if motion.lower() == RANDOM_MOTION:
-                choice = torch.randint(len(PAPER_MOTIONS), (1,), generator=torch.Generator().manual_seed(seed))
-                motion = PAPER_MOTIONS[int(choice)]
+                choice = torch.randint(len(PAPER_MOTION_NAMES), (1,), generator=torch.Generator().manual_seed(seed))
+                motion = PAPER_MOTION_NAMES[int(choice)]
             bar.set_postfix(video=f"{index + 1}/{args.num_videos}", motion=motion)
             plan = plan_video(
                 model,
