@@ -37,4 +37,4 @@ python train_accelerate.py dynamics --generator "$WORK/model" --output_dir "$WOR
     --max_train_steps "$DYNAMICS_STEPS" --seed 0 --cpu_threads "$THREADS" \
     --checkpointing_steps 500 --checkpoints_total_limit 2 --report_to tensorboard --resume_from_checkpoint latest
 
-echo "trained model in $WORK/model; copy its exported files into deeplandscape_hf/default_model"
+python scripts/package_default_model.py "$WORK/model"
