@@ -167,9 +167,17 @@ def _configs_from_dicts(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
     return rebuilt
 
 
+def weight_files(folder: Path) -> list[Path]:
+    """``model.safetensors``, or its shards ``model-00001-of-0000N.safetensors`` (kept under per-file size limits)."""
+    single = folder / WEIGHTS_NAME
+    if single.is_file():
+        return [single]
+    return sorted(folder.glob("model-*-of-*.safetensors"))
+
+
 def default_model_path() -> Path:
     """The bundled default model folder; a clear error when this checkout does not have it."""
-    if not (DEFAULT_MODEL_DIR / WEIGHTS_NAME).is_file():
+    if not weight_files(DEFAULT_MODEL_DIR):
         raise ModelNotFoundError(
             f"The bundled default model is missing from {DEFAULT_MODEL_DIR}. Reinstall deeplandscape-hf, or pass a "
             "model folder or hub id (e.g. one written by `deeplandscape convert-official` or train_accelerate.py)."
@@ -215,15 +223,17 @@ class HubModelMixin(PyTorchModelHubMixin):
     def _from_pretrained(cls, *, model_id: str, map_location: str = "cpu", strict: bool = True, **kwargs: Any):
         for hub_argument in ("revision", "cache_dir", "force_download", "local_files_only", "token"):
             kwargs.pop(hub_argument, None)
-        weights = Path(model_id) / WEIGHTS_NAME
-        if not weights.is_file():
+        files = weight_files(Path(model_id))
+        if not files:
             raise ModelNotFoundError(f"'{model_id}' has no {WEIGHTS_NAME} (pickled .bin weights are never loaded).")
         model = cls._build_for_loading(**kwargs)
-        try:
-            state_dict = load_file(str(weights), device=str(map_location))
-        except Exception as error:
-            raise CheckpointMismatchError(f"'{weights}' is not a readable safetensors file: {error}") from error
-        load_state_dict_strict(model, state_dict, source=str(weights))
+        state_dict: dict[str, torch.Tensor] = {}
+        for weights in files:
+            try:
+                state_dict.update(load_file(str(weights), device=str(map_location)))
+            except Exception as error:
+                raise CheckpointMismatchError(f"'{weights}' is not a readable safetensors file: {error}") from error
+        load_state_dict_strict(model, state_dict, source=str(files[0].parent / WEIGHTS_NAME))
         model.eval()
         return model
 

@@ -14,12 +14,32 @@ import json
 import shutil
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save_file
+
+from deeplandscape_hf.hub import weight_files
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = REPO / "deeplandscape_hf" / "default_model"
 COMPONENTS = ("", "encoder", "dynamics", "discriminators/image", "discriminators/pairwise")
 MAX_BYTES = 60 * 1024 * 1024
+MAX_FILE_BYTES = 15 * 1024 * 1024  # no single file over 20 MB in the repository
+
+
+def _shards(weights: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """One model.safetensors, or model-0000i-of-0000N shards when it would pass MAX_FILE_BYTES (repository rule)."""
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, tensor in weights.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > MAX_FILE_BYTES:
+            shards.append({})
+            size = 0
+        shards[-1][key] = tensor
+        size += nbytes
+    if len(shards) == 1:
+        return {"model.safetensors": shards[0]}
+    return {f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors": shard for i, shard in enumerate(shards)}
 
 
 def main() -> None:
@@ -30,14 +50,17 @@ def main() -> None:
     shutil.rmtree(staging, ignore_errors=True)
     for component in COMPONENTS:
         source, destination = args.model_dir / component, staging / component
-        if not (source / "model.safetensors").is_file():
+        if not weight_files(source):
             raise SystemExit(f"{source} has no model.safetensors: train that stage first.")
         destination.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / "config.json", destination / "config.json")
-        weights = load_file(str(source / "model.safetensors"))
+        weights = {}
+        for file in weight_files(source):
+            weights.update(load_file(str(file)))
         if component == "encoder":
             weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
-        save_file(weights, str(destination / "model.safetensors"), metadata={"format": "pt"})
+        for name, shard in _shards(weights).items():
+            save_file(shard, str(destination / name), metadata={"format": "pt"})
     pipeline = json.loads((args.model_dir / "pipeline.json").read_text())
     # A 64 px model fine-tunes fast: spend the balanced preset's time budget on more fine-tuning (SSIM).
     pipeline["presets"] = {"balanced": {"fine_tune_iterations": 600}}

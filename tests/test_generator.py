@@ -202,3 +202,21 @@ def test_adain_matches_instance_norm_reference(generator):
     x, w = torch.randn(3, 8, 6, 6, generator=generator) * 3 + 1, torch.randn(3, 16, generator=generator)
     gamma, beta = adain.style(w)[:, :, None, None].chunk(2, dim=1)
     torch.testing.assert_close(adain(x, w), gamma * F.instance_norm(x) + beta, atol=1e-5, rtol=1e-5)
+
+
+def test_sharded_weights_load_like_one_file(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = DeepLandscapeGenerator(tiny_config(16))
+    model.save_pretrained(tmp_path)
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    keys = sorted(weights)
+    save_file({k: weights[k] for k in keys[::2]}, str(tmp_path / "model-00001-of-00002.safetensors"))
+    save_file({k: weights[k] for k in keys[1::2]}, str(tmp_path / "model-00002-of-00002.safetensors"))
+    (tmp_path / "model.safetensors").unlink()
+    loaded = DeepLandscapeGenerator.from_pretrained(tmp_path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    (tmp_path / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(CheckpointMismatchError, match="missing keys"):
+        DeepLandscapeGenerator.from_pretrained(tmp_path)
