@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -178,6 +179,28 @@ def _unavailable_message(model_id: str, reason: str) -> str:
     )
 
 
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face endpoint (``HF_ENDPOINT``) accepts a TCP connection within ``timeout`` seconds.
+
+    huggingface_hub retries an unreachable host with backoff, about 20 s per file, so a machine without network
+    would wait minutes before the heuristic fallback; one quick probe avoids that.
+    """
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 class SkySegmenter:
     """A transformers ADE20K semantic-segmentation model that finds the movable sky and water.
 
@@ -208,9 +231,20 @@ class SkySegmenter:
             raise SegmenterUnavailableError(
                 _unavailable_message(self.model_id, "transformers is not installed: pip install transformers")
             ) from error
+
+        def load(**options: bool) -> None:
+            self.processor = AutoImageProcessor.from_pretrained(self.model_id, revision=revision, **options)
+            self.model = AutoModelForSemanticSegmentation.from_pretrained(self.model_id, revision=revision, **options)
+
         try:
-            self.processor = AutoImageProcessor.from_pretrained(self.model_id, revision=revision)
-            self.model = AutoModelForSemanticSegmentation.from_pretrained(self.model_id, revision=revision)
+            try:
+                load(local_files_only=True)  # a local folder or the hub cache: no network needed
+            except OSError:
+                from huggingface_hub import constants
+
+                if not (os.path.isdir(self.model_id) or constants.HF_HUB_OFFLINE or hub_reachable()):
+                    raise OSError(f"{constants.ENDPOINT} cannot be reached and the model is not cached") from None
+                load()
         except (OSError, ValueError) as error:  # offline / not cached / not found; ValueError: unknown architecture
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise SegmenterUnavailableError(_unavailable_message(self.model_id, reason)) from error

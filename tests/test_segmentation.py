@@ -121,6 +121,45 @@ def test_missing_model_offline_tells_the_user_to_supply_a_mask(monkeypatch):
     assert "hf download deeplandscape-test/no-such-segmenter" in message
 
 
+def test_unreachable_hub_fails_fast_without_retrying(monkeypatch):
+    """No network and nothing cached: one quick probe, then the error (not minutes of download retries)."""
+    import transformers
+
+    from deeplandscape_hf import segmentation
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    probes, online_loads = [], []
+    monkeypatch.setattr(segmentation, "hub_reachable", lambda: probes.append(1) or False)
+
+    def from_pretrained(model_id, revision=None, local_files_only=False):
+        if not local_files_only:
+            online_loads.append(model_id)
+        raise OSError("not in the cache")
+
+    monkeypatch.setattr(transformers.AutoImageProcessor, "from_pretrained", from_pretrained)
+    with pytest.raises(SegmenterUnavailableError, match="cannot be reached"):
+        SkySegmenter("deeplandscape-test/no-such-segmenter")
+    assert probes == [1] and online_loads == []
+
+
+def test_hub_probe_reports_a_closed_port(monkeypatch):
+    import socket
+
+    from deeplandscape_hf.segmentation import hub_reachable
+
+    with socket.socket() as server:  # bound but never listening: connections are refused at once
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub_reachable(timeout=1.0) is False
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        assert hub_reachable(timeout=1.0) is True
+
+
 def test_horizon_rule():
     sky = np.zeros((100, 30), np.float32)
     assert horizon_from_sky_mask(sky) == 0.0
