@@ -31,3 +31,16 @@ python benchmarks/bench_animate.py --model "$MODEL" --presets fast balanced --fr
 
 # 4. Synthetic videos (four samples side by side) and a few frames for the README.
 deeplandscape generate --model "$MODEL" --num-videos 4 --frames 60 --motion m01 --seed 0 --out "$OUT/synthetic.mp4"
+python - "$OUT/synthetic.mp4" "$OUT/synthetic_frames.png" <<'PY'
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image
+
+video = iio.imread(sys.argv[1])  # (T, H, 4 * W, 3): four samples side by side
+rows = [video[index] for index in (0, len(video) // 2, len(video) - 1)]  # first, middle, last frame
+strip = Image.fromarray(np.concatenate(rows, axis=0))
+strip.resize((strip.width * 2, strip.height * 2), Image.Resampling.NEAREST).save(sys.argv[2])
+print(f"wrote {sys.argv[2]}: frames 0, {len(video) // 2}, {len(video) - 1} (rows) of four samples (columns)")
+PY
