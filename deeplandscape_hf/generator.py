@@ -60,6 +60,10 @@ class GeneratorConfig:
         two_noises: separate static and dynamic noise maps (False is the single-noise StyleGAN ablation; then only
             ``dynamic_noise`` is used).
         truncation: default truncation psi for sampling.
+        rgb_init_gain: factor on the initial to-RGB weights (training from scratch only; loaded weights replace
+            them). 1 is the authors' init, whose fresh outputs have a std near 3 against about 0.5 for photos: with
+            their 600k images per phase G has time to shrink that, a short CPU run does not (every fade-in then
+            blends in near-random colours and the discriminator takes over), so small configs start lower.
     """
 
     resolution: int = 256
@@ -72,6 +76,7 @@ class GeneratorConfig:
     fused_from_resolution: int = 128
     two_noises: bool = True
     truncation: float = 0.7
+    rgb_init_gain: float = 1.0
 
     def __post_init__(self) -> None:
         if self.resolution not in SUPPORTED_RESOLUTIONS:
@@ -171,6 +176,9 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
             in_channels = channels[max(level - 1, 0)]
             self.blocks.append(SynthesisBlock(in_channels, channels[level], config.w_dim, upsample, config.two_noises))
             self.to_rgb.append(EqualConv2d(channels[level], 3, 1))
+            if config.rgb_init_gain != 1.0:
+                with torch.no_grad():
+                    self.to_rgb[-1].weight.mul_(config.rgb_init_gain)
         self.register_buffer("w_avg", torch.zeros(config.w_dim))
 
     # ----------------------------------------------------------------------------------------------- properties

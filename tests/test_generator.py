@@ -220,3 +220,18 @@ def test_sharded_weights_load_like_one_file(tmp_path):
     (tmp_path / "model-00002-of-00002.safetensors").unlink()
     with pytest.raises(CheckpointMismatchError, match="missing keys"):
         DeepLandscapeGenerator.from_pretrained(tmp_path)
+
+
+def test_rgb_init_gain_scales_fresh_outputs_and_never_loaded_weights():
+    torch.manual_seed(0)
+    official_init = DeepLandscapeGenerator(tiny_config())
+    torch.manual_seed(0)
+    small_init = DeepLandscapeGenerator(tiny_config(rgb_init_gain=0.15))
+    z = torch.randn(4, 32)
+    static, dynamic = official_init.make_noise(4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = official_init(z, static, dynamic)
+        # to-RGB is linear with a zero bias at init, so the whole fresh output shrinks by the gain.
+        torch.testing.assert_close(small_init(z, static, dynamic), 0.15 * reference)
+        small_init.load_state_dict(official_init.state_dict())
+        torch.testing.assert_close(small_init(z, static, dynamic), reference)

@@ -32,8 +32,9 @@ MIXING_PROBABILITY = 0.9  # official train.py: mixing with 2 latents, p = 0.9
 R1_GAMMA = 10.0  # official loss_fn 'r1': (10 / 2) * E||grad D(x)||^2
 EMA_DECAY = 0.999  # supplement: EMA with alpha = 0.999
 MAX_ITERATIONS = 450_000  # supplement: "we train model until the number of batches reaches 450k"
-# Keys that may change between a checkpoint and its resume (how long to train), all others must match.
-RESUMABLE_CHANGES = ("max_iterations", "max_kimg")
+# Keys that may change between a checkpoint and its resume, all others must match: how long to train, and the EMA
+# decay (the EMA copy never feeds back into training, so G and D follow the same path whatever it is).
+RESUMABLE_CHANGES = ("max_iterations", "max_kimg", "ema_decay")
 
 
 @dataclass
@@ -50,6 +51,7 @@ class GanTrainingConfig:
     w_dim: int = 512
     mapping_layers: int = 8
     two_noises: bool = True  # separate S_st and S_dyn (official n_frames_params.two_noises)
+    rgb_init_gain: float = 1.0  # initial to-RGB weights x this (GeneratorConfig; 1 = the authors' init)
     fused_from_resolution: int = 128  # G/D use fused up/downsampling from here (official)
     use_pairwise: bool = True  # False: plain StyleGAN ("original" ablation), no videos needed
     pairwise_mode: str = "decay"  # "decay" 0.5 -> 0.1 over every fade-in, or "constant"
@@ -92,6 +94,7 @@ class GanTrainingConfig:
             mapping_layers=self.mapping_layers,
             fused_from_resolution=self.fused_from_resolution,
             two_noises=self.two_noises,
+            rgb_init_gain=self.rgb_init_gain,
         )
 
     def discriminator_config(self, frames: int) -> DiscriminatorConfig:

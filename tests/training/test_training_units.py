@@ -13,7 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from deeplandscape_hf.training import checkpoint as ckpt
-from deeplandscape_hf.training.configs import CONFIG_NAMES, GanTrainingConfig, get_config, official_batch_sizes
+from deeplandscape_hf.training.configs import (
+    CONFIG_NAMES,
+    RESUMABLE_CHANGES,
+    GanTrainingConfig,
+    get_config,
+    official_batch_sizes,
+)
 from deeplandscape_hf.training.ema import make_ema, update_ema
 from deeplandscape_hf.training.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from deeplandscape_hf.training.schedule import (
@@ -245,3 +251,11 @@ def test_losses_work_on_real_discriminator_logits():
     loss.backward()
     assert discriminator.from_rgb[2].weight.grad is not None
     assert torch.isfinite(F.softplus(logits)).all()
+
+
+def test_a_resume_may_change_length_and_ema_decay_but_nothing_that_steers_training():
+    saved = get_config("tiny").to_dict()
+    longer_smoother = get_config("tiny").replace(max_kimg=5.0, ema_decay=0.99).to_dict()
+    assert ckpt.config_differences(saved, longer_smoother, ignore=RESUMABLE_CHANGES) == []
+    other_r1 = get_config("tiny").replace(r1_gamma=1.0).to_dict()
+    assert ckpt.config_differences(saved, other_r1, ignore=RESUMABLE_CHANGES) == ["r1_gamma: 10.0 -> 1.0"]
