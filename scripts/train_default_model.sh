@@ -6,27 +6,34 @@
 #
 # Data: the photos in examples/ (see examples/SOURCES.md for their licenses) and procedural landscape videos
 # written by deeplandscape_hf.procedural (drifting clouds over static hills, water mirroring the sky).
+# THREADS (default 2): torch threads per stage; GAN_KIMG, ENCODER_STEPS, DYNAMICS_STEPS: length of each stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK="${1:-runs/default-model}"
 export HF_HUB_OFFLINE=1
-THREADS="${THREADS:-1}"
-GAN_KIMG="${GAN_KIMG:-16}"
-ENCODER_STEPS="${ENCODER_STEPS:-1500}"
+THREADS="${THREADS:-2}"
+GAN_KIMG="${GAN_KIMG:-64}"
+ENCODER_STEPS="${ENCODER_STEPS:-500}"
 DYNAMICS_STEPS="${DYNAMICS_STEPS:-1500}"
 
 mkdir -p "$WORK"
-if [ ! -f "$WORK/videos/metadata.json" ]; then
-    python -c "
+# 512 short procedural videos (two folders of 256, written in parallel): many scenes, so the discriminators cannot
+# simply memorise the data.
+for part in a:2021 b:2022; do
+    folder="$WORK/videos/${part%%:*}"
+    if [ ! -f "$folder/metadata.json" ]; then
+        python -c "
 from deeplandscape_hf.procedural import write_procedural_dataset
-write_procedural_dataset('$WORK/videos', num_videos=64, num_frames=32, size=(160, 224), seed=2020)
-"
-fi
+write_procedural_dataset('$folder', num_videos=256, num_frames=12, size=(96, 128), seed=${part##*:})
+" &
+    fi
+done
+wait
 
 python train_accelerate.py gan --config scripts/default_model_config.json --max_kimg "$GAN_KIMG" \
-    --image_dir examples --video_dir "$WORK/videos" --video_frames_as_images yes --output_dir "$WORK/model" \
-    --seed 0 --cpu_threads "$THREADS" --checkpointing_steps 100 --checkpoints_total_limit 2 \
-    --sample_steps 1000 --report_to tensorboard --resume_from_checkpoint latest
+    --image_dir examples --video_dir "$WORK/videos/a" --video_dir "$WORK/videos/b" --video_frames_as_images yes \
+    --output_dir "$WORK/model" --seed 0 --cpu_threads "$THREADS" --checkpointing_steps 200 --checkpoints_total_limit 3 \
+    --sample_steps 2000 --report_to tensorboard --resume_from_checkpoint latest
 
 python train_accelerate.py encoder --generator "$WORK/model" --output_dir "$WORK/model" \
     --backbone resnet18 --no_pretrained_backbone --max_train_steps "$ENCODER_STEPS" \
