@@ -73,7 +73,7 @@ def take_screenshot(url: str, args: argparse.Namespace) -> float:
         page.wait_for_timeout(500)  # let the progress overlay fade and a later frame show
         page.mouse.move(0, 0)  # no hover effects in the picture
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(args.out), full_page=True)
+        page.screenshot(path=str(args.out), full_page=True, timeout=args.timeout * 1000)
         browser.close()
     # A 256-colour palette keeps the repository's copy small (about a third of the size) and UI text crisp.
     with Image.open(args.out) as shot:
