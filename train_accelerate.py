@@ -145,7 +145,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     model.add_argument("--batch_size", type=int, default=None, help="one global batch at every resolution")
     model.add_argument("--learning_rate", type=float, default=None, help="one learning rate at every resolution")
     model.add_argument("--r1_gamma", type=float, default=None)
-    model.add_argument("--ema_decay", type=float, default=None)
+    model.add_argument(
+        "--ema_decay",
+        type=float,
+        default=None,
+        help="decay of the exported EMA generator (paper 0.999); may change on resume, it never steers training",
+    )
     gan.add_argument(
         "--video_frames_as_images",
         choices=("auto", "yes", "no"),

@@ -233,7 +233,7 @@ class HubModelMixin(PyTorchModelHubMixin):
                 state_dict.update(load_file(str(weights), device=str(map_location)))
             except Exception as error:
                 raise CheckpointMismatchError(f"'{weights}' is not a readable safetensors file: {error}") from error
-        load_state_dict_strict(model, state_dict, source=str(files[0].parent / WEIGHTS_NAME))
+        load_state_dict_strict(model, state_dict, source=str(files[0].parent))
         model.eval()
         return model
 

@@ -17,8 +17,7 @@ ENCODER_STEPS="${ENCODER_STEPS:-500}"
 DYNAMICS_STEPS="${DYNAMICS_STEPS:-1500}"
 
 mkdir -p "$WORK"
-# 512 short procedural videos (two folders of 256, written in parallel): many scenes, so the discriminators cannot
-# simply memorise the data.
+# 512 short procedural videos (two folders of 256, written in parallel): many scenes per image seen.
 for part in a:2021 b:2022; do
     folder="$WORK/videos/${part%%:*}"
     if [ ! -f "$folder/metadata.json" ]; then
