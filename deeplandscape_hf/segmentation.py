@@ -329,6 +329,9 @@ def _result_from_logits(
 
 HEURISTIC_WORKING_SIDE_PX = 256  # decisions are made on a small copy: fast, and texture is measured at a known scale
 HEURISTIC_LABELS = {0: "other", 1: "sky", 2: "water"}
+TEXTURE_WINDOW_PX = 7  # local luma std window: smooth (sky-like) pixels are at least half a window from an edge
+OCCLUDER_WIDTH_FRACTION = 0.02  # widest wire/cable/branch that may cut the sky in two, as a fraction of the side
+OCCLUDER_COLOUR_TOLERANCE = 0.04  # largest RGB step (0..1) across a wire between two parts of one sky
 SKY_COLOURED_WATER_GAP = 0.1  # fraction of the height below the sky line before sky-coloured pixels may be water
 
 
@@ -338,8 +341,8 @@ def _rgb_features(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarra
     value = rgb.max(axis=2)
     saturation = (value - rgb.min(axis=2)) / np.maximum(value, 1e-6)
     luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-    mean = ndimage.uniform_filter(luma, size=7, mode="nearest")
-    mean_sq = ndimage.uniform_filter(luma * luma, size=7, mode="nearest")
+    mean = ndimage.uniform_filter(luma, size=TEXTURE_WINDOW_PX, mode="nearest")
+    mean_sq = ndimage.uniform_filter(luma * luma, size=TEXTURE_WINDOW_PX, mode="nearest")
     texture = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
     return rgb, value, saturation, texture
 
@@ -369,15 +372,51 @@ def _sky_like(rgb: np.ndarray, value: np.ndarray, saturation: np.ndarray, textur
     return (bluish | pale_bright) & smooth
 
 
+def _sky_line(sky: np.ndarray) -> int | None:
+    """The lowest row where the sky covers 5 % of the width (None without sky)."""
+    rows = np.flatnonzero(sky.mean(axis=1) >= 0.05)
+    return int(rows[-1]) if rows.size else None
+
+
+def _add_regions_behind_thin_occluders(sky: np.ndarray, labels: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Add sky-coloured regions cut off from ``sky`` only by a thin structure (wire, cable, branch, mast).
+
+    A region is a candidate when it covers 0.5 % of the image and the gap between it and the sky is at most an
+    occluder (`OCCLUDER_WIDTH_FRACTION` of the side) plus what the smoothness test (half a texture window) and the
+    3x3 opening take off each side of any edge. It joins when it lies beside the sky rather than below it (its top
+    row well above the sky line), or when its colour along the gap matches the sky's on the other side (a wire has
+    the same sky on both sides). Both rules keep out a lake seen across a narrow shore: it starts below the sky
+    line, and reflections are darker than the sky they mirror.
+    """
+    height, width = sky.shape
+    line = _sky_line(sky)
+    if line is None:
+        return sky
+    gap = TEXTURE_WINDOW_PX + 1 + round(OCCLUDER_WIDTH_FRACTION * max(height, width))
+    near_sky = ndimage.distance_transform_edt(~sky) <= gap
+    joined = sky.copy()
+    for index in np.unique(labels[near_sky & ~sky & (labels > 0)]):
+        region = labels == index
+        if region.sum() < 0.005 * sky.size:
+            continue
+        top = int(np.flatnonzero(region.any(axis=1))[0])
+        beside = top < line - 0.1 * height
+        near_region = ndimage.distance_transform_edt(~region) <= gap
+        colour_step = np.abs(rgb[region & near_sky].mean(axis=0) - rgb[sky & near_region].mean(axis=0)).max()
+        if beside or colour_step < OCCLUDER_COLOUR_TOLERANCE:
+            joined |= region
+    return joined
+
+
 def _sky_at_working_size(small: Image.Image) -> np.ndarray:
     """Boolean sky mask of the small working copy (see `heuristic_sky_mask` for the rule)."""
-    candidates = _sky_like(*_rgb_features(small))
-    candidates = ndimage.binary_opening(candidates, structure=np.ones((3, 3), bool))
+    features = _rgb_features(small)
+    candidates = ndimage.binary_opening(_sky_like(*features), structure=np.ones((3, 3), bool))
     labels, _ = ndimage.label(candidates)
     top_labels = np.unique(labels[:2][labels[:2] > 0])
     if top_labels.size == 0:
         return np.zeros(candidates.shape, bool)
-    sky = np.isin(labels, top_labels)
+    sky = _add_regions_behind_thin_occluders(np.isin(labels, top_labels), labels, features[0])
     return ndimage.binary_fill_holes(ndimage.binary_closing(sky, structure=np.ones((5, 5), bool), border_value=1))
 
 
@@ -441,10 +480,8 @@ def heuristic_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET
     sky_small = _sky_at_working_size(small)
     height, width = sky_small.shape
     water = np.zeros_like(sky_small)
-    row_cover = sky_small.mean(axis=1)
-    sky_rows = np.flatnonzero(row_cover >= 0.05)
-    if sky_rows.size:
-        line = int(sky_rows[-1])
+    line = _sky_line(sky_small)
+    if line is not None:
         below = np.arange(line + 1, height)
         mirrored = 2 * line - below
         valid = mirrored >= 0

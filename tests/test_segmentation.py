@@ -187,14 +187,15 @@ def test_erode_and_feather():
     assert isinstance(feather(tensor, 4), torch.Tensor)
 
 
-def _synthetic_lake(height: int = 120, width: int = 160) -> np.ndarray:
-    """Smooth blue sky (rows 0-49), a textured dark shore (50-59), and the sky mirrored, darker, as water (60+)."""
+def _synthetic_lake(height: int = 120, width: int = 160, shore_rows: int = 10) -> np.ndarray:
+    """Smooth blue sky (rows 0-49), a textured dark shore (rows 50 to 49 + shore_rows), and below it the sky mirrored,
+    darker, as water."""
     rng = np.random.default_rng(0)
     image = np.zeros((height, width, 3), np.float32)
     t = np.linspace(0, 1, 50)[:, None]
     image[:50] = np.stack([0.35 + 0.25 * t, 0.55 + 0.2 * t, 0.95 - 0.05 * t], -1)  # deep to pale blue
-    image[50:60] = rng.uniform(0.05, 0.35, (10, width, 3)) * np.array([0.6, 1.0, 0.5])  # trees on the far shore
-    for row in range(60, height):
+    image[50 : 50 + shore_rows] = rng.uniform(0.05, 0.35, (shore_rows, width, 3)) * np.array([0.6, 1.0, 0.5])
+    for row in range(50 + shore_rows, height):
         mirror = 98 - row  # reflection about the horizon row 49
         image[row] = image[max(mirror, 0)] * 0.8
     return (image * 255).round().astype(np.uint8)
@@ -210,6 +211,27 @@ def test_heuristic_finds_sky_and_its_reflection():
     assert result.water_mask[65:].mean() > 0.8 and result.water_mask[:55].max() == 0
     assert result.dynamic_mask[52:58].mean() < 0.1  # the shore stays still
     assert 0.45 <= result.horizon <= 0.55
+
+
+def test_heuristic_keeps_sky_cut_off_by_a_power_line():
+    """A dark wire across the whole width must not turn the sky below it into land."""
+    height, width = 120, 160
+    image = np.zeros((height, width, 3), np.float32)
+    t = np.linspace(0, 1, 80)[:, None]
+    image[:80] = np.stack([0.35 + 0.25 * t, 0.55 + 0.2 * t, 0.95 - 0.05 * t], -1)
+    image[80:] = np.random.default_rng(0).uniform(0.1, 0.4, (40, width, 3)) * np.array([0.6, 1.0, 0.4])
+    rows, cols = np.mgrid[:height, :width]
+    sag = 25 + 0.002 * (cols - 80) ** 2  # a sagging line from row 38 at the edges to row 25 in the middle
+    wire = np.abs(rows - sag) < 1.5  # 3 px thick
+    image[wire] = 0.15
+    sky = heuristic_sky_mask((image * 255).round().astype(np.uint8))
+    below_wire = (rows > sag + 6) & (rows < 75)
+    assert sky[below_wire].mean() > 0.95
+    assert sky[wire].mean() < 0.5  # the wire itself stays still
+    assert sky[85:].max() == 0
+    # A lake across a shore as thin as that wire is not sky: it starts below the sky line and is darker.
+    thin_shore = heuristic_segment(_synthetic_lake(shore_rows=3))
+    assert thin_shore.sky_mask[56:].max() == 0 and thin_shore.water_mask[60:].mean() > 0.8
 
 
 def test_heuristic_on_a_real_photo(landscape_photos):
