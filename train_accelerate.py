@@ -257,12 +257,20 @@ def _check_resume_config(path: Path | None, command: str, config: dict[str, Any]
     state = ckpt.read_training_state(path)
     if state.get("command") != command:
         raise TrainingInputError(f"checkpoint '{path}' was written by '{state.get('command')}', not '{command}'.")
-    differences = ckpt.config_differences(state.get("config", {}), config, ignore=ignore)
+    saved = state.get("config", {})
+    differences = ckpt.config_differences(saved, config, ignore=ignore)
     if differences:
+        hint = "Resume with the same --config and flags, or start a new --output_dir."
+        if saved.get("generator_sha256") != config.get("generator_sha256"):
+            hint = (
+                "The generator's weights changed since this checkpoint (more GAN training?): this stage must start "
+                f"over. Move '{path.parent}' aside, or run without --resume_from_checkpoint."
+            )
         raise TrainingInputError(
             f"checkpoint '{path}' belongs to another configuration; differing fields (checkpoint -> now):\n  "
             + "\n  ".join(differences)
-            + "\nResume with the same --config and flags, or start a new --output_dir."
+            + "\n"
+            + hint
         )
 
 
@@ -413,18 +421,23 @@ def _save_checkpoint(
     accelerator.wait_for_everyone()
 
 
-def _gather_weight_digests(accelerator, modules: dict[str, nn.Module]) -> list[str]:
-    """SHA-256 of every process's weights, gathered: equal digests prove the ranks are in sync."""
+def _weights_sha256(modules: dict[str, nn.Module]) -> str:
+    """SHA-256 of the modules' weights (names and bytes, in a fixed order)."""
     import hashlib
-
-    from accelerate.utils import gather_object
 
     digest = hashlib.sha256()
     for name in sorted(modules):
         for key, value in sorted(unwrap_model(modules[name]).state_dict().items()):
             digest.update(key.encode())
             digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    mine = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def _gather_weight_digests(accelerator, modules: dict[str, nn.Module]) -> list[str]:
+    """SHA-256 of every process's weights, gathered: equal digests prove the ranks are in sync."""
+    from accelerate.utils import gather_object
+
+    mine = _weights_sha256(modules)
     return list(gather_object([mine])) if accelerator.num_processes > 1 else [mine]
 
 
@@ -1348,6 +1361,7 @@ def train_encoder(args: argparse.Namespace) -> int:
         encoder.set_output_bias(G.w_avg.cpu())  # start at the mean style
     task_config = {
         "generator_config": json.loads(json.dumps(_asdict(G.config))),
+        "generator_sha256": _weights_sha256({"generator": G}),  # the encoder is only valid for this G
         "backbone": args.backbone,
         "image_size": image_size,
         "hidden": args.hidden,
@@ -1462,6 +1476,7 @@ def train_dynamics(args: argparse.Namespace) -> int:
         raise TrainingInputError(f"bad dynamics settings: {error}") from error
     task_config = {
         "generator_config": json.loads(json.dumps(_asdict(G.config))),
+        "generator_sha256": _weights_sha256({"generator": G}),  # network A is only valid for this G
         "depth": args.depth,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,

@@ -34,6 +34,20 @@ python train_accelerate.py gan --config scripts/default_model_config.json --max_
     --output_dir "$WORK/model" --seed 0 --cpu_threads "$THREADS" --checkpointing_steps 200 --checkpoints_total_limit 3 \
     --sample_steps 2000 --report_to tensorboard --resume_from_checkpoint latest
 
+# The encoder and network A are trained against one generator. When the GAN stage has moved on since (a larger
+# GAN_KIMG), their checkpoints are stale: set them aside so both stages start over.
+generator_digest="$(sha256sum "$WORK/model/model.safetensors" | cut -d' ' -f1)"
+stamp="$WORK/model/checkpoints/trained_against_generator.sha256"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$generator_digest" ]; then
+    aside="$WORK/model/checkpoints/stale-$(date +%Y%m%d-%H%M%S)"
+    echo "the generator changed since the encoder and network A were trained: moving their checkpoints to $aside"
+    mkdir -p "$aside"
+    for stage in encoder dynamics; do
+        if [ -d "$WORK/model/checkpoints/$stage" ]; then mv "$WORK/model/checkpoints/$stage" "$aside/"; fi
+    done
+fi
+echo "$generator_digest" > "$stamp"
+
 python train_accelerate.py encoder --generator "$WORK/model" --output_dir "$WORK/model" \
     --backbone resnet18 --no_pretrained_backbone --max_train_steps "$ENCODER_STEPS" \
     --seed 0 --cpu_threads "$THREADS" --checkpointing_steps 250 --checkpoints_total_limit 2 \

@@ -250,6 +250,25 @@ def test_encoder_starts_at_the_mean_style(trained, tmp_path):
     torch.testing.assert_close(bias.view(-1, G.config.w_dim)[0], G.w_avg)
 
 
+def test_dynamics_refuses_to_resume_against_a_changed_generator(trained, tmp_path):
+    """Network A (and the encoder) learn one G: after more GAN training their checkpoints are stale, and resuming
+    them silently would ship a mismatched model."""
+    from deeplandscape_hf.generator import DeepLandscapeGenerator
+
+    generator_dir, out = tmp_path / "generator", tmp_path / "model"
+    G = DeepLandscapeGenerator.from_pretrained(trained)
+    G.save_pretrained(generator_dir)
+    common = ["dynamics", "--generator", str(generator_dir), "--output_dir", str(out), *FAST, "--depth", "2"]
+    common += ["--batch_size", "4", "--checkpointing_steps", "1", "--resume_from_checkpoint", "latest"]
+    assert run([*common, "--max_train_steps", "1"]) == 0
+    assert run([*common, "--max_train_steps", "2"]) == 0  # same G: resumes
+    with torch.no_grad():
+        G.mapping.net[1].weight.mul_(1.01)  # "more training"
+    G.save_pretrained(generator_dir)
+    with pytest.raises(train_accelerate.TrainingInputError, match="generator's weights changed"):
+        run([*common, "--max_train_steps", "3"])
+
+
 # --------------------------------------------------------------------------------------------------------- bad input
 def test_bad_inputs_fail_before_any_work(dataset, trained, tmp_path):
     error = train_accelerate.TrainingInputError
