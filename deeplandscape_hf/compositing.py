@@ -5,7 +5,8 @@ Beyond the paper (DESIGN section 6). The authors' frames are pure generator outp
 crop it was inverted on, its frames are upscaled to that crop's size in the photo, and blended in through the
 feathered movable mask. Consequences, by design:
 
-* Static pixels far from the mask edge are the photo's own pixels, bit for bit (when no style change is asked for).
+* Static pixels (mask 0) are the photo's own pixels, bit for bit (when no style change is asked for): the soft
+  edge of the mask lies inside the movable region.
 * Sky outside the crop box (the sides of a wide photo, top/bottom of a tall one) does not move: the generator never
   saw it. The mask is faded out over ``feather_px`` inside box edges that cut through the image, so there is no
   hard seam, but motion stops there. Use a square photo (or crop it first) to animate the whole sky.
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .images import CropBox
-from .segmentation import feather
+from .segmentation import erode, feather
 
 __all__ = ["Compositor", "crop_mask", "output_size"]
 
@@ -81,7 +82,7 @@ class Compositor:
         photo: the original RGB photo.
         box: the crop the generator saw, in the photo's pixel coordinates (``official_resize_and_crop``).
         dynamic_mask: (H, W) float in [0, 1] at the photo's size, 1 = animated.
-        feather_px: width of the soft mask edge, in output pixels.
+        feather_px: width of the soft mask edge, in output pixels, inside the movable region.
         max_side: longest side of the output (the photo is downscaled to it first); None keeps the photo's size.
         static_weight: (R, R) in [0, 1], 1 on static pixels of the generator's crop: where a style change is
             measured for the land (see ``_style_change``); None measures it everywhere.
@@ -126,7 +127,11 @@ class Compositor:
         self.paste_box = (left, top, right, bottom)
 
         # 2. Blending weight: feathered movable mask, zero outside the box, faded at box edges inside the image.
-        alpha = feather(mask, self.feather_px) if self.feather_px > 0 else mask
+        # The soft edge lies inside the movable region (erode, then feather, capped by the mask), so no land pixel
+        # takes any of the generator's moving sky: land next to the sky does not shimmer.
+        alpha = (
+            np.minimum(feather(erode(mask, self.feather_px), self.feather_px), mask) if self.feather_px > 0 else mask
+        )
         window = np.zeros((height, width), dtype=np.float32)
         window[top:bottom, left:right] = self._box_ramp(self.paste_box)
         self.alpha = torch.from_numpy(np.clip(np.asarray(alpha, dtype=np.float32), 0, 1) * window)[None]  # (1, H, W)

@@ -152,6 +152,21 @@ def test_compositor_box_and_feather():
     assert capped.size == (30, 15)
 
 
+def test_compositor_soft_edge_stays_inside_the_sky():
+    """Land right next to the sky is the photo's own (no shimmer); the sky fades in over ~feather_px above it."""
+    photo = make_photo(RESOLUTION * 3, RESOLUTION * 3)  # square: the box is the whole photo
+    _, box = official_resize_and_crop(photo, RESOLUTION)
+    mask = sky_mask(RESOLUTION * 3, RESOLUTION * 3)  # rows 0-23 sky, 24-47 land
+    compositor = Compositor(photo, box, mask, feather_px=4.0)
+    alpha = compositor.alpha[0].numpy()
+    assert (alpha[24:] == 0).all()  # the first land row included
+    assert alpha[:6].min() == pytest.approx(1.0, abs=1e-3) and 0 < alpha[23].max() < 0.1
+    frames = torch.rand(3, 3, RESOLUTION, RESOLUTION) * 2 - 1
+    out = compositor(frames)
+    assert (out[:, 24:] == np.asarray(photo)[24:]).all()
+    assert (out[0, :4] != out[1, :4]).any()  # the sky takes the frames
+
+
 def test_raw_frames_and_output_types(pipe):
     out = call(pipe, composite=False, output_type="np")
     assert out.frames.shape == (4, RESOLUTION, RESOLUTION, 3) and out.frames.dtype == np.float32
