@@ -263,8 +263,9 @@ def _check_resume_config(path: Path | None, command: str, config: dict[str, Any]
         hint = "Resume with the same --config and flags, or start a new --output_dir."
         if saved.get("generator_sha256") != config.get("generator_sha256"):
             hint = (
-                "The generator's weights changed since this checkpoint (more GAN training?): this stage must start "
-                f"over. Move '{path.parent}' aside, or run without --resume_from_checkpoint."
+                "The generator's weights differ from those this checkpoint was trained against (more GAN training?), "
+                f"or it did not record them: this stage must start over. Move '{path.parent}' aside, or run without "
+                "--resume_from_checkpoint."
             )
         raise TrainingInputError(
             f"checkpoint '{path}' belongs to another configuration; differing fields (checkpoint -> now):\n  "

@@ -378,6 +378,14 @@ def _sky_line(sky: np.ndarray) -> int | None:
     return int(rows[-1]) if rows.size else None
 
 
+def _colour_step_across(
+    region: np.ndarray, sky: np.ndarray, near_sky: np.ndarray, gap: float, rgb: np.ndarray
+) -> float:
+    """Largest channel difference between the mean colours on the two sides of the gap between region and sky."""
+    near_region = ndimage.distance_transform_edt(~region) <= gap
+    return float(np.abs(rgb[region & near_sky].mean(axis=0) - rgb[sky & near_region].mean(axis=0)).max())
+
+
 def _add_regions_behind_thin_occluders(sky: np.ndarray, labels: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     """Add sky-coloured regions cut off from ``sky`` only by a thin structure (wire, cable, branch, mast).
 
@@ -401,9 +409,7 @@ def _add_regions_behind_thin_occluders(sky: np.ndarray, labels: np.ndarray, rgb:
             continue
         top = int(np.flatnonzero(region.any(axis=1))[0])
         beside = top < line - 0.1 * height
-        near_region = ndimage.distance_transform_edt(~region) <= gap
-        colour_step = np.abs(rgb[region & near_sky].mean(axis=0) - rgb[sky & near_region].mean(axis=0)).max()
-        if beside or colour_step < OCCLUDER_COLOUR_TOLERANCE:
+        if beside or _colour_step_across(region, sky, near_sky, gap, rgb) < OCCLUDER_COLOUR_TOLERANCE:
             joined |= region
     return joined
 
