@@ -433,3 +433,27 @@ def test_inversion_table_has_one_row_per_variant(tmp_path):
         written = list(csv.DictReader(handle))
     assert [r["variant"] for r in written] == ["EO", "EOIFS"] and written[1]["LPIPS"] == ""
     assert float(written[0]["Flow x1e-3"]) == pytest.approx(1.5)
+
+
+def test_noise_sensitivity_sees_exactly_the_noise_levels_a_generator_uses():
+    from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
+    from deeplandscape_hf.metrics import noise_sensitivity
+
+    torch.manual_seed(0)
+    G = DeepLandscapeGenerator(
+        GeneratorConfig(resolution=16, channels=[16, 8, 8], z_dim=16, w_dim=8, mapping_layers=1, z_dynamic_dim=3)
+    ).eval()
+    fresh = noise_sensitivity(G, 4, seed=1)  # noise weights start at zero: no noise level does anything yet
+    assert [row["size"] for row in fresh.levels] == [4, 8, 16]
+    assert all(row["dynamic_noise"] == 0 and row["static_noise"] == 0 for row in fresh.levels)
+    assert fresh.inputs["dynamic_noise"] == 0 and fresh.inputs["static_noise"] == 0
+    assert fresh.inputs["z_static"] > 0.1 and fresh.inputs["z_dynamic"] > 0
+
+    with torch.no_grad():
+        G.blocks[1].dynamic_noise1.weight.fill_(1.0)  # only S^dyn at 8 px
+    used = noise_sensitivity(G, 4, seed=1)
+    assert [row["dynamic_noise"] > 0.1 for row in used.levels] == [False, True, False]
+    assert all(row["static_noise"] == 0 for row in used.levels)
+    assert used.inputs["dynamic_noise"] > 0.1
+    assert used.inputs == noise_sensitivity(G, 4, seed=1).inputs  # seeded: reproducible
+    assert "| 1 | 8 |" in used.to_markdown()

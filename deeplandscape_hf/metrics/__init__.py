@@ -3,6 +3,7 @@
 - ``image``: SSIM with the authors' protocol, masked SSIM, LPIPS-VGG (inputs correctly in [-1, 1]).
 - ``distribution``: Frechet distance, FID (Inception pool3), FVD (I3D TorchScript or a labelled R(2+1)D stand-in).
 - ``flow``: optical flow (Farneback / DIS / cached RAFT) and the authors' ``flow_l2`` motion amount.
+- ``noise_use``: how much a trained generator's images follow each noise level and latent (a diagnostic).
 - ``report``: ``evaluate_animation`` for one video and the Table 2 (inversion ablation) layout.
 
 Pretrained feature networks come only from local files (torch hub cache or a given path); a missing one raises
@@ -35,6 +36,7 @@ from .flow import (
     video_flow,
 )
 from .image import LPIPSMetric, load_lpips, masked_lpips, masked_ssim, ssim, ssim_map
+from .noise_use import NoiseSensitivity, noise_sensitivity
 from .report import (
     PAPER_TABLE2,
     TABLE2_COLUMNS,
@@ -76,6 +78,8 @@ __all__ = [
     "masked_ssim",
     "ssim",
     "ssim_map",
+    "NoiseSensitivity",
+    "noise_sensitivity",
     "PAPER_TABLE2",
     "TABLE2_COLUMNS",
     "evaluate_animation",
