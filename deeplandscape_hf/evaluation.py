@@ -426,7 +426,10 @@ def _video_lengths(paths: Sequence[Path]) -> dict[Path, int]:
             text = str(error).strip()
             broken.append(f"{path} ({text.splitlines()[0] if text else type(error).__name__})")
     if broken:
-        raise EvaluationInputError(f"cannot read these videos: {'; '.join(broken)}.")
+        raise EvaluationInputError(
+            f"cannot read these videos: {'; '.join(broken)}. Each must be a complete, playable video; "
+            "re-export the ones listed, or move them out of the folder."
+        )
     return lengths
 
 

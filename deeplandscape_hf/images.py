@@ -120,6 +120,8 @@ def _open_path(path: Path, max_pixels: int | None) -> Image.Image:
         raise FileNotFoundError(f"{name} does not exist. Check the path to the photo.")
     if path.is_dir():
         raise InvalidImageError(f"{name} is a folder, not an image file. Pass the path of one photo.")
+    if path.stat().st_size == 0:
+        raise InvalidImageError(f"{name} is empty (0 bytes): the upload or copy did not finish. Copy the file again.")
     try:
         with _PixelLimit(max_pixels), warnings.catch_warnings():
             # Above MAX_IMAGE_PIXELS PIL only warns; we check the size ourselves right after the header is read.

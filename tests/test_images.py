@@ -120,6 +120,10 @@ def test_not_an_image_and_truncated_files_raise_clear_errors(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_image(tmp_path / "missing.png")
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InvalidImageError, match=r"empty\.png' is empty \(0 bytes\)"):
+        load_image(tmp_path / "empty.png")
     with pytest.raises(InvalidImageError, match="folder"):
         load_image(tmp_path)
     with pytest.raises(InvalidImageError, match="Cannot load an image from a int"):
