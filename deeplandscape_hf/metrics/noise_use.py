@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .report import format_markdown_table
+
 __all__ = ["NoiseSensitivity", "noise_sensitivity"]
 
 EIGHT_BIT_LEVELS = 127.5  # images are in [-1, 1]: a change of 1 / 127.5 is one 8-bit level
@@ -29,12 +31,23 @@ class NoiseSensitivity:
     inputs: dict[str, float]
 
     def to_markdown(self) -> str:
-        lines = ["| level | noise side | S^dyn redrawn | S^st redrawn |", "| --- | --- | --- | --- |"]
-        for row in self.levels:
-            lines.append(f"| {row['level']} | {row['size']} | {row['dynamic_noise']:.3f} | {row['static_noise']:.3f} |")
-        lines += ["", "| input redrawn | mean image change (8-bit levels) |", "| --- | --- |"]
-        lines += [f"| {name} | {value:.3f} |" for name, value in self.inputs.items()]
-        return "\n".join(lines)
+        levels = [
+            {
+                "level": r["level"],
+                "noise side": r["size"],
+                "S^dyn redrawn": r["dynamic_noise"],
+                "S^st redrawn": r["static_noise"],
+            }
+            for r in self.levels
+        ]
+        inputs = [
+            {"input redrawn": name, "mean image change (8-bit levels)": value} for name, value in self.inputs.items()
+        ]
+        return (
+            format_markdown_table(levels, ("level", "noise side", "S^dyn redrawn", "S^st redrawn"))
+            + "\n"
+            + format_markdown_table(inputs, ("input redrawn", "mean image change (8-bit levels)"))
+        )
 
 
 @torch.no_grad()
