@@ -35,6 +35,7 @@ import torch
 from PIL import Image
 
 from deeplandscape_hf import DeepLandscapePipeline
+from deeplandscape_hf.compositing import MOTION_SOURCES as MOTION_SOURCE_CHOICES
 from deeplandscape_hf.hub import ModelNotFoundError
 from deeplandscape_hf.images import InvalidImageError, load_image
 from deeplandscape_hf.inversion import INVERSION_MODES
@@ -353,6 +354,7 @@ def run_animation(
     preset: str,
     mode: str,
     seed: int,
+    motion_source: str = "hybrid",
     progress: Callable[..., Any] | None = None,
 ) -> Animation:
     """Animate ``photo``: mask, invert (or reuse the cached inversion), render, write mp4 + GIF, report."""
@@ -403,7 +405,14 @@ def run_animation(
         )
         report_progress(0.8, desc="Rendering frames")
         output = pipe.animate(
-            inverted, style=style_arg, motion=motion_arg, speed=speed_arg, num_frames=num_frames, fps=fps, loop=loop
+            inverted,
+            style=style_arg,
+            motion=motion_arg,
+            speed=speed_arg,
+            num_frames=num_frames,
+            fps=fps,
+            loop=loop,
+            motion_source=motion_source,
         )
     notes.extend(_relay(caught))
 
@@ -498,6 +507,7 @@ def render_from_editor(
     loop: bool,
     mode: str,
     seed: int,
+    motion_source: str = "hybrid",
     progress: Callable[..., Any] | None = None,
 ) -> Animation:
     """The GPU part of a UI request: photo and strokes from the editor, then ``run_animation``.
@@ -521,6 +531,7 @@ def render_from_editor(
             preset,
             mode,
             seed,
+            motion_source=motion_source,
             progress=progress,
         )
     except Exception as error:  # noqa: BLE001 - every failure becomes a sentence in the UI
@@ -545,10 +556,11 @@ def animate_ui(
     loop: bool,
     mode: str,
     seed: int,
+    motion_source: str = "hybrid",
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Animate button: photo + strokes from the editor, every option from the widgets."""
-    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed)
+    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source)
     return _ui_outputs(render_from_editor(editor_value, *options, progress=_progress_for_worker(progress)))
 
 
@@ -564,10 +576,11 @@ def reanimate_ui(
     loop: bool,
     mode: str,
     seed: int,
+    motion_source: str = "hybrid",
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Re-animate button: like Animate, and says so when there was no inversion to reuse."""
-    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed)
+    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source)
     result = render_from_editor(editor_value, *options, progress=_progress_for_worker(progress))
     if not result.cache_hit:
         gr.Info(
@@ -670,6 +683,14 @@ def build_demo() -> gr.Blocks:
                 with gr.Accordion("Advanced", open=False):
                     mode = gr.Dropdown(MODE_CHOICES, value=AUTO_MODE, label="Inversion", elem_id="mode")
                     seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+                    motion_source = gr.Radio(
+                        list(MOTION_SOURCE_CHOICES),
+                        value="hybrid",
+                        label="What moves the sky",
+                        info="hybrid: the photo's own clouds and water, moved at full resolution, with the model's "
+                        "light on top; generator: the model's own frames of its centre square (the paper's output)",
+                        elem_id="motion_source",
+                    )
                 with gr.Row():
                     run = gr.Button("Animate", variant="primary", elem_id="animate")
                     again = gr.Button("Re-animate (reuse the fitted photo)", elem_id="reanimate")
@@ -678,7 +699,7 @@ def build_demo() -> gr.Blocks:
                 files = gr.File(label="Downloads (mp4, GIF)", file_count="multiple", elem_id="downloads")
                 overlay = gr.Image(label="What moves (blue)", type="pil", interactive=False, elem_id="overlay")
                 report = gr.Markdown(elem_id="report")
-        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed]
+        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source]
         outputs = [video, files, overlay, report]
         run.click(animate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
         again.click(reanimate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")

@@ -1,36 +1,40 @@
-"""Output at the photo's own resolution: animated sky/water from the generator, every other pixel from the photo.
+"""Output at the photo's own resolution: the photo's sky and water moved, the generator's light carried over.
 
-Beyond the paper (DESIGN section 6). The authors' frames are pure generator output at 256/512 px (reference section
-5.1 step 8); only their separate super-resolution step reused the photo. Here the generator runs on the centre square
-crop it was inverted on, its frames are upscaled to that crop's size in the photo, and blended in through the
-feathered movable mask. Consequences, by design:
+Beyond the paper. Two motion sources (``MOTION_SOURCES``):
 
-* Static pixels (mask 0) are the photo's own pixels, bit for bit (when no style change is asked for): the soft
-  edge of the mask lies inside the movable region.
-* Sky outside the crop box (the sides of a wide photo, top/bottom of a tall one) does not move: the generator never
-  saw it. The mask is faded out over ``feather_px`` inside box edges that cut through the image, so there is no
-  hard seam, but motion stops there. Use a square photo (or crop it first) to animate the whole sky.
-* A time-of-day style changes the whole scene, land included. Land keeps the photo's detail and receives the
-  generator's low-frequency colour change (frame minus reconstruction, blurred); outside the crop box that change is
-  continued from the box's nearest edge.
+* ``"hybrid"`` (default): the photo's own sky and water texture is advected over the whole frame along the flow
+  field of the motion (``photo_motion.PhotoFlow``), at full resolution, inside the feathered movable mask; the
+  generator contributes what a warp cannot (change of light, slow evolution of the clouds) through a smooth local
+  colour transform fitted between its frame and its own reconstruction moved by the same motion
+  (``colour_transfer``). Visible motion therefore does not depend on how well a small generator learnt to move
+  clouds, the whole sky moves (not only the generator's centre square), and nothing shows where that square ends.
+* ``"generator"``: the paper's output, the generator's frames of its crop, upscaled into the crop box and blended
+  through the mask (sky outside the box does not move). ``evaluate inversion`` uses it so reconstruction and motion
+  numbers stay comparable with the paper's.
+
+In both, static pixels (mask 0) are the photo's own pixels, bit for bit, when no style change is asked for (the soft
+edge of the mask lies inside the movable region). A time-of-day style relights the whole photo, land included,
+through the colour transform, continued smoothly beyond the crop.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .colour_transfer import ColourTransform, fit_colour_transform
 from .images import CropBox
+from .motion import Homographies
+from .photo_motion import CropFrame, PhotoFlow
 from .segmentation import erode, feather
 
-__all__ = ["Compositor", "crop_mask", "output_size"]
+__all__ = ["MOTION_SOURCES", "Compositor", "crop_mask", "output_size"]
 
-STYLE_BLUR_FRACTION = 1 / 16  # sigma of the style-change blur, as a fraction of the generator resolution
+MOTION_SOURCES = ("hybrid", "generator")
 STATIC_WEIGHT_MIN = 0.999  # pixels of the crop that count as static when measuring a style change for the land
+TRANSFORM_SMOOTHING_FRACTION = 1 / 16  # the colour transform is smoothed over this fraction of the crop's side
 
 
 def output_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
@@ -53,30 +57,8 @@ def crop_mask(mask: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
-def _gaussian_kernel(sigma: float) -> torch.Tensor:
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-    return kernel / kernel.sum()
-
-
-def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, C, H, W) with replicated borders."""
-    if sigma <= 0:
-        return images
-    kernel = _gaussian_kernel(sigma).to(images)
-    channels = images.shape[1]
-    radius = kernel.numel() // 2
-    horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    padded = F.pad(images, (radius, radius, 0, 0), mode="replicate")
-    images = F.conv2d(padded, horizontal, groups=channels)
-    padded = F.pad(images, (0, 0, radius, radius), mode="replicate")
-    return F.conv2d(padded, vertical, groups=channels)
-
-
 class Compositor:
-    """Blends generator frames of the crop into the photo (see the module docstring for what and why).
+    """Puts animated sky and water into the photo at the output size (see the module docstring for what and why).
 
     Args:
         photo: the original RGB photo.
@@ -84,8 +66,8 @@ class Compositor:
         dynamic_mask: (H, W) float in [0, 1] at the photo's size, 1 = animated.
         feather_px: width of the soft mask edge, in output pixels, inside the movable region.
         max_side: longest side of the output (the photo is downscaled to it first); None keeps the photo's size.
-        static_weight: (R, R) in [0, 1], 1 on static pixels of the generator's crop: where a style change is
-            measured for the land (see ``_style_change``); None measures it everywhere.
+        static_weight: (R, R) in [0, 1], 1 on static pixels of the generator's crop: where the ``"generator"``
+            source measures a change of light (its moving sky would otherwise count as one); None: everywhere.
     """
 
     def __init__(
@@ -109,6 +91,7 @@ class Compositor:
             )
         self.size = (width, height)
         self.feather_px = float(feather_px)
+        self.mask = torch.from_numpy(np.array(mask, dtype=np.float32))  # (H, W) at the output size, a writable copy
         self.static_weight = (
             None
             if static_weight is None
@@ -118,23 +101,25 @@ class Compositor:
         self.photo_uint8 = torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()  # (3, H, W)
         self.photo = self.photo_uint8.float()  # the same, as exact float integers 0..255
 
-        # 1. The crop box on the output canvas (box coordinates are in the original photo's pixels).
+        # 1. The crop on the output canvas (box coordinates are in the original photo's pixels).
         scale_x, scale_y = width / original_size[0], height / original_size[1]
+        self.crop = CropFrame(box.left * scale_x, box.top * scale_y, (box.right - box.left) * scale_x)
         left = max(0, min(width - 1, round(box.left * scale_x)))
         top = max(0, min(height - 1, round(box.top * scale_y)))
         right = max(left + 1, min(width, round(box.right * scale_x)))
         bottom = max(top + 1, min(height, round(box.bottom * scale_y)))
         self.paste_box = (left, top, right, bottom)
 
-        # 2. Blending weight: feathered movable mask, zero outside the box, faded at box edges inside the image.
-        # The soft edge lies inside the movable region (erode, then feather, capped by the mask), so no land pixel
-        # takes any of the generator's moving sky: land next to the sky does not shimmer.
+        # 2. Blending weight: the feathered movable mask. Its soft edge lies inside the movable region (erode, then
+        # feather, capped by the mask), so no land pixel takes any moving sky: land next to the sky does not shimmer.
         alpha = (
             np.minimum(feather(erode(mask, self.feather_px), self.feather_px), mask) if self.feather_px > 0 else mask
         )
+        self.movable_alpha = torch.from_numpy(np.clip(np.asarray(alpha, dtype=np.float32), 0, 1))[None]  # (1, H, W)
+        # The generator source only has pixels inside the box: fade out at box edges that cut through the image.
         window = np.zeros((height, width), dtype=np.float32)
         window[top:bottom, left:right] = self._box_ramp(self.paste_box)
-        self.alpha = torch.from_numpy(np.clip(np.asarray(alpha, dtype=np.float32), 0, 1) * window)[None]  # (1, H, W)
+        self.alpha = self.movable_alpha * torch.from_numpy(window)[None]
 
     def _box_ramp(self, box: tuple[int, int, int, int]) -> np.ndarray:
         """1 inside the box, falling to 0 over ``feather_px`` at box edges that lie inside the image (no seam)."""
@@ -156,6 +141,40 @@ class Compositor:
             ramp_y = np.minimum(ramp_y, np.clip((box_h - ys) / ramp_len, 0, 1))
         return ramp_y[:, None] * ramp_x[None, :]
 
+    def photo_flow(self, homographies: Homographies, horizon: float) -> PhotoFlow:
+        """The flow field of a motion over this output canvas, with sky and water plates cut from the photo."""
+        height = self.size[1]
+        split = int(np.clip(round(self.crop.top + horizon * self.crop.side), 0, height))
+        above = (torch.arange(height) < split).float()[:, None]
+        return PhotoFlow(
+            self.photo / 255.0, self.mask * above, self.mask * (1 - above), self.crop, homographies, horizon
+        )
+
+    def _transform_on_canvas(self, transform: ColourTransform) -> ColourTransform:
+        return transform.on_canvas(self.crop, self.size, self.crop.side * TRANSFORM_SMOOTHING_FRACTION)
+
+    @torch.no_grad()
+    def composite_hybrid(
+        self, advected: torch.Tensor, transform: ColourTransform | None = None, relight_land: bool = False
+    ) -> np.ndarray:
+        """Advected plates (t, 3, H, W) in [0, 1] -> uint8 (t, H, W, 3): moved sky/water in the mask, photo elsewhere.
+
+        ``transform`` (t frames, fitted at the generator's resolution) recolours the movable region, or the whole
+        frame when ``relight_land`` (a style change). Without it the land is the photo's bytes.
+        """
+        out = torch.empty((advected.shape[0], *self.photo_uint8.shape), dtype=torch.uint8)
+        photo = self.photo / 255.0
+        alpha = self.movable_alpha
+        for index, moved in enumerate(advected):
+            frame = photo + alpha * (moved - photo)
+            if transform is not None:
+                single = ColourTransform(transform.gain[index : index + 1], transform.offset[index : index + 1])
+                relit = self._transform_on_canvas(single).apply(frame[None])[0]
+                frame = relit if relight_land else frame + alpha * (relit - frame)
+            # Where alpha is 0 (and no relighting) this rounds the photo's own values back to its exact bytes.
+            out[index] = (frame * 255).round_().clamp_(0, 255).to(torch.uint8)
+        return out.permute(0, 2, 3, 1).contiguous().numpy()
+
     def _to_box(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, R, R) in [-1, 1] -> (N, 3, box_h, box_w) in 0..255 (bicubic, antialiased when shrinking)."""
         left, top, right, bottom = self.paste_box
@@ -164,42 +183,21 @@ class Compositor:
         )
         return (resized.clamp(-1, 1) + 1) * 127.5
 
-    def _style_change(self, frames: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
-        """Blurred (frame - reconstruction) over the whole canvas, (N, 3, H, W) in 0..255 units.
-
-        Inside the box it is the generator's own change; outside, the box's edge values continue outward (the
-        sampling grid is clamped to the box), which suits a time-of-day change: it is mostly a global grade. The blur
-        is a normalised convolution over static pixels only (when there are any), so the moving sky's texture does
-        not leak into the land next to it.
-        """
-        resolution = frames.shape[-1]
-        sigma = resolution * STYLE_BLUR_FRACTION
-        difference = frames.float() - reconstruction.float()
+    def _light_change(self, frames: torch.Tensor, reconstruction: torch.Tensor) -> ColourTransform:
+        """The generator source's change of light, measured on surely-static pixels (its sky moves)."""
         weight = self.static_weight
+        resolution = frames.shape[-1]
         if weight is not None and weight.shape[-1] == resolution and bool((weight >= STATIC_WEIGHT_MIN).any()):
-            static = (weight >= STATIC_WEIGHT_MIN).float()  # surely-static pixels only: soft edges carry sky
-            numerator = _blur(difference * static, sigma)
-            denominator = _blur(static, sigma)
-            plain = _blur(difference, sigma)
-            difference = torch.where(denominator > 1e-4, numerator / denominator.clamp_min(1e-4), plain)
+            static = (weight >= STATIC_WEIGHT_MIN).float()[0, 0]
         else:
-            difference = _blur(difference, sigma)
-        difference = difference * 127.5
-        width, height = self.size
-        left, top, right, bottom = self.paste_box
-        xs = (torch.arange(width, dtype=torch.float32) + 0.5 - left) / (right - left) * 2 - 1
-        ys = (torch.arange(height, dtype=torch.float32) + 0.5 - top) / (bottom - top) * 2 - 1
-        grid_y, grid_x = torch.meshgrid(ys.clamp(-1, 1), xs.clamp(-1, 1), indexing="ij")
-        grid = torch.stack([grid_x, grid_y], dim=-1)[None].expand(frames.shape[0], -1, -1, -1)
-        return F.grid_sample(
-            difference, grid.to(difference), mode="bilinear", padding_mode="border", align_corners=False
-        )
+            static = None
+        return fit_colour_transform(reconstruction, frames, weight=static)
 
     @torch.no_grad()
     def __call__(self, frames: torch.Tensor, reconstruction: torch.Tensor | None = None) -> np.ndarray:
-        """Composite generator frames (N, 3, R, R) in [-1, 1] -> uint8 (N, H, W, 3) at the output size.
+        """The ``"generator"`` source: frames (N, 3, R, R) in [-1, 1] pasted into the box -> uint8 (N, H, W, 3).
 
-        ``reconstruction`` (1, 3, R, R): pass it when the style changes over the video, so land follows the change.
+        ``reconstruction`` (1, 3, R, R): pass it when the style changes over the video, so the land is relit too.
         """
         frames = frames.detach().cpu()
         count = frames.shape[0]
@@ -212,9 +210,13 @@ class Compositor:
             region = self.photo[None, :, top:bottom, left:right]
             blended = region + alpha * (generated - region)
             out[:, :, top:bottom, left:right] = blended.round().clamp(0, 255).to(torch.uint8)
-        else:
-            base = (self.photo[None] + self._style_change(frames, reconstruction.detach().cpu())).clamp(0, 255)
-            region = base[:, :, top:bottom, left:right]
-            base[:, :, top:bottom, left:right] = region + alpha * (generated - region)
-            out = base.round().clamp(0, 255).to(torch.uint8)
+            return out.permute(0, 2, 3, 1).contiguous().numpy()
+        transform = self._light_change(frames, reconstruction.detach().cpu())
+        out = torch.empty((count, *self.photo_uint8.shape), dtype=torch.uint8)
+        for index in range(count):
+            single = ColourTransform(transform.gain[index : index + 1], transform.offset[index : index + 1])
+            base = self._transform_on_canvas(single).apply(self.photo[None] / 255.0)[0] * 255
+            region = base[:, top:bottom, left:right]
+            base[:, top:bottom, left:right] = region + alpha[0] * (generated[index] - region)
+            out[index] = base.round().clamp(0, 255).to(torch.uint8)
         return out.permute(0, 2, 3, 1).contiguous().numpy()

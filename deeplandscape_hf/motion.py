@@ -267,15 +267,6 @@ def homography_power(homography: torch.Tensor, n: float, fractional: bool = Fals
     return torch.from_numpy(np.stack(powers)).reshape(homography.shape)
 
 
-def _homography_powers(homography: torch.Tensor, exponents: Sequence[float], fractional: bool) -> torch.Tensor:
-    """(T, 3, 3) stack of H^n, computing each distinct exponent once."""
-    cache: dict[float, torch.Tensor] = {}
-    for n in exponents:
-        if n not in cache:
-            cache[n] = homography_power(homography, n, fractional)
-    return torch.stack([cache[n] for n in exponents])
-
-
 # ------------------------------------------------------------------------------------------------------------- warps
 def _transform_grid(
     homographies: torch.Tensor, height: int, width: int, rows: slice, device: torch.device | None = None
@@ -409,6 +400,61 @@ def resolve_homographies(motion: MotionLike, horizon: float) -> Homographies:
     )
 
 
+FrameRecipe = list[tuple[np.ndarray, np.ndarray]]
+
+
+def frame_recipe(
+    positions: np.ndarray | Sequence[float], num_frames: int, loop: bool = False, fractional: bool = False
+) -> tuple[FrameRecipe, np.ndarray]:
+    """How each frame is made from the first: ``([(exponents, weights), ...], untouched)``, one entry per component.
+
+    A plain video has one component, H^n with n = the frame position (rounded like the authors unless
+    ``fractional``). ``loop=True`` has two: the first frame advanced by f steps (weight 1 - f/N) and by f - N steps
+    (weight f/N), so the frame after the last is the first again and no pixel travels more than one period.
+    ``untouched`` marks frames that equal the first frame exactly. The noise warp and the photo's flow field both
+    follow this recipe, so the generator and the photo move together.
+    """
+    positions = np.asarray(positions, dtype=np.float64).reshape(-1)
+    if loop:
+        phase = np.mod(positions, num_frames)
+        components = [(phase, 1.0 - phase / num_frames), (phase - num_frames, phase / num_frames)]
+        untouched = phase == 0
+    else:
+        components = [(positions, np.ones_like(positions))]
+        untouched = np.array([(n if fractional else official_exponent(n)) == 0 for n in positions], dtype=bool)
+    if not fractional:
+        components = [(np.array([official_exponent(n) for n in exps], dtype=np.float64), w) for exps, w in components]
+    return components, untouched
+
+
+def homography_powers(homography: torch.Tensor, exponents: Sequence[float], fractional: bool = False) -> torch.Tensor:
+    """(T, 3, 3) stack of H^n (float64), computing each distinct exponent once."""
+    cache: dict[float, torch.Tensor] = {}
+    for n in exponents:
+        if n not in cache:
+            cache[n] = homography_power(homography, n, fractional)
+    return torch.stack([cache[n] for n in exponents])
+
+
+def warp_by_recipe(
+    images: torch.Tensor, homographies: Homographies, horizon: float, recipe: FrameRecipe, frames: slice
+) -> torch.Tensor:
+    """``images`` (1, C, H, W) moved for the frames ``frames`` of ``recipe`` (``frame_recipe``): (t, C, H, W).
+
+    The image counterpart of the noise warp (no re-standardisation): looping frames blend their two components.
+    """
+    sky_h, earth_h = homographies
+    out = None
+    for exponents, weights in recipe:
+        exps = list(exponents[frames])
+        pair = (homography_powers(sky_h, exps), homography_powers(earth_h, exps))
+        warped = warp_with_horizon(images.expand(len(exps), -1, -1, -1), pair, horizon)
+        weight = torch.as_tensor(weights[frames], dtype=images.dtype, device=images.device).view(-1, 1, 1, 1)
+        out = weight * warped if out is None else out + weight * warped
+    assert out is not None
+    return out
+
+
 def warp_noise_video(
     dynamic_noise: Sequence[torch.Tensor],
     motion: MotionLike,
@@ -448,18 +494,7 @@ def warp_noise_video(
     positions = positions.reshape(-1)
 
     # 1. The recipe of every frame: one or two (exponent, weight) components.
-    if loop:
-        phase = np.mod(positions, num_frames)
-        components = [
-            (phase, 1.0 - phase / num_frames),
-            (phase - num_frames, phase / num_frames),
-        ]
-        untouched = phase == 0
-    else:
-        components = [(positions, np.ones_like(positions))]
-        untouched = np.array([(n if fractional else official_exponent(n)) == 0 for n in positions])
-    if not fractional:
-        components = [(np.array([official_exponent(n) for n in exps], dtype=np.float64), w) for exps, w in components]
+    components, untouched = frame_recipe(positions, num_frames, loop, fractional)
 
     outputs: list[list[torch.Tensor]] = [[] for _ in dynamic_noise]
     for start in range(0, len(positions), chunk_size):
@@ -473,8 +508,8 @@ def warp_noise_video(
                 grids[resolution] = [
                     (
                         _horizon_grid(
-                            _homography_powers(sky_h, list(exps[frames]), fractional),
-                            _homography_powers(earth_h, list(exps[frames]), fractional),
+                            homography_powers(sky_h, list(exps[frames]), fractional),
+                            homography_powers(earth_h, list(exps[frames]), fractional),
                             resolution,
                             resolution,
                             horizon,

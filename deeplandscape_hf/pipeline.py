@@ -31,7 +31,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import inversion as inv
-from .compositing import Compositor, crop_mask
+from .colour_transfer import fit_colour_transform
+from .compositing import MOTION_SOURCES, Compositor, crop_mask
 from .generator import DeepLandscapeGenerator
 from .hub import ModelNotFoundError, default_model_path, resolve_model_folder
 from .images import (
@@ -88,6 +89,8 @@ class PipelineConfig:
         dynamic_classes: ADE20K class names that may move (official movable classes: sky, water).
         style_strength: network A's t toward a style target; None: 0.7 up to 256 px, 0.3 above (official configs).
         default_mode, default_motion, default_style, default_preset, num_frames, fps: defaults of ``__call__``.
+        motion_source: what moves the sky and water in composited frames: ``hybrid`` (the photo's own texture along
+            the motion's flow field, the generator's light on top) or ``generator`` (the paper's generator output).
         max_in_resolution: first resize of the official preprocessing (shorter side, px).
         mask_erosion_px: shrink the movable mask by this many photo pixels before use (keeps tree tops still).
         feather_px: soft mask edge for compositing, in output pixels.
@@ -107,6 +110,7 @@ class PipelineConfig:
     default_preset: str = "balanced"
     num_frames: int = 60
     fps: float = 30.0
+    motion_source: str = "hybrid"
     max_in_resolution: int = MAX_IN_RESOLUTION
     mask_erosion_px: float = 0.0
     feather_px: float = 6.0
@@ -118,6 +122,11 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.num_frames < 1 or not self.fps > 0:
             raise ValueError(f"num_frames must be >= 1 and fps > 0, got {self.num_frames} and {self.fps}.")
+        if self.motion_source not in MOTION_SOURCES:
+            raise ValueError(
+                f"{PIPELINE_CONFIG_NAME} 'motion_source' must be one of {', '.join(MOTION_SOURCES)}; "
+                f"got {self.motion_source!r}."
+            )
         for name, overrides in self.presets.items():
             if name not in inv.PRESETS:
                 raise ValueError(
@@ -705,13 +714,14 @@ class DeepLandscapePipeline:
         composite: bool = True,
         frame_indices: Sequence[int] | None = None,
         callback: Callable[[str, int, int], Any] | None = None,
+        motion_source: str | None = None,
     ) -> DeepLandscapePipelineOutput:
         """Render a video from an ``InvertedPhoto``: S^dyn warped per frame, S^st and W+ fixed (but for a style).
 
         ``frame_indices`` renders only those frames of the ``num_frames`` video (e.g. ``[0, num_frames]`` to check
         that a loop closes). See ``__call__`` for the other arguments.
         """
-        from .motion import get_motion, warp_noise_video
+        from .motion import frame_recipe, get_motion, resolve_homographies, warp_by_recipe, warp_noise_video
 
         start_all = time.perf_counter()
         num_frames = self.config.num_frames if num_frames is None else int(num_frames)
@@ -722,6 +732,7 @@ class DeepLandscapePipeline:
             raise ValueError(f"fps must be positive, got {fps}.")
         output_type = _check_choice(output_type, OUTPUT_TYPES, "output_type")  # type: ignore[assignment]
         self._validate_style(style)
+        source = _check_choice(motion_source or self.config.motion_source, MOTION_SOURCES, "motion source")
         motion = self.config.default_motion if motion is None else motion
         motion_obj = get_motion(motion, speed) if isinstance(motion, (str, os.PathLike)) else motion
         indices = np.arange(num_frames) if frame_indices is None else np.asarray(list(frame_indices), dtype=np.int64)
@@ -745,6 +756,13 @@ class DeepLandscapePipeline:
                 static_weight=1 - inverted.dynamic_mask_crop[0, 0],
             )
         reconstruction = G.synthesize(result.w_plus, result.static_noise, result.dynamic_noise)
+        hybrid = compositor is not None and source == "hybrid"
+        if hybrid:
+            # One motion for the photo and the generator: the same homographies and per-frame recipe.
+            homographies = resolve_homographies(motion_obj, inverted.horizon)
+            recipe, _ = frame_recipe(indices.astype(np.float64), num_frames, loop)
+            flow = compositor.photo_flow(homographies, inverted.horizon) if inverted.has_motion else None
+            movable_crop = inverted.dynamic_mask_crop.to(reconstruction)
 
         frames: list[Any] = []  # PIL images, or uint8 (t, H, W, 3) chunks
         render_s = composite_s = 0.0
@@ -778,7 +796,18 @@ class DeepLandscapePipeline:
                 render_s += time.perf_counter() - t0
                 # 3. Onto the photo, or raw.
                 t0 = time.perf_counter()
-                if compositor is not None:
+                if hybrid:
+                    frames_of_chunk = slice(start, start + count)
+                    photo = compositor.photo[None] / 255.0
+                    moved = photo.expand(count, -1, -1, -1) if flow is None else flow.advect(recipe, frames_of_chunk)
+                    # The generator's change against its own reconstruction moved the same way: light, evolution.
+                    expected = reconstruction
+                    if flow is not None:
+                        warped = warp_by_recipe(reconstruction, homographies, inverted.horizon, recipe, frames_of_chunk)
+                        expected = reconstruction + movable_crop * (warped - reconstruction)
+                    transform = fit_colour_transform(expected.cpu(), images.detach().cpu())
+                    chunk_uint8 = compositor.composite_hybrid(moved, transform, relight_land=style_w is not None)
+                elif compositor is not None:
                     chunk_uint8 = compositor(images, reconstruction if style_w is not None else None)
                 else:
                     floats = images.detach().float().clamp(-1, 1).cpu()
@@ -797,7 +826,7 @@ class DeepLandscapePipeline:
 
         # 4. Output types (diffusers: np / pt in [0, 1]).
         if compositor is not None:
-            mask_values = compositor.alpha[0].numpy()
+            mask_values = (compositor.movable_alpha if hybrid else compositor.alpha)[0].numpy()
         else:
             mask_values = inverted.dynamic_mask_crop[0, 0].cpu().numpy()
         mask_image = Image.fromarray((mask_values * 255).round().astype(np.uint8))
@@ -851,6 +880,7 @@ class DeepLandscapePipeline:
         callback: Callable[[str, int, int], Any] | None = None,
         settings: inv.InversionSettings | None = None,
         horizon: float | None = None,
+        motion_source: Literal["hybrid", "generator"] | None = None,
     ) -> DeepLandscapePipelineOutput:
         """Animate a photo.
 
@@ -878,6 +908,11 @@ class DeepLandscapePipeline:
                 "optimization", "fine_tune", "render").
             settings: ``inversion.InversionSettings`` replacing the preset's numbers.
             horizon: override the horizon (fraction of the crop's height) found from the sky.
+            motion_source: what moves sky and water in composited frames (default from pipeline.json: ``hybrid``):
+                ``hybrid`` moves the photo's own sky and water at full resolution along the motion's flow field over
+                the whole photo, with the generator's change of light and clouds applied as a smooth colour
+                transform; ``generator`` pastes the generator's frames of its crop (the paper's output; sky outside
+                the crop stays still).
 
         Returns:
             ``DeepLandscapePipelineOutput``.
@@ -891,6 +926,8 @@ class DeepLandscapePipeline:
         elif motion is None:
             get_motion(self.config.default_motion, speed)
         _check_choice(output_type, OUTPUT_TYPES, "output_type")
+        if motion_source is not None:
+            _check_choice(motion_source, MOTION_SOURCES, "motion source")
         if num_frames is not None and int(num_frames) < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}.")
         if fps is not None and not fps > 0:
@@ -918,6 +955,7 @@ class DeepLandscapePipeline:
             output_type=output_type,
             composite=composite,
             callback=callback,
+            motion_source=motion_source,
         )
 
     def __repr__(self) -> str:

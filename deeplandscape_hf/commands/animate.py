@@ -77,6 +77,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(nothing moves; only --style changes)",
     )
     parser.add_argument(
+        "--motion-source",
+        choices=("hybrid", "generator"),
+        default=None,
+        help="what moves sky and water in the composited video: hybrid (the photo's own clouds and water moved at "
+        "full resolution along the motion's flow field over the whole photo, the model's change of light on top) or "
+        "generator (the model's own frames of its centre square, the paper's output); default: the model's, hybrid",
+    )
+    parser.add_argument(
         "--no-composite",
         action="store_true",
         help="write the generator's raw square frames instead of blending them into the full-resolution photo",
@@ -170,6 +178,7 @@ def _animate(pipe, args: argparse.Namespace, generator):
             preset=args.preset,
             generator=generator,
             composite=not args.no_composite,
+            motion_source=args.motion_source,
             perceptual=args.perceptual,
             segmentation=args.segmentation,
         )

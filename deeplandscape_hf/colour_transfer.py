@@ -1,0 +1,122 @@
+"""Carry the generator's change of light to the photo as a smooth, local, per-channel affine colour transform.
+
+The generator sees a 64-512 px square of the photo; the photo is larger and often wider. Pasting (or adding) the
+generator's pixels shows its square and blurs the photo. Instead we fit, per colour channel and per neighbourhood,
+``target ~ gain * source + offset`` between two generator images (its reconstruction and a frame with the new light)
+and apply those coefficients to the photo's own pixels: night darkens and sunset warms sky, water and land alike while
+every edge and texture of the photo stays where it is (local colour transfer in the spirit of Shih et al. 2013 and
+the appearance model of Endo et al. 2019).
+
+The fit is a guided-filter style regression: window means of source, target, their product and the source's
+square give a per-window gain, shrunk toward the crop's global gain where the window is flat (so a flat sky or lawn
+keeps the photo's texture instead of being painted with the window's mean colour). Gains and offsets are then
+averaged over windows once more, continued beyond the crop by extending its border values, smoothed across that
+border, and upsampled: the transform is smooth everywhere and has no edge where the generator's square ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .photo_motion import CropFrame
+
+__all__ = ["ColourTransform", "fit_colour_transform"]
+
+WINDOW_FRACTION = 1 / 8  # window radius as a fraction of the generator's resolution
+REGULARISATION = 4e-3  # in (0..1 intensity)^2: windows flatter than ~0.06 std lean on the global gain
+GAIN_RANGE = (0.0, 3.0)  # a gain outside this is a fitting accident, not a change of light
+
+
+def _box(images: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 window with the window shrunk at the borders (separable)."""
+    size = 2 * radius + 1
+    images = F.avg_pool2d(images, (1, size), stride=1, padding=(0, radius), count_include_pad=False)
+    return F.avg_pool2d(images, (size, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+
+
+@dataclass
+class ColourTransform:
+    """Per-pixel ``gain`` and ``offset`` maps (N, 3, R, R) over the generator's crop, for images in [0, 1]."""
+
+    gain: torch.Tensor
+    offset: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.gain.shape[0]
+
+    def on_canvas(self, crop: CropFrame, size: tuple[int, int], smoothing_px: float) -> ColourTransform:
+        """The maps resampled onto an output canvas ``size`` (W, H) on which the crop square lies at ``crop``.
+
+        Outside the square the border values continue outward; the continuation is smoothed over ``smoothing_px``
+        (in output pixels) on a coarse copy, so neither the maps nor their slope jump at the square's edge.
+        """
+        width, height = size
+        resolution = self.gain.shape[-1]
+        scale = resolution / crop.side  # coarse canvas: the generator's pixel size
+        coarse_w, coarse_h = max(2, round(width * scale)), max(2, round(height * scale))
+        xs = (torch.arange(coarse_w, dtype=torch.float32) + 0.5) * (width / coarse_w)
+        ys = (torch.arange(coarse_h, dtype=torch.float32) + 0.5) * (height / coarse_h)
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        norm_x, norm_y = crop.to_normalised(grid_x, grid_y)
+        grid = torch.stack([norm_x, norm_y], dim=-1)[None].expand(len(self), -1, -1, -1).to(self.gain)
+        maps = torch.cat([self.gain, self.offset], dim=1)
+        coarse = F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        radius = max(1, round(smoothing_px * scale))
+        coarse = _box(_box(coarse, radius), radius)
+        full = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+        return ColourTransform(full[:, :3], full[:, 3:])
+
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        """gain * images + offset, for images (N or 1, 3, H, W) in [0, 1] of the maps' size."""
+        return self.gain * images + self.offset
+
+
+def fit_colour_transform(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    window_fraction: float = WINDOW_FRACTION,
+    regularisation: float = REGULARISATION,
+) -> ColourTransform:
+    """The smooth per-channel affine map taking ``source`` to ``target`` (both (N or 1, 3, R, R) in [-1, 1]).
+
+    ``weight`` (R, R) in [0, 1] restricts the fit to some pixels (e.g. static ones, so moving clouds do not count as a
+    change of light); windows without weight borrow from their neighbours through the final averaging. Identical
+    inputs give gain 1 and offset 0 everywhere.
+    """
+    source = (source.float() + 1) / 2
+    target = (target.float() + 1) / 2
+    source = source.expand_as(target) if source.shape[0] == 1 else source
+    resolution = target.shape[-1]
+    radius = max(1, round(resolution * window_fraction))
+    w = torch.ones_like(target[:, :1]) if weight is None else weight.to(target).expand(target.shape[0], 1, -1, -1)
+    w = w.clamp(0, 1)
+
+    # The crop's global gain per channel: what flat windows fall back to.
+    total = w.sum(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    mean_s = (w * source).sum(dim=(2, 3), keepdim=True) / total
+    mean_t = (w * target).sum(dim=(2, 3), keepdim=True) / total
+    var_s = (w * (source - mean_s) ** 2).sum(dim=(2, 3), keepdim=True) / total
+    cov = (w * (source - mean_s) * (target - mean_t)).sum(dim=(2, 3), keepdim=True) / total
+    global_gain = ((cov + regularisation * 1.0) / (var_s + regularisation)).clamp(*GAIN_RANGE)
+
+    # Window statistics (weighted means).
+    window_w = _box(w, radius).clamp_min(1e-6)
+    local_s = _box(w * source, radius) / window_w
+    local_t = _box(w * target, radius) / window_w
+    local_var = (_box(w * source * source, radius) / window_w - local_s**2).clamp_min(0)
+    local_cov = _box(w * source * target, radius) / window_w - local_s * local_t
+    gain = ((local_cov + regularisation * global_gain) / (local_var + regularisation)).clamp(*GAIN_RANGE)
+    offset = local_t - gain * local_s
+
+    # Second averaging (guided filter): every pixel takes the mean model of the windows that contain it.
+    # Windows without data (a weight that leaves whole areas out) take the global model.
+    has_data = (_box(w, radius) > 1e-3).float()
+    norm = _box(has_data, radius)
+    global_offset = mean_t - global_gain * mean_s
+    gain = torch.where(norm > 1e-3, _box(gain * has_data, radius) / norm.clamp_min(1e-3), global_gain)
+    offset = torch.where(norm > 1e-3, _box(offset * has_data, radius) / norm.clamp_min(1e-3), global_offset)
+    return ColourTransform(gain, offset)
