@@ -1,0 +1,157 @@
+"""The photo's own sky moved along the motion's flow field (photo_motion.py), and the colour transform that carries
+the generator's light to the photo (colour_transfer.py); end to end through the pipeline's hybrid motion source."""
+
+import numpy as np
+import pytest
+import torch
+from test_pipeline import RESOLUTION, call, make_photo, pipe, model_dir  # noqa: F401 - pytest fixtures
+
+from deeplandscape_hf.colour_transfer import fit_colour_transform
+from deeplandscape_hf.motion import MotionPreset, frame_recipe
+from deeplandscape_hf.photo_motion import CropFrame, PhotoFlow, fill_from_region
+
+
+def translation(dx: float, dy: float = 0.0) -> MotionPreset:
+    """Every control point shifted alike: a pure translation of dx, dy normalised units per frame."""
+    return MotionPreset("translation", np.tile([dx, dy], (4, 1)))
+
+
+def texture(height: int, width: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand((3, height, width), generator=generator)
+
+
+def flow_for(photo: torch.Tensor, motion: MotionPreset, horizon: float = 1.0, crop: CropFrame | None = None):
+    _, height, width = photo.shape
+    crop = crop or CropFrame((width - height) / 2, 0.0, float(height))
+    sky = torch.zeros(height, width)
+    split = round(crop.top + horizon * crop.side)
+    sky[:split] = 1
+    return PhotoFlow(photo, sky, 1 - sky, crop, motion.homographies(horizon), horizon)
+
+
+def test_translation_moves_texture_by_the_expected_pixels():
+    photo = texture(40, 80)
+    # Sampling shifts of -4 / 20 normalised units per frame on a 40 px crop (20 px per unit): content moves +4 px.
+    flow = flow_for(photo, translation(-4 / 20))
+    displacement = flow.displacement(3)
+    assert torch.allclose(displacement[..., 0], torch.full((40, 80), 12.0, dtype=torch.float64), atol=1e-3)
+    assert torch.allclose(displacement[..., 1], torch.zeros(40, 80, dtype=torch.float64), atol=1e-3)
+    recipe, _ = frame_recipe(np.arange(4.0), 4)
+    moved = flow.advect(recipe, slice(3, 4))[0]
+    assert torch.allclose(moved[:, :, 12:], photo[:, :, :-12], atol=1e-5)  # whole texture, whole width
+
+
+def test_water_mirrors_the_sky_motion():
+    photo = texture(40, 40)
+    flow = flow_for(photo, MotionPreset("drift", np.tile([-0.01, 0.02], (4, 1))), horizon=0.5)
+    displacement = flow.displacement(1)
+    sky, water = displacement[: flow.split_row], displacement[flow.split_row :]
+    assert flow.split_row == 20
+    assert (sky[..., 1] < -0.1).all() and (water[..., 1] > 0.1).all()  # up in the sky, down in its reflection
+    assert (sky[..., 0] > 0.1).all() and (water[..., 0] > 0.1).all()  # the same way sideways
+
+
+def test_wide_photo_moves_outside_the_crop_and_has_no_holes_at_borders():
+    photo = torch.full((3, 30, 120), 0.25)
+    photo[1] = 0.5
+    flow = flow_for(photo, translation(0.05, 0.03))  # large motion: many pixels read from beyond the border
+    recipe, _ = frame_recipe(np.arange(10.0), 10)
+    moved = flow.advect(recipe, slice(0, 10))
+    assert torch.isfinite(moved).all()
+    assert torch.allclose(moved, photo.expand_as(moved), atol=1e-5)  # a uniform sky stays uniform: no holes, no smear
+    striped = texture(30, 120)
+    moved = flow_for(striped, translation(-0.1)).advect(recipe, slice(9, 10))[0]
+    crop_left = (120 - 30) // 2
+    assert (moved[:, :, :crop_left] - striped[:, :, :crop_left]).abs().mean() > 0.1  # left of the crop box
+    assert (moved[:, :, -crop_left:] - striped[:, :, -crop_left:]).abs().mean() > 0.1  # and right of it
+
+
+def test_sampling_never_reads_land():
+    photo = torch.zeros(3, 40, 40)
+    photo[2, :20] = 1.0  # blue sky
+    photo[0, 20:] = 1.0  # red land
+    sky = torch.zeros(40, 40)
+    sky[:20] = 1
+    flow = PhotoFlow(photo, sky, torch.zeros(40, 40), CropFrame(0, 0, 40), translation(0.0, 0.1).homographies(1.0), 1)
+    moved = flow.advect(frame_recipe(np.arange(6.0), 6)[0], slice(5, 6))[0]
+    assert moved[0, :20].max() < 1e-5 and moved[2, :20].min() > 1 - 1e-5  # the sky read from below stays blue
+
+
+def test_loop_closes_without_losing_contrast():
+    photo = texture(32, 48)
+    flow = flow_for(photo, translation(1 / 16))  # whole pixels (16 px per unit): no resampling blur in the check
+    recipe, _ = frame_recipe(np.array([0.0, 4.0, 8.0]), 8, loop=True)
+    first, middle, after_last = flow.advect(recipe, slice(0, 3))
+    assert torch.allclose(after_last, first, atol=1e-6) and torch.allclose(first, photo, atol=1e-6)
+    assert middle.std() > 0.8 * photo.std()  # a plain 50/50 blend of two textures would leave ~0.71
+
+
+def test_fill_from_region_keeps_the_region_and_fills_smoothly():
+    image = texture(32, 32)
+    weight = torch.zeros(32, 32)
+    weight[:10] = 1
+    image[:, :10] = torch.tensor([0.2, 0.4, 0.8])[:, None, None]
+    filled = fill_from_region(image, weight)
+    assert torch.equal(filled[:, :10], image[:, :10])
+    assert torch.allclose(filled[:, 10:], torch.tensor([0.2, 0.4, 0.8])[:, None, None].expand(3, 22, 32), atol=1e-5)
+    assert torch.allclose(fill_from_region(image, torch.zeros(32, 32)), image.mean((1, 2), keepdim=True).expand_as(image))
+
+
+def test_colour_transform_identity_and_a_known_change():
+    source = texture(16, 16)[None] * 2 - 1
+    same = fit_colour_transform(source, source)
+    assert torch.allclose(same.gain, torch.ones_like(same.gain), atol=1e-4)
+    assert same.offset.abs().max() < 1e-4
+    # Night-like: darker and bluer, the same everywhere.
+    gain, offset = torch.tensor([0.3, 0.35, 0.5]), torch.tensor([0.0, 0.02, 0.1])
+    target01 = ((source + 1) / 2) * gain[:, None, None] + offset[:, None, None]
+    fitted = fit_colour_transform(source, target01 * 2 - 1)
+    assert torch.allclose(fitted.apply((source + 1) / 2), target01, atol=0.02)
+
+
+def test_colour_transform_has_no_seam_beyond_the_crop():
+    source = texture(16, 16)[None] * 2 - 1
+    left_dark = (source + 1) / 2 * torch.linspace(0.4, 1.0, 16)  # light changes across the crop
+    transform = fit_colour_transform(source, left_dark * 2 - 1)
+    crop = CropFrame(64.0, 0.0, 64.0)  # a 3:1 canvas, the crop in the middle third
+    canvas = transform.on_canvas(crop, (192, 64), smoothing_px=4.0)
+    flat = canvas.apply(torch.full((1, 3, 64, 192), 0.5))[0]
+    column_steps = (flat[:, :, 1:] - flat[:, :, :-1]).abs().mean(dim=(0, 1))
+    assert torch.isfinite(flat).all()
+    # Every column-to-column step, at the crop's edges included, is as small as the steps inside the crop.
+    assert column_steps.max() <= 1.5 * column_steps[70:120].max() + 1e-3
+
+
+@pytest.mark.parametrize("size", [(96, 40), (40, 80)])
+def test_pipeline_hybrid_moves_the_whole_sky_and_keeps_land(pipe, size):  # noqa: F811 - fixture
+    width, height = size
+    photo = make_photo(width, height)
+    mask = np.zeros((height, width), dtype=np.float32)
+    mask[: height // 2] = 1
+    out = call(pipe, photo=photo, mask=mask, num_frames=6, motion="man1", speed=4.0, output_type="np")
+    frames = np.round(out.frames * 255).astype(np.int16)
+    alpha = np.asarray(out.mask)
+    assert (frames[0] == np.asarray(photo)).all()  # frame 0 is the photo
+    static = alpha == 0
+    assert (frames[:, static] == np.asarray(photo)[static]).all()  # land: the photo's bytes in every frame
+    side = min(width, height)
+    outside = np.zeros_like(static)
+    if width > height:
+        outside[:, : (width - side) // 2] = True
+    else:
+        outside[: (height - side) // 2] = True
+    moving_outside = (alpha == 255) & outside
+    assert moving_outside.any()
+    assert np.abs(frames[-1][moving_outside] - frames[0][moving_outside]).mean() > 1  # sky beyond the crop moves
+
+
+def test_pipeline_generator_source_keeps_sky_outside_the_crop_still(pipe):  # noqa: F811 - fixture
+    photo = make_photo(96, 40)
+    mask = np.zeros((40, 96), dtype=np.float32)
+    mask[:20] = 1
+    out = call(pipe, photo=photo, mask=mask, num_frames=4, motion="man1", motion_source="generator", output_type="np")
+    frames = np.round(out.frames * 255).astype(np.int16)
+    assert (frames[:, :, :20] == np.asarray(photo)[:, :20]).all()  # left of the crop box, sky included
+    with pytest.raises(ValueError, match="motion source"):
+        call(pipe, photo=photo, mask=mask, motion_source="photo")
