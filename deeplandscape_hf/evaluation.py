@@ -100,6 +100,8 @@ ANIMATION_COLUMNS = (
     "static LPIPS",
     "flow dyn x1e-3",
     "flow static x1e-3",
+    "flow dyn px",
+    "flow static px",
     "flow ratio",
     "mask",
 )
@@ -656,7 +658,8 @@ def evaluate_animation_files(
         "videos": len(items),
         "reconstruction": "SSIM/LPIPS of frame 0 vs the input photo at the video's size",
         "static": "masked SSIM/LPIPS of every frame vs the input over the static region, averaged over time",
-        "motion": "flow_l2 = sqrt(mean|fx|^2 + mean|fy|^2) over consecutive frames, normalised coords (x1e-3)",
+        "motion": "flow_l2 = sqrt(mean|fx|^2 + mean|fy|^2) over consecutive frames, normalised coords (x1e-3); "
+        "px: mean length of the flow in pixels per frame at the video's size",
         "flow estimator": flow_used,
         "SSIM": "Gaussian window 11, sigma 1.5, C1=0.01^2, C2=0.03^2 (authors' protocol); LPIPS-VGG on [-1, 1]",
     }
@@ -680,6 +683,8 @@ def _animation_row(report: Mapping[str, Any], item: AnimationItem, source: str) 
         "static LPIPS": report["static_lpips"],
         "flow dyn x1e-3": report["flow_dynamic_x1e3"],
         "flow static x1e-3": report["flow_static_x1e3"],
+        "flow dyn px": report["flow_dynamic_px"],
+        "flow static px": report["flow_static_px"],
         "flow ratio": report["flow_ratio"],
         "mask": source,
     }
@@ -688,7 +693,16 @@ def _animation_row(report: Mapping[str, Any], item: AnimationItem, source: str) 
 def _animation_mean_row(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The mean over videos; the ratio is the ratio of the mean flows (a mean of ratios explodes on still land)."""
     mean = {"video": f"mean of {len(rows)}", "photo": "", "frames": "", "size": "", "mask": ""}
-    for column in ("SSIM", "LPIPS", "static SSIM", "static LPIPS", "flow dyn x1e-3", "flow static x1e-3"):
+    for column in (
+        "SSIM",
+        "LPIPS",
+        "static SSIM",
+        "static LPIPS",
+        "flow dyn x1e-3",
+        "flow static x1e-3",
+        "flow dyn px",
+        "flow static px",
+    ):
         mean[column] = _mean(row[column] for row in rows)
     dynamic, static = mean["flow dyn x1e-3"], mean["flow static x1e-3"]
     if dynamic is None or static is None:

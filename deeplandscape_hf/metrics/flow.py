@@ -194,20 +194,26 @@ def motion_in_regions(
 ) -> dict[str, Any]:
     """Motion in the dynamic region (sky/water) and in the static rest, from one flow computation.
 
-    Returns ``dynamic`` and ``static`` (normalised units), their x1e-3 versions, ``ratio`` = dynamic / static (inf when
-    the land is perfectly still), and the estimator that ran (``method``) with a ``note`` when it fell back.
+    Returns ``dynamic`` and ``static`` (normalised units), their x1e-3 versions, ``dynamic_px`` and ``static_px`` (mean
+    motion in pixels per frame at the frames' size), ``ratio`` = dynamic / static (inf when the land is perfectly
+    still), and the estimator that ran (``method``) with a ``note`` when it fell back.
     """
     flow = video_flow(frames, method, value_range=value_range)
-    dynamic_region = _mask_array(dynamic_mask, flow.flow.shape[1:3])
+    height, width = flow.flow.shape[1:3]
+    dynamic_region = _mask_array(dynamic_mask, (height, width))
     dynamic = masked_flow_l2(flow.flow, dynamic_region)
     static = masked_flow_l2(flow.flow, ~dynamic_region)
     ratio = dynamic / static if static > 0 else (float("inf") if dynamic > 0 else float("nan"))
+    # What a viewer sees: the mean length of the per-pixel motion in output pixels per frame.
+    speed_px = np.linalg.norm(flow.flow * np.array([width / 2.0, height / 2.0], dtype=np.float32), axis=-1).mean(0)
     return {
         "dynamic": dynamic,
         "static": static,
         "ratio": ratio,
         "dynamic_x1e3": dynamic * 1e3,
         "static_x1e3": static * 1e3,
+        "dynamic_px": float(speed_px[dynamic_region].mean()) if dynamic_region.any() else float("nan"),
+        "static_px": float(speed_px[~dynamic_region].mean()) if (~dynamic_region).any() else float("nan"),
         "method": flow.method,
         "note": flow.note,
     }

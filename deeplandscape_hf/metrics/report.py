@@ -70,8 +70,8 @@ def evaluate_animation(
         chunk_size: frames per SSIM/LPIPS batch.
 
     Returns a dict: ``ssim``, ``lpips`` (reconstruction), ``static_ssim``, ``static_lpips`` (time averages) and their
-    ``*_per_frame`` lists, ``flow_dynamic``/``flow_static`` (normalised units), ``*_x1e3``, ``flow_ratio``,
-    ``flow_method``, ``flow_note``, ``lpips_note``, ``num_frames``, ``resolution``.
+    ``*_per_frame`` lists, ``flow_dynamic``/``flow_static`` (normalised units), ``*_x1e3``, ``*_px`` (pixels per
+    frame), ``flow_ratio``, ``flow_method``, ``flow_note``, ``lpips_note``, ``num_frames``, ``resolution``.
     """
     video = to_unit_video(frames, value_range)
     reference = to_unit_images(input_image, value_range)
@@ -117,6 +117,8 @@ def evaluate_animation(
         flow_static=motion["static"],
         flow_dynamic_x1e3=motion["dynamic_x1e3"],
         flow_static_x1e3=motion["static_x1e3"],
+        flow_dynamic_px=motion["dynamic_px"],
+        flow_static_px=motion["static_px"],
         flow_ratio=motion["ratio"],
         flow_method=motion["method"],
         flow_note=motion["note"],
