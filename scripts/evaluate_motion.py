@@ -1,0 +1,81 @@
+"""How much the sky moves and the land stays put, per photo, for each motion source.
+
+For every photo: invert once per preset, render the same animation with ``motion_source="hybrid"`` and
+``"generator"`` (mp4, as a viewer gets it), save the movable mask the pipeline used, measure the seamless loop (the
+frame after the last against frame 0), then run ``deeplandscape evaluate animation`` on each folder of videos with
+those masks: mean motion in the sky/water and on land in pixels per frame, their ratio, masked SSIM of the land.
+
+    python scripts/evaluate_motion.py [PHOTOS...] [--presets fast balanced] [--frames 30] [--out runs/motion-eval]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from deeplandscape_hf import DeepLandscapePipeline
+from deeplandscape_hf.cli import main as cli_main
+from deeplandscape_hf.video import write_video
+
+SOURCES = ("hybrid", "generator")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("photos", nargs="*", type=Path, help="photos (default: every photo in examples/)")
+    parser.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
+    parser.add_argument("--presets", nargs="+", default=["fast", "balanced"], choices=["fast", "balanced", "paper"])
+    parser.add_argument("--frames", type=int, default=30, help="frames per video")
+    parser.add_argument("--motion", default="man1", help="motion preset (speed 1)")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "motion-eval")
+    return parser.parse_args()
+
+
+def loop_closure(pipe: DeepLandscapePipeline, inverted, motion: str, frames: int) -> float:
+    """Mean absolute difference, in 8-bit levels, between the frame after the last of a loop and frame 0."""
+    out = pipe.animate(inverted, motion=motion, num_frames=frames, loop=True, frame_indices=[0, frames], output_type="np")
+    first, after_last = (np.round(out.frames * 255)).astype(np.float64)
+    return float(np.abs(after_last - first).mean())
+
+
+def main() -> None:
+    args = parse_args()
+    photos = args.photos or sorted((ROOT / "examples").glob("*.jpg"))
+    pipe = DeepLandscapePipeline.from_pretrained(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    masks = args.out / "masks"
+    masks.mkdir(parents=True, exist_ok=True)
+    loops: dict[str, dict[str, float]] = {}
+    for preset in args.presets:
+        for photo in photos:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inverted = pipe.invert(str(photo), preset=preset, generator=torch.Generator().manual_seed(0))
+            for source in SOURCES:
+                out = pipe.animate(inverted, motion=args.motion, num_frames=args.frames, motion_source=source)
+                write_video(out.frames, args.out / f"{preset}-{source}" / f"{photo.stem}.mp4", fps=out.fps)
+                if source == "hybrid":  # the movable region: what the hybrid source may move
+                    moving = (np.asarray(out.mask) > 0).astype(np.uint8) * 255
+                    Image.fromarray(moving).save(masks / f"{photo.stem}.png")
+            loops.setdefault(preset, {})[photo.stem] = loop_closure(pipe, inverted, args.motion, args.frames)
+            print(f"{preset} {photo.stem}: loop closure {loops[preset][photo.stem]:.4f} levels", flush=True)
+    (args.out / "loop_closure.json").write_text(json.dumps(loops, indent=2) + "\n")
+    for preset in args.presets:
+        for source in SOURCES:
+            folder = args.out / f"{preset}-{source}"
+            print(f"\n## {preset}, motion_source={source}\n", flush=True)
+            cli_main(
+                ["evaluate", "animation", str(folder), "--inputs", *map(str, photos), "--masks", str(masks)]
+                + ["--no-lpips", "--csv", str(folder.with_suffix(".csv")), "--json", str(folder.with_suffix(".json"))]
+            )
+
+
+if __name__ == "__main__":
+    main()
