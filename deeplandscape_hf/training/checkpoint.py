@@ -2,7 +2,8 @@
 
 Layout of one checkpoint (``<root>/checkpoint-<iteration>``, diffusers naming)::
 
-    training_state.json          counters, the training config (to refuse a resume under another config), format
+    training_state.json          counters, the training config (to refuse a resume under another config), format,
+                                 and the size and SHA-256 of every other file (to tell a damaged checkpoint)
     <name>.safetensors + .json   one pair per saved state: model weights, EMA, optimizer states, GradScaler
     rng_rank<k>.safetensors/.json  random states of process k (python, numpy, torch, CUDA, the trainer's generators)
 
@@ -10,11 +11,13 @@ Any nested state (an optimizer ``state_dict`` with int keys and tuples, ``random
 :func:`flatten_state` into named tensors and a JSON skeleton that points at them, and rebuilt exactly by
 :func:`unflatten_state`. A checkpoint is written into a hidden temporary folder and renamed into place only once
 complete, so a crash mid-save never damages the last good checkpoint; old ones are pruned only after the new one is
-in place.
+in place and has verified (:func:`verify_checkpoint`: every recorded file present, safetensors headers consistent
+with the file sizes, checksums equal), and ``latest`` skips checkpoints that do not verify.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +36,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "training_state.json"
 FORMAT_VERSION = 1
+FILES_KEY = "files"  # in the state: {file name: {"bytes": size, "sha256": hex digest}}
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 
 
@@ -182,23 +186,50 @@ def list_checkpoints(root: str | os.PathLike) -> list[Path]:
 
 
 def latest_checkpoint(root: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint under ``root``, verified or not (see :func:`latest_verified_checkpoint`)."""
     found = list_checkpoints(root)
     return found[-1] if found else None
 
 
+def latest_verified_checkpoint(root: str | os.PathLike) -> Path | None:
+    """The newest checkpoint under ``root`` that verifies; each damaged newer one is skipped with a warning.
+
+    None when there is no checkpoint at all; :class:`CheckpointError` when there are some but none verifies (a
+    fresh start would silently throw their training away).
+    """
+    found = list_checkpoints(root)
+    damaged = []
+    for path in reversed(found):
+        problems = verify_checkpoint(path)
+        if not problems:
+            return path
+        logger.warning("skipping damaged checkpoint %s: %s", path, "; ".join(problems))
+        damaged.append(f"{path.name}: {'; '.join(problems)}")
+    if damaged:
+        raise CheckpointError(
+            f"no checkpoint under '{root}' verifies:\n  " + "\n  ".join(damaged) + "\nMove them aside to start afresh."
+        )
+    return None
+
+
 def resolve_resume_path(root: str | os.PathLike, value: str | None) -> Path | None:
-    """``--resume_from_checkpoint``: None -> None; ``latest`` -> newest under ``root`` or None; else that folder."""
+    """``--resume_from_checkpoint``: None -> None; ``latest`` -> the newest verified one under ``root`` or None;
+    else that folder, which must verify."""
     if not value:
         return None
     if value == "latest":
-        return latest_checkpoint(root)
+        return latest_verified_checkpoint(root)
     path = Path(value).expanduser()
     if not path.is_dir():
         raise CheckpointError(
             f"--resume_from_checkpoint '{value}' does not exist (give a checkpoint-<n> folder or 'latest')."
         )
-    if not (path / STATE_FILE).is_file():
-        raise CheckpointError(f"'{path}' is not a complete training checkpoint (no {STATE_FILE}).")
+    problems = verify_checkpoint(path)
+    if problems:
+        raise CheckpointError(
+            f"checkpoint '{path}' is damaged: {'; '.join(problems)}. Resume from an earlier checkpoint-<n> folder, "
+            "or pass 'latest' to take the newest one that verifies."
+        )
     return path
 
 
@@ -214,8 +245,11 @@ def temporary_checkpoint_dir(root: str | os.PathLike, iteration: int) -> Path:
 
 
 def write_training_state(folder: str | os.PathLike, state: dict[str, Any]) -> None:
-    payload = {"format_version": FORMAT_VERSION, **state}
-    (Path(folder) / STATE_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True))
+    """Write ``training_state.json`` last: it records the size and SHA-256 of every file already in ``folder``."""
+    folder = Path(folder)
+    files = {path.name: _file_record(path) for path in sorted(folder.iterdir()) if path.name != STATE_FILE}
+    payload = {"format_version": FORMAT_VERSION, **state, FILES_KEY: files}
+    (folder / STATE_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True))
 
 
 def read_training_state(folder: str | os.PathLike) -> dict[str, Any]:
@@ -234,7 +268,8 @@ def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) ->
     """Rename a filled temporary folder to ``checkpoint-<n>`` atomically, then prune to ``total_limit`` newest.
 
     An existing folder of the same name (a re-save of the same iteration) is moved aside first and deleted only
-    after the rename, so some complete copy exists at every moment.
+    after the rename, so some complete copy exists at every moment. Nothing is pruned unless the new checkpoint
+    verifies once in place (read back from disk), so a bad write never costs the older good ones.
     """
     tmp = Path(tmp)
     if not (tmp / STATE_FILE).is_file():
@@ -248,6 +283,10 @@ def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) ->
         os.replace(final, old)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
+    problems = verify_checkpoint(final)
+    if problems:
+        logger.error("checkpoint %s did not verify after saving (%s); older checkpoints are kept", final, problems)
+        return final
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     if total_limit is not None and total_limit > 0:
@@ -269,6 +308,101 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------------- verification
+def _file_record(path: Path) -> dict[str, Any]:
+    return {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def safetensors_problem(path: str | os.PathLike) -> str | None:
+    """What is wrong with a safetensors file's framing (header length, JSON header, data size), or None.
+
+    Reads only the header, so it is cheap; a file cut short by a crash or a full disk fails here.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            return f"{path.name} has {size} bytes, too few for a safetensors header"
+        header_bytes = int.from_bytes(prefix, "little")
+        if header_bytes > size - 8:
+            return f"{path.name} is truncated: its header alone claims {header_bytes} bytes of the {size} present"
+        try:
+            header = json.loads(handle.read(header_bytes))
+            ends = [int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            return f"{path.name} has an unreadable safetensors header ({error})"
+    data_bytes = size - 8 - header_bytes
+    needed = max(ends, default=0)
+    if needed != data_bytes:
+        return f"{path.name} is truncated or padded: its tensors need {needed} data bytes, it has {data_bytes}"
+    return None
+
+
+def verify_checkpoint(folder: str | os.PathLike) -> list[str]:
+    """Everything wrong with a checkpoint folder, as readable phrases; an empty list means it verified.
+
+    Checks the training state, then every file it recorded: present, of the recorded size, a consistent safetensors
+    header, and the recorded SHA-256. Checkpoints from before sizes and checksums were recorded get the header check
+    of every safetensors file present.
+    """
+    folder = Path(folder)
+    try:
+        state = read_training_state(folder)
+    except (CheckpointError, ValueError, OSError) as error:
+        return [str(error)]
+    records = state.get(FILES_KEY)
+    if records is None:
+        names = sorted(path.name for path in folder.glob("*.safetensors"))
+        return [problem for name in names if (problem := safetensors_problem(folder / name))]
+    problems = []
+    for name, record in sorted(records.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+            continue
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            problems.append(f"{name} has {size} bytes, {record['bytes']} were written")
+        elif name.endswith(".safetensors") and (problem := safetensors_problem(path)):
+            problems.append(problem)
+        elif _sha256(path) != record["sha256"]:
+            problems.append(f"{name} does not match the checksum recorded when it was written")
+    return problems
+
+
+def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (saved, current)}`` for every top-level key whose value differs."""
+    keys = sorted(set(saved) | set(current))
+    return {key: (saved.get(key), current.get(key)) for key in keys if saved.get(key) != current.get(key)}
+
+
+def extend_history(state: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The history of a resumed run: the checkpoint's entries plus one for ``changes`` made at this resume.
+
+    Each entry says at which iteration (and image count) the run was resumed with which ``[before, after]`` values,
+    so a model trained in several legs keeps a record of what each leg ran under.
+    """
+    history = list(state.get("history", []))
+    if changes:
+        history.append(
+            {
+                "iteration": state.get("iteration"),
+                "num_images_seen": state.get("num_images_seen"),
+                "changes": {key: [before, after] for key, (before, after) in changes.items()},
+            }
+        )
+    return history
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
