@@ -373,7 +373,8 @@ def verify_checkpoint(folder: str | os.PathLike) -> list[str]:
             continue
         size = path.stat().st_size
         if size != record["bytes"]:
-            problems.append(f"{name} has {size} bytes, {record['bytes']} were written")
+            cut = " (truncated)" if size < record["bytes"] else ""
+            problems.append(f"{name} has {size} bytes, {record['bytes']} were written{cut}")
         elif name.endswith(".safetensors") and (problem := safetensors_problem(path)):
             problems.append(problem)
         elif _sha256(path) != record["sha256"]:
