@@ -277,20 +277,14 @@ def _check_resume_config(
     resumable: tuple[str, ...] = (),
     options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Refuse a checkpoint written by another subcommand or under another configuration; return the run's history.
-
-    Changes to ``resumable`` config keys and to the run ``options`` (checkpointing, length) are allowed and recorded
-    in the history that every later checkpoint carries.
-    """
+    """Refuse a checkpoint written by another subcommand or under another configuration; return the run's history
+    (``ckpt.resume_history``: changes to ``resumable`` keys and to ``options`` are allowed and recorded)."""
     if path is None:
         return []
-    state = ckpt.read_training_state(path)
-    if state.get("command") != command:
-        raise TrainingInputError(f"checkpoint '{path}' was written by '{state.get('command')}', not '{command}'.")
-    saved = state.get("config", {})
-    changes = ckpt.config_changes(saved, config)
-    refused = {key: change for key, change in changes.items() if key not in resumable}
-    if refused:
+    try:
+        return ckpt.resume_history(path, command, config, resumable, ARCHITECTURE_FIELDS, options)
+    except ckpt.CheckpointError as error:
+        saved = ckpt.read_training_state(path).get("config", {})
         hint = "Resume with the same --config and flags, or start a new --output_dir."
         if resumable:
             hint += f" These may change on resume: {', '.join(k for k in resumable if k != 'name')}."
@@ -300,22 +294,7 @@ def _check_resume_config(
                 f"or it did not record them: this stage must start over. Move '{path.parent}' aside, or run without "
                 "--resume_from_checkpoint."
             )
-        lines = [
-            f"{key}: {before!r} -> {after!r}"
-            + ("  (architecture: the saved weights do not fit)" if key in ARCHITECTURE_FIELDS else "")
-            for key, (before, after) in refused.items()
-        ]
-        raise TrainingInputError(
-            f"checkpoint '{path}' belongs to another configuration; differing fields (checkpoint -> now):\n  "
-            + "\n  ".join(lines)
-            + "\n"
-            + hint
-        )
-    option_changes = ckpt.config_changes(state.get("options", {}), options or {}) if "options" in state else {}
-    changes.update({f"options.{key}": change for key, change in option_changes.items()})
-    if changes:
-        logger.info("resuming with changes (recorded in the checkpoint history): %s", changes)
-    return ckpt.extend_history(state, changes)
+        raise TrainingInputError(f"{error}\n{hint}") from error
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:

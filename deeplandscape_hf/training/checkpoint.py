@@ -406,6 +406,43 @@ def extend_history(state: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -
     return history
 
 
+def resume_history(
+    path: str | os.PathLike,
+    command: str,
+    config: dict[str, Any],
+    resumable: tuple[str, ...] = (),
+    architecture: tuple[str, ...] = (),
+    options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Check that the checkpoint at ``path`` may continue under ``config``; return the history its successors carry.
+
+    Changes to ``resumable`` config keys and to the run ``options`` (flags such as the checkpointing interval, stored
+    in the state) are allowed and become a history entry; any other change raises :class:`CheckpointError`, naming
+    each field and marking those in ``architecture`` (the saved weights do not fit such a model).
+    """
+    state = read_training_state(path)
+    if state.get("command") != command:
+        raise CheckpointError(f"checkpoint '{path}' was written by '{state.get('command')}', not '{command}'.")
+    changes = config_changes(state.get("config", {}), config)
+    refused = [
+        f"{key}: {before!r} -> {after!r}"
+        + ("  (architecture: the saved weights do not fit)" if key in architecture else "")
+        for key, (before, after) in changes.items()
+        if key not in resumable
+    ]
+    if refused:
+        raise CheckpointError(
+            f"checkpoint '{path}' belongs to another configuration; differing fields (checkpoint -> now):\n  "
+            + "\n  ".join(refused)
+        )
+    if "options" in state:
+        option_changes = config_changes(state["options"], options or {})
+        changes.update({f"options.{key}": change for key, change in option_changes.items()})
+    if changes:
+        logger.info("resuming with changes (recorded in the checkpoint history): %s", changes)
+    return extend_history(state, changes)
+
+
 def config_differences(saved: dict[str, Any], current: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
     """Human-readable ``key: saved -> current`` lines for every top-level key that differs (minus ``ignore``)."""
     keys = sorted((set(saved) | set(current)) - set(ignore))
