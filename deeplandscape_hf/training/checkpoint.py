@@ -285,7 +285,10 @@ def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) ->
     _fsync_dir(final.parent)
     problems = verify_checkpoint(final)
     if problems:
-        logger.error("checkpoint %s did not verify after saving (%s); older checkpoints are kept", final, problems)
+        kept = f", and the copy it replaced is in {old}" if old is not None else ""
+        logger.error(
+            "checkpoint %s did not verify after saving (%s); older checkpoints are kept%s", final, problems, kept
+        )
         return final
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -29,8 +29,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import torch
-
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".training.lock"
@@ -98,6 +96,8 @@ def any_rank(accelerator: Any, flag: bool) -> bool:
     """True on every process when ``flag`` is true on any: one small all-reduce, run by all ranks at the same point."""
     if accelerator.num_processes == 1:
         return flag
+    import torch  # here, so the launcher-facing helpers of this module load in a blink
+
     value = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
     return bool(accelerator.reduce(value, reduction="sum").item() > 0)
 

@@ -511,15 +511,10 @@ def test_when_every_video_is_unusable_the_error_says_what_happened_to_each(datas
         run(prepare)
 
 
-def test_help_says_how_to_run_two_processes_on_cpu():
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "train_accelerate.py"), "gan", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0
-    text = " ".join(result.stdout.split())
+def test_help_says_how_to_run_two_processes_on_cpu(capsys):
+    with pytest.raises(SystemExit):
+        train_accelerate.parse_args(["gan", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
     assert (
         "accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no"
         in text
