@@ -223,7 +223,9 @@ def test_rotation_deletes_nothing_until_the_new_checkpoint_verifies(tmp_path, mo
     commit(10)
     commit(20)
     verify = ckpt.verify_checkpoint
-    monkeypatch.setattr(ckpt, "verify_checkpoint", lambda path: ["disk full"] if path.name.endswith("-30") else [])
+    monkeypatch.setattr(
+        ckpt, "verify_checkpoint", lambda path, checksums=True: ["disk full"] if path.name.endswith("-30") else []
+    )
     commit(30)  # does not verify: 20 stays
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["checkpoint-20", "checkpoint-30"]
     monkeypatch.setattr(ckpt, "verify_checkpoint", verify)
