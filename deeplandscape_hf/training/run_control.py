@@ -72,10 +72,10 @@ class StopSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         sig = signal.Signals(signum)
         if launcher_died():
-            # The launcher's death signal (exit_with_launcher) is never a user's second request: a single-process
-            # `accelerate launch` dies of the very Ctrl-C its worker is handling. Save, but do not linger for ever.
+            # Once the launcher is gone, signals arrive in no telling order (its death signal from exit_with_launcher,
+            # the Ctrl-C that killed it), so none counts as a second request: save, within a bounded time.
             _exit_after(ORPHAN_GRACE_SECONDS)
-            if sig == signal.SIGTERM and self.received is not None:
+            if self.received is not None:
                 return
         if self.received is not None and sig == signal.SIGINT:
             # Written with os.write: print() is not safe inside a handler that may interrupt another print.
@@ -121,8 +121,8 @@ def agree_on_error(accelerator: Any, action: Callable[[], None], errors: tuple[t
 
 
 def launcher_signal_exceptions() -> tuple[type[BaseException], ...]:
-    """The exception torch's elastic launcher (behind ``accelerate launch --multi_gpu``) raises for a signal, when a
-    process has its handlers installed; caught like KeyboardInterrupt."""
+    """``SignalException``: what torch's elastic agent (behind ``accelerate launch --multi_gpu``) raises from its own
+    signal handlers, in any process where they are installed; to be caught like KeyboardInterrupt."""
     try:
         from torch.distributed.elastic.multiprocessing.api import SignalException
     except ImportError:
@@ -218,11 +218,16 @@ class OutputLock:
         self._handle = handle
 
     def release(self) -> None:
-        """Remove the lock file and let go (safe to call twice)."""
+        """Empty the lock file and let go (safe to call twice).
+
+        The file itself stays: removing it would let a run that opened it a moment earlier lock the removed file while
+        a third run creates and locks a new one. An empty lock file reads as "released".
+        """
         if self._handle is None:
             return
         with contextlib.suppress(OSError):
-            self.path.unlink()
+            self._handle.truncate(0)
+            self._handle.flush()
         self._handle.close()
         self._handle = None
 
@@ -311,9 +316,7 @@ def exit_with_launcher(poll_seconds: float = 1.0) -> None:
     global _launcher_pid
     if not launched_by_launcher():
         return
-    _launcher_pid = os.getppid()
-    if _launcher_pid == 1:  # already orphaned
-        os._exit(1)
+    _launcher_pid = os.getppid()  # may be 1: in a container the launcher can be the first process
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

@@ -408,13 +408,40 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_exactly(dataset, tmp_path, m
     line = [x for x in capsys.readouterr().err.splitlines() if "stopped by SIGINT" in x]
     assert len(line) == 1 and f"saved {root / 'checkpoint-3'}; resume with: python " in line[0]
     assert line[0].endswith("--max_train_steps 6 --resume_from_checkpoint latest")
-    assert not (stopped / ".training.lock").exists()  # released
+    assert (stopped / ".training.lock").read_text() == ""  # released
 
     assert run(gan_args(dataset, stopped, *extra, "--resume_from_checkpoint", "latest")) == 0
     a = _all_tensors(straight / "checkpoints" / "gan" / "checkpoint-6")
     b = _all_tensors(root / "checkpoint-6")
     assert set(a) == set(b) and any(k.startswith("optimizer_generator/") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+
+
+def test_dynamics_stops_on_sigterm_and_resumes_bit_exactly(trained, tmp_path, monkeypatch, capsys):
+    from deeplandscape_hf.training import run_control
+
+    common = ["dynamics", "--generator", str(trained), *FAST, "--depth", "2", "--batch_size", "8"]
+    common += ["--max_train_steps", "5", "--checkpointing_steps", "100"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run([*common, "--output_dir", str(straight)]) == 0
+    agree, boundaries = run_control.any_rank, []
+
+    def sigterm_during_the_second_iteration(accelerator, flag):
+        boundaries.append(flag)
+        if len(boundaries) == 1:
+            signal.raise_signal(signal.SIGTERM)  # what a scheduler sends before it kills a job
+        return agree(accelerator, flag)
+
+    monkeypatch.setattr(run_control, "any_rank", sigterm_during_the_second_iteration)
+    assert run([*common, "--output_dir", str(stopped)]) == 143
+    monkeypatch.undo()
+    assert boundaries == [False, True]  # read at the boundary after the signal, not before
+    assert [p.name for p in ckpt.list_checkpoints(stopped / "checkpoints" / "dynamics")] == ["checkpoint-2"]
+    assert not (stopped / "dynamics").exists() and "stopped by SIGTERM; saved" in capsys.readouterr().err
+    assert run([*common, "--output_dir", str(stopped), "--resume_from_checkpoint", "latest"]) == 0
+    a = _all_tensors(straight / "checkpoints" / "dynamics" / "checkpoint-5")
+    b = _all_tensors(stopped / "checkpoints" / "dynamics" / "checkpoint-5")
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_second_run_into_a_folder_in_use_is_refused(dataset, tmp_path):
