@@ -1675,6 +1675,7 @@ if __name__ == "__main__":
     except (KeyboardInterrupt, *run_control.launcher_signal_exceptions()):
         # Before the stop handlers were installed (or in `prepare`): nothing to save yet, and no traceback either.
         if rank0:
-            print(f"train_accelerate.py {parsed.command}: interrupted before training; nothing saved", file=sys.stderr)
+            kept = "items cached so far are kept" if parsed.command == "prepare" else "nothing saved"
+            print(f"train_accelerate.py {parsed.command}: interrupted before training; {kept}", file=sys.stderr)
         code = run_control.INTERRUPT_EXIT_CODE
     sys.exit(code)
