@@ -14,8 +14,8 @@ from torch import nn
 
 from deeplandscape_hf.training import checkpoint as ckpt
 from deeplandscape_hf.training.configs import (
-    CONFIG_NAMES,
     ARCHITECTURE_FIELDS,
+    CONFIG_NAMES,
     RESUMABLE_CHANGES,
     GanTrainingConfig,
     get_config,
