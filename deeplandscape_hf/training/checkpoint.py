@@ -176,13 +176,16 @@ def checkpoint_iteration(path: str | os.PathLike) -> int | None:
 
 def list_checkpoints(root: str | os.PathLike) -> list[Path]:
     """Complete checkpoints under ``root``, oldest first (temporary folders are ignored)."""
+    return [path for path in _checkpoint_folders(root) if (path / STATE_FILE).is_file()]
+
+
+def _checkpoint_folders(root: str | os.PathLike) -> list[Path]:
+    """Every ``checkpoint-<n>`` folder under ``root``, complete or not, oldest first."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [
-        p for p in root.iterdir() if p.is_dir() and checkpoint_iteration(p) is not None and (p / STATE_FILE).is_file()
-    ]
-    return sorted(found, key=lambda p: checkpoint_iteration(p) or 0)
+    found = [path for path in root.iterdir() if path.is_dir() and checkpoint_iteration(path) is not None]
+    return sorted(found, key=lambda path: checkpoint_iteration(path) or 0)
 
 
 def latest_checkpoint(root: str | os.PathLike) -> Path | None:
@@ -197,9 +200,8 @@ def latest_verified_checkpoint(root: str | os.PathLike) -> Path | None:
     None when there is no checkpoint at all; :class:`CheckpointError` when there are some but none verifies (a
     fresh start would silently throw their training away).
     """
-    found = list_checkpoints(root)
     damaged = []
-    for path in reversed(found):
+    for path in reversed(_checkpoint_folders(root)):  # folders without a state file too: they get a warning
         problems = verify_checkpoint(path)
         if not problems:
             return path

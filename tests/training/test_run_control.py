@@ -188,8 +188,10 @@ def test_latest_skips_a_truncated_and_an_incomplete_checkpoint(tmp_path, caplog)
     weights = truncated / "generator.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
     (incomplete / "optimizer_generator.safetensors").unlink()
+    (tmp_path / "checkpoint-40").mkdir()  # a folder that never got its training state
     with caplog.at_level(logging.WARNING):
         assert ckpt.resolve_resume_path(tmp_path, "latest") == good
+    assert "checkpoint-40' is not a complete training checkpoint (no training_state.json)" in caplog.text
     assert "checkpoint-30: optimizer_generator.safetensors is missing" in caplog.text
     assert f"checkpoint-20: generator.safetensors has {weights.stat().st_size} bytes" in caplog.text
     with pytest.raises(ckpt.CheckpointError, match="(?s)checkpoint-20' is damaged: generator.safetensors.*'latest'"):
