@@ -157,7 +157,7 @@ def _process_start_ticks(pid: int) -> int | None:
 
 def _is_alive(holder: dict[str, Any]) -> bool:
     """Whether the process a lock names still runs. A holder on another host cannot be checked: assumed alive."""
-    if holder.get("host") != socket.gethostname():
+    if holder.get("host") != socket.gethostname() or os.name == "nt":  # on Windows os.kill(pid, 0) would kill it
         return True
     pid = int(holder.get("pid", -1))
     if pid <= 0:
