@@ -23,6 +23,7 @@ Layout of ``--output_dir`` (the model folder is the hub layout of DESIGN section
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ from torch import nn
 
 from deeplandscape_hf.hub import CONFIG_NAME, WEIGHTS_NAME, load_state_dict_strict, unwrap_model
 from deeplandscape_hf.training import checkpoint as ckpt
+from deeplandscape_hf.training import run_control
 from deeplandscape_hf.training.configs import (
+    ARCHITECTURE_FIELDS,
     CONFIG_NAMES,
     RESUMABLE_CHANGES,
     GanTrainingConfig,
@@ -64,6 +67,18 @@ DYNAMICS_BATCH = 512  # official MLPDataset batch
 MAX_GRAD_NORM = 10.0  # official grad-clip 10 for E and A
 SAMPLE_FPS = 12
 PUSH_IGNORE = ["checkpoints/*", "checkpoints/**", "samples/**", "logs/**", "data_cache/**", ".*"]
+RUN_HELP = """\
+Several processes: accelerate launch --num_processes N train_accelerate.py ... on N GPUs. On CPU, two real processes
+need: accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no
+train_accelerate.py ... (--cpu --num_processes 2 alone starts one process; the script warns when that happens).
+
+Stopping: Ctrl-C or SIGTERM stops every process after the current iteration, saves a checkpoint and prints the command
+that resumes (exit status 130 / 143); a second Ctrl-C aborts without saving. One run at a time per --output_dir (a
+lock file names the running one); workers exit when their launcher dies."""
+
+# Released when a subcommand ends however it ends (the output-folder lock, the signal handlers); the multi-process
+# exit in _finish closes it itself because os._exit skips every with-block.
+_RUN_RESOURCES = contextlib.ExitStack()
 
 
 class TrainingInputError(ValueError):
@@ -113,10 +128,12 @@ def _add_common(parser: argparse.ArgumentParser, default_steps: int | None) -> N
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``train_accelerate.py COMMAND ...`` (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=RUN_HELP, formatter_class=formatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run_help = {"epilog": RUN_HELP, "formatter_class": formatter}
 
-    gan = sub.add_parser("gan", help="train G with the image and pairwise discriminators")
+    gan = sub.add_parser("gan", help="train G with the image and pairwise discriminators", **run_help)
     _add_common(gan, default_steps=None)
     data = gan.add_argument_group("data")
     data.add_argument("--image_dir", action="append", default=[], help="folder of photos (repeatable)")
@@ -161,7 +178,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     model.add_argument("--num_sample_videos", type=int, default=4, help="videos in each sample grid")
     model.add_argument("--num_sample_frames", type=int, default=16, help="frames of each sample video")
 
-    encoder = sub.add_parser("encoder", help="train the encoder E (image -> W+) on samples of a trained G")
+    encoder = sub.add_parser("encoder", help="train the encoder E (image -> W+) on samples of a trained G", **run_help)
     _add_common(encoder, default_steps=100_000)
     encoder.add_argument("--generator", required=True, help="model folder (or hub id) of the trained generator")
     encoder.add_argument("--backbone", default="resnet152", help="torchvision ResNet trunk")
@@ -195,7 +212,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="weight of an L1 loss between G(E(x)) and x (0: the official W+ loss only)",
     )
 
-    dynamics = sub.add_parser("dynamics", help="train network A (style change under a z_dyn change)")
+    dynamics = sub.add_parser("dynamics", help="train network A (style change under a z_dyn change)", **run_help)
     _add_common(dynamics, default_steps=100_000)
     dynamics.add_argument("--generator", required=True, help="model folder (or hub id) of the trained generator")
     dynamics.add_argument("--depth", type=int, default=10, help="residual blocks of A")
@@ -209,7 +226,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     prepare.add_argument("--cache_dir", required=True)
     prepare.add_argument("--resolutions", type=int, nargs="+", required=True, help="e.g. 8 16 32 64 128 256")
 
-    return parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv  # for the resume command printed when a run is stopped
+    return args
 
 
 # ===================================================================================================== validation
@@ -250,29 +270,40 @@ def _resume_path(args: argparse.Namespace, root: Path) -> Path | None:
         raise TrainingInputError(str(error)) from error
 
 
-def _check_resume_config(path: Path | None, command: str, config: dict[str, Any], ignore: tuple[str, ...]) -> None:
-    """Refuse a checkpoint written by another subcommand or under another configuration."""
+def _check_resume_config(
+    path: Path | None,
+    command: str,
+    config: dict[str, Any],
+    resumable: tuple[str, ...] = (),
+    options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Refuse a checkpoint written by another subcommand or under another configuration; return the run's history
+    (``ckpt.resume_history``: changes to ``resumable`` keys and to ``options`` are allowed and recorded)."""
     if path is None:
-        return
-    state = ckpt.read_training_state(path)
-    if state.get("command") != command:
-        raise TrainingInputError(f"checkpoint '{path}' was written by '{state.get('command')}', not '{command}'.")
-    saved = state.get("config", {})
-    differences = ckpt.config_differences(saved, config, ignore=ignore)
-    if differences:
+        return []
+    try:
+        return ckpt.resume_history(path, command, config, resumable, ARCHITECTURE_FIELDS, options)
+    except ckpt.CheckpointError as error:
+        saved = ckpt.read_training_state(path).get("config", {})
         hint = "Resume with the same --config and flags, or start a new --output_dir."
+        if resumable:
+            hint += f" These may change on resume: {', '.join(k for k in resumable if k != 'name')}."
         if saved.get("generator_sha256") != config.get("generator_sha256"):
             hint = (
                 "The generator's weights differ from those this checkpoint was trained against (more GAN training?), "
                 f"or it did not record them: this stage must start over. Move '{path.parent}' aside, or run without "
                 "--resume_from_checkpoint."
             )
-        raise TrainingInputError(
-            f"checkpoint '{path}' belongs to another configuration; differing fields (checkpoint -> now):\n  "
-            + "\n  ".join(differences)
-            + "\n"
-            + hint
-        )
+        raise TrainingInputError(f"{error}\n{hint}") from error
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags that may change freely between the legs of a run; stored so the history can record their changes."""
+    return {
+        "max_train_steps": args.max_train_steps,
+        "checkpointing_steps": args.checkpointing_steps,
+        "checkpoints_total_limit": args.checkpoints_total_limit,
+    }
 
 
 def build_gan_config(args: argparse.Namespace) -> GanTrainingConfig:
@@ -322,7 +353,7 @@ def _make_accelerator(args: argparse.Namespace, output_dir: Path):
     # A launcher-started multi-process run on a machine without CUDA must ask for CPU explicitly, or accelerate
     # silently runs every process alone (no gloo group, no gradient averaging).
     multi_process_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(
+    accelerator = Accelerator(
         cpu=multi_process_cpu,
         mixed_precision=args.mixed_precision,
         log_with=log_with,
@@ -330,6 +361,34 @@ def _make_accelerator(args: argparse.Namespace, output_dir: Path):
         # G and D steps each leave the other network unused, and progressive growing leaves levels unused.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
+    warning = run_control.process_count_warning(accelerator.num_processes)
+    if warning and accelerator.is_main_process:
+        print(f"train_accelerate.py {args.command}: warning: {warning}", file=sys.stderr)
+    return accelerator
+
+
+def _start_run(accelerator, output_dir: Path, command: str) -> run_control.StopSignals:
+    """Claim the output folder (every process learns whether that worked) and turn SIGINT / SIGTERM into a stop at
+    the next iteration boundary; both are undone when the subcommand ends."""
+    lock = run_control.OutputLock(output_dir, command)
+    error = run_control.agree_on_error(accelerator, lock.acquire, (run_control.OutputLockedError,))
+    if error:
+        raise TrainingInputError(error)
+    _RUN_RESOURCES.callback(lock.release)
+    return _RUN_RESOURCES.enter_context(run_control.StopSignals(announce=accelerator.is_local_main_process))
+
+
+def _report_stop(accelerator, stop: run_control.StopSignals, args: argparse.Namespace, saved: Path | None) -> int:
+    """The one line a stopped run prints (main process): where it saved and how to resume; returns the exit code."""
+    if accelerator.is_main_process:
+        assert stop.received is not None
+        resume = run_control.resume_command(args.argv, accelerator.num_processes > 1)
+        cause = stop.received.name + (" (its launcher is gone)" if run_control.launcher_died() else "")
+        print(
+            f"train_accelerate.py {args.command}: stopped by {cause}; saved {saved}; resume with: {resume}",
+            file=sys.stderr,
+        )
+    return stop.exit_code
 
 
 def _setup_logging(accelerator) -> None:
@@ -383,8 +442,10 @@ def _save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     generators: dict[str, torch.Generator],
     total_limit: int | None,
-) -> None:
-    """Write ``checkpoint-<iteration>`` atomically: weights and optimizers by the main process, RNG by every rank."""
+) -> Path:
+    """Write ``checkpoint-<iteration>`` atomically: weights and optimizers by the main process, RNG by every rank.
+
+    Returns the checkpoint's folder (on every process)."""
     tmp = root / f".tmp-{ckpt.CHECKPOINT_PREFIX}{iteration}"
     digests = _gather_weight_digests(accelerator, modules)
     if len(set(digests)) > 1:
@@ -420,6 +481,7 @@ def _save_checkpoint(
         final = ckpt.commit_checkpoint(tmp, total_limit)
         logger.info("saved checkpoint %s", final)
     accelerator.wait_for_everyone()
+    return root / f"{ckpt.CHECKPOINT_PREFIX}{iteration}"
 
 
 def _weights_sha256(modules: dict[str, nn.Module]) -> str:
@@ -475,15 +537,18 @@ def _load_checkpoint(
     return state
 
 
-def _finish(accelerator) -> None:
-    """End trackers; on multi-process runs leave with os._exit(0) (DESIGN 4: avoids a gloo abort at exit)."""
+def _finish(accelerator, code: int = 0) -> int:
+    """End trackers and return ``code``; a multi-process run leaves with os._exit(code) instead, because two gloo
+    processes that return normally sometimes abort in the process-group teardown at interpreter exit."""
     accelerator.wait_for_everyone()
     accelerator.end_training()
     if accelerator.num_processes > 1:
+        _RUN_RESOURCES.close()  # os._exit skips the with-blocks that would release the lock
         sys.stdout.flush()
         sys.stderr.flush()
         logging.shutdown()
-        os._exit(0)
+        os._exit(code)
+    return code
 
 
 def _push_to_hub(args: argparse.Namespace, folder: Path) -> None:
@@ -663,23 +728,49 @@ def _cache_summary(summary: Any) -> str:
 
 
 def _prepare_data_cache(
-    accelerator, image_dirs: list[Path], video_dirs: list[Path], cache_dir: Path, resolutions: list[int]
+    accelerator,
+    image_dirs: list[Path],
+    video_dirs: list[Path],
+    cache_dir: Path,
+    resolutions: list[int],
+    config: GanTrainingConfig,
+    args: argparse.Namespace,
 ) -> None:
-    """Build (or top up) the data cache on the main process while the others wait; log what was skipped."""
+    """Build (or top up) the data cache on the main process while the others wait; every process gets its verdict.
+
+    What was skipped is logged per input; when what is left cannot feed both discriminators the error says what
+    happened to every input, before any training starts.
+    """
     from deeplandscape_hf import data
 
-    with accelerator.main_process_first():
-        if accelerator.is_main_process:
-            if image_dirs or video_dirs:
-                summary = data.prepare_dataset(image_dirs, video_dirs, cache_dir, resolutions)
-                logger.info("data cache %s ready: %s", cache_dir, _cache_summary(summary))
-            else:
-                cached = data.load_manifest(cache_dir)["resolutions"]
-                missing = sorted(set(resolutions) - set(cached))
-                if missing:
-                    raise TrainingInputError(
-                        f"--cache_dir {cache_dir} lacks {missing} px and no source folders were given to add them."
-                    )
+    def prepare() -> None:
+        if not (image_dirs or video_dirs):
+            missing = sorted(set(resolutions) - set(data.load_manifest(cache_dir)["resolutions"]))
+            if missing:
+                raise TrainingInputError(
+                    f"--cache_dir {cache_dir} lacks {missing} px and no source folders were given to add them."
+                )
+            return
+        summary = data.prepare_dataset(image_dirs, video_dirs, cache_dir, resolutions)
+        logger.info("data cache %s ready: %s", cache_dir, _cache_summary(summary))
+        if config.use_pairwise and video_dirs and summary.num_videos == 0:
+            raise TrainingInputError(
+                f"{summary.all_skipped_message('video')}; see the warnings above. Config '{config.name}' trains the "
+                "pairwise discriminator, which needs at least one usable video."
+            )
+        if image_dirs and summary.num_images == 0:
+            if args.video_frames_as_images == "no" or summary.num_videos == 0:
+                raise TrainingInputError(
+                    f"{summary.all_skipped_message('image')}; see the warnings above. The image discriminator has "
+                    "nothing to train on (--video_frames_as_images yes would let it use video frames)."
+                )
+            logger.warning(
+                "%s: the image discriminator trains on video frames instead", summary.all_skipped_message("image")
+            )
+
+    error = run_control.agree_on_error(accelerator, prepare, (ValueError, OSError))
+    if error:
+        raise TrainingInputError(error)
 
 
 # ===================================================================================================== GAN: loop
@@ -760,7 +851,7 @@ def train_gan(args: argparse.Namespace) -> int:
         )
     root = _checkpoint_root(output_dir, "gan")
     resume = _resume_path(args, root)
-    _check_resume_config(resume, "gan", config.to_dict(), RESUMABLE_CHANGES)
+    history = _check_resume_config(resume, "gan", config.to_dict(), RESUMABLE_CHANGES, _run_options(args))
     _check_output_dir(output_dir)  # last: the only check that creates something
 
     # 2. Accelerator, models, optimizers.
@@ -769,6 +860,7 @@ def train_gan(args: argparse.Namespace) -> int:
 
     accelerator = _make_accelerator(args, output_dir)
     _setup_logging(accelerator)
+    stop = _start_run(accelerator, output_dir, "gan")
     device = accelerator.device
     _seed_everything(args.seed)  # identical initial weights on every rank
     G = DeepLandscapeGenerator(config.generator_config())
@@ -797,7 +889,7 @@ def train_gan(args: argparse.Namespace) -> int:
         optimizers["discriminator_pairwise"] = opt_d_pair
 
     # 3. Data (cache built once, by the main process).
-    _prepare_data_cache(accelerator, image_dirs, video_dirs, cache_dir, schedule.resolutions)
+    _prepare_data_cache(accelerator, image_dirs, video_dirs, cache_dir, schedule.resolutions, config, args)
 
     # 4. Resume, then wrap for distributed training.
     iteration, num_images_seen = 0, 0
@@ -839,33 +931,41 @@ def train_gan(args: argparse.Namespace) -> int:
     logger.info("  stop at %s kimg / %s iterations", config.max_kimg, stop_iterations)
 
     sample_latents = _fixed_sample_latents(G, args, device)
+
+    def enter_phase(state: PhaseState) -> dict[str, _RealSampler]:
+        """Real-data samplers and learning rates of the phase ``state`` is in."""
+        samplers = _build_samplers(
+            cache_dir, state.resolution, config, args.seed, data_counters, accelerator, args.video_frames_as_images
+        )
+        for optimizer in (opt_g, opt_d_image, opt_d_pair):
+            if optimizer is not None:
+                _set_lr(optimizer, state.learning_rate)
+        logger.info(
+            "phase %d: %d px, batch %d, lr %g (%s)",
+            state.phase_index,
+            state.resolution,
+            state.batch_size,
+            state.learning_rate,
+            state.phase,
+        )
+        return samplers
+
+    # The first phase's data is opened before the progress bar, so a data problem is reported before any training.
+    phase_index = schedule.state_at(num_images_seen).phase_index
+    samplers = enter_phase(schedule.state_at(num_images_seen))
     if stop_images is not None:
         progress = _progress(accelerator, stop_images, num_images_seen, "img", "gan")
     else:
         progress = _progress(accelerator, stop_iterations, iteration, "it", "gan")
-    samplers: dict[str, _RealSampler] = {}
-    phase_index = -1
     start_time, start_images = time.time(), num_images_seen
+    stopping, last_checkpoint = False, None
 
     # 5. The loop: one D step (image or pairwise) and one G step against that same D per iteration.
-    while not finished():
+    while not finished() and not stopping:
         state = schedule.state_at(num_images_seen)
         if state.phase_index != phase_index:
             phase_index = state.phase_index
-            samplers = _build_samplers(
-                cache_dir, state.resolution, config, args.seed, data_counters, accelerator, args.video_frames_as_images
-            )
-            for optimizer in (opt_g, opt_d_image, opt_d_pair):
-                if optimizer is not None:
-                    _set_lr(optimizer, state.learning_rate)
-            logger.info(
-                "phase %d: %d px, batch %d, lr %g (%s)",
-                phase_index,
-                state.resolution,
-                state.batch_size,
-                state.learning_rate,
-                state.phase,
-            )
+            samplers = enter_phase(state)
         per_process = max(1, state.batch_size // accelerator.num_processes)
         result = _gan_iteration(
             accelerator,
@@ -921,9 +1021,12 @@ def train_gan(args: argparse.Namespace) -> int:
             "level": state.level,
             "alpha": state.alpha,
             "resolution": state.resolution,
+            "history": history,
+            "options": _run_options(args),
         }
-        if iteration % args.checkpointing_steps == 0 or finished():
-            _save_checkpoint(
+        stopping = run_control.any_rank(accelerator, stop.requested)  # every rank stops at this same iteration
+        if iteration % args.checkpointing_steps == 0 or finished() or stopping:
+            last_checkpoint = _save_checkpoint(
                 accelerator,
                 root,
                 iteration,
@@ -935,11 +1038,13 @@ def train_gan(args: argparse.Namespace) -> int:
                 streams.as_dict(),
                 args.checkpoints_total_limit,
             )
-        if accelerator.is_main_process and (iteration % args.sample_steps == 0 or finished()):
+        if accelerator.is_main_process and (iteration % args.sample_steps == 0 or finished()) and not stopping:
             _write_gan_sample(
                 G_ema, sample_latents, schedule.state_at(num_images_seen), output_dir, iteration, accelerator
             )
     progress.close()
+    if stopping and not finished():
+        return _finish(accelerator, _report_stop(accelerator, stop, args, last_checkpoint))
 
     # 6. Export the hub layout: EMA generator at the root, discriminators in subfolders.
     if accelerator.is_main_process:
@@ -1224,10 +1329,16 @@ class _SimpleTask:
     subfolder: str
     generator: nn.Module  # the frozen G the samples are drawn from
     sample_fn: Callable[[nn.Module, Path], Path | None] | None = None  # writes one sample file for an iteration
+    history: list[dict[str, Any]] = field(default_factory=list)  # changes made at earlier resumes
 
 
 def _train_simple(
-    args: argparse.Namespace, accelerator, task: _SimpleTask, output_dir: Path, resume: Path | None
+    args: argparse.Namespace,
+    accelerator,
+    task: _SimpleTask,
+    output_dir: Path,
+    resume: Path | None,
+    stop: run_control.StopSignals,
 ) -> int:
     """Plain supervised loop on on-the-fly batches: Adam, grad clip, checkpoints, trackers, export to a subfolder."""
     device = accelerator.device
@@ -1247,7 +1358,8 @@ def _train_simple(
         )
     progress = _progress(accelerator, args.max_train_steps, iteration, "it", task.command)
     logger.info("***** Running %s training: %s *****", task.command, task.config)
-    while iteration < args.max_train_steps:
+    stopping, last_checkpoint = False, None
+    while iteration < args.max_train_steps and not stopping:
         model_ddp.train()
         with accelerator.autocast():
             out = task.loss_fn(model_ddp, generator, device)
@@ -1266,24 +1378,28 @@ def _train_simple(
             task.sample_fn is not None
             and accelerator.is_main_process
             and (iteration % args.sample_steps == 0 or iteration == args.max_train_steps)
+            and not stopping
         ):
             model.eval()
             with torch.no_grad():
                 task.sample_fn(model, output_dir / "samples" / task.command / f"sample-{iteration:08d}")
-        if iteration % args.checkpointing_steps == 0 or iteration == args.max_train_steps:
-            _save_checkpoint(
+        stopping = run_control.any_rank(accelerator, stop.requested)  # every rank stops at this same iteration
+        if iteration % args.checkpointing_steps == 0 or iteration == args.max_train_steps or stopping:
+            last_checkpoint = _save_checkpoint(
                 accelerator,
                 root,
                 iteration,
                 task.command,
                 task.config,
-                {"iteration": iteration},
+                {"iteration": iteration, "history": task.history, "options": _run_options(args)},
                 {task.command: model},
                 {task.command: optimizer},
                 generators,
                 args.checkpoints_total_limit,
             )
     progress.close()
+    if stopping and iteration < args.max_train_steps:
+        return _finish(accelerator, _report_stop(accelerator, stop, args, last_checkpoint))
     if accelerator.is_main_process:
         _ensure_generator_in(output_dir, args.generator, task.generator)
         _save_component(model, output_dir / task.subfolder)
@@ -1294,8 +1410,8 @@ def _train_simple(
     return 0
 
 
-def _simple_setup(args: argparse.Namespace, command: str) -> tuple[Path, Any, nn.Module]:
-    """Shared first steps of encoder / dynamics: validate, make the accelerator, load the frozen G."""
+def _simple_setup(args: argparse.Namespace, command: str) -> tuple[Path, Any, nn.Module, run_control.StopSignals]:
+    """Shared first steps of encoder / dynamics: validate, make the accelerator, claim the folder, load the frozen G."""
     _check_hub_args(args)
     if args.max_train_steps is None or args.max_train_steps < 1:
         raise TrainingInputError(f"--max_train_steps must be >= 1, got {args.max_train_steps}.")
@@ -1305,8 +1421,9 @@ def _simple_setup(args: argparse.Namespace, command: str) -> tuple[Path, Any, nn
     _check_output_dir(output_dir)
     accelerator = _make_accelerator(args, output_dir)
     _setup_logging(accelerator)
+    stop = _start_run(accelerator, output_dir, command)
     G = _load_generator(args.generator, accelerator.device)
-    return output_dir, accelerator, G
+    return output_dir, accelerator, G, stop
 
 
 def _write_frames(frames: torch.Tensor, path: Path) -> Path | None:
@@ -1341,7 +1458,7 @@ def train_encoder(args: argparse.Namespace) -> int:
     output_dir = Path(args.output_dir).expanduser()
     root = _checkpoint_root(output_dir, "encoder")
     resume = _resume_path(args, root)
-    output_dir, accelerator, G = _simple_setup(args, "encoder")
+    output_dir, accelerator, G, stop = _simple_setup(args, "encoder")
     image_size = args.image_size or max(32, min(256, G.resolution))
     _seed_everything(args.seed)
     try:
@@ -1372,7 +1489,7 @@ def train_encoder(args: argparse.Namespace) -> int:
         "mixing_probability": args.mixing_probability,
         "image_loss_weight": args.image_loss_weight,
     }
-    _check_resume_config(resume, "encoder", task_config, ())
+    history = _check_resume_config(resume, "encoder", task_config, options=_run_options(args))
     batch = max(1, args.batch_size // accelerator.num_processes)
 
     def loss_fn(model: nn.Module, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
@@ -1408,8 +1525,8 @@ def train_encoder(args: argparse.Namespace) -> int:
         grid = torch.cat([torch.cat(list(images), dim=-1), torch.cat(list(reconstruction), dim=-1)], dim=-2)
         return _write_frames(grid[None], stem.with_suffix(".png"))
 
-    task = _SimpleTask("encoder", encoder, task_config, loss_fn, "encoder", G, sample_fn)
-    return _train_simple(args, accelerator, task, output_dir, resume)
+    task = _SimpleTask("encoder", encoder, task_config, loss_fn, "encoder", G, sample_fn, history)
+    return _train_simple(args, accelerator, task, output_dir, resume, stop)
 
 
 def _asdict(config: Any) -> dict[str, Any]:
@@ -1461,7 +1578,7 @@ def train_dynamics(args: argparse.Namespace) -> int:
         raise TrainingInputError(f"--generator '{args.generator}' does not exist.")
     output_dir = Path(args.output_dir).expanduser()
     resume = _resume_path(args, _checkpoint_root(output_dir, "dynamics"))
-    output_dir, accelerator, G = _simple_setup(args, "dynamics")
+    output_dir, accelerator, G, stop = _simple_setup(args, "dynamics")
     if G.config.z_dynamic_dim < 1:
         raise TrainingInputError(
             "this generator has no dynamic latent (z_dynamic_dim = 0): network A has nothing "
@@ -1482,7 +1599,7 @@ def train_dynamics(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
     }
-    _check_resume_config(resume, "dynamics", task_config, ())
+    history = _check_resume_config(resume, "dynamics", task_config, options=_run_options(args))
     batch = max(1, args.batch_size // accelerator.num_processes)
 
     def loss_fn(net: nn.Module, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
@@ -1511,8 +1628,8 @@ def train_dynamics(args: argparse.Namespace) -> int:
             video.append(torch.cat(list(G.synthesize(G.broadcast_w(moved), static, dynamic)), dim=-1))
         return _write_frames(torch.stack(video), stem.with_suffix(".mp4"))
 
-    task = _SimpleTask("dynamics", model, task_config, loss_fn, "dynamics", G, sample_fn)
-    return _train_simple(args, accelerator, task, output_dir, resume)
+    task = _SimpleTask("dynamics", model, task_config, loss_fn, "dynamics", G, sample_fn, history)
+    return _train_simple(args, accelerator, task, output_dir, resume, stop)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -1524,7 +1641,10 @@ def run_prepare(args: argparse.Namespace) -> int:
     video_dirs = _check_folders(args.video_dir, "--video_dir", "videos")
     if not image_dirs and not video_dirs:
         raise TrainingInputError("nothing to prepare: pass --image_dir and/or --video_dir.")
-    stats = data.prepare_dataset(image_dirs, video_dirs, Path(args.cache_dir).expanduser(), args.resolutions)
+    try:
+        stats = data.prepare_dataset(image_dirs, video_dirs, Path(args.cache_dir).expanduser(), args.resolutions)
+    except data.NoUsableInputError as error:
+        raise TrainingInputError(str(error)) from error
     logger.info("data cache %s ready: %s", args.cache_dir, _cache_summary(stats))
     return 0
 
@@ -1538,14 +1658,24 @@ def main(args: argparse.Namespace) -> int:
         "dynamics": train_dynamics,
         "prepare": run_prepare,
     }
-    return handlers[args.command](args)
+    with _RUN_RESOURCES:
+        return handlers[args.command](args)
 
 
 if __name__ == "__main__":
+    run_control.exit_with_launcher()  # first: a launcher killed from here on takes this worker with it
     parsed = parse_args()
+    rank0 = os.environ.get("RANK", "0") == "0"  # every process reaches the same verdict; one says it
     try:
         code = main(parsed)
     except TrainingInputError as error:
-        print(f"train_accelerate.py {parsed.command}: error: {error}", file=sys.stderr)
+        if rank0:
+            print(f"train_accelerate.py {parsed.command}: error: {error}", file=sys.stderr)
         code = 2
+    except (KeyboardInterrupt, *run_control.launcher_signal_exceptions()):
+        # Before the stop handlers were installed (or in `prepare`): nothing to save yet, and no traceback either.
+        if rank0:
+            kept = "items cached so far are kept" if parsed.command == "prepare" else "nothing saved"
+            print(f"train_accelerate.py {parsed.command}: interrupted before training; {kept}", file=sys.stderr)
+        code = run_control.INTERRUPT_EXIT_CODE
     sys.exit(code)

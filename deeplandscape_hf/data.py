@@ -226,6 +226,18 @@ class SkippedItem:
     reason: str
 
 
+# How a skip category reads in a sentence ("3 shorter than 2 frames").
+_CATEGORY_PHRASES = {
+    "unreadable": "unreadable",
+    "too_few_frames": f"shorter than {MIN_FRAMES_PER_VIDEO} frames",
+    "mismatched_frame_sizes": "with frames of different sizes",
+}
+
+
+class NoUsableInputError(ValueError):
+    """Every input given was skipped: there is nothing to train on."""
+
+
 @dataclass
 class PrepareSummary:
     """What ``prepare_dataset`` cached: counts, reused items, and every skipped input with its reason."""
@@ -244,6 +256,19 @@ class PrepareSummary:
         for item in self.skipped:
             counts[item.category] = counts.get(item.category, 0) + 1
         return counts
+
+    def all_skipped_message(self, kind: Literal["image", "video"]) -> str:
+        """'all 12 videos were skipped: 9 unreadable, 3 shorter than 2 frames' (each has a warning of its own)."""
+        counts: dict[str, int] = {}
+        for item in self.skipped:
+            if item.kind == kind:
+                counts[item.category] = counts.get(item.category, 0) + 1
+        total = sum(counts.values())
+        reasons = ", ".join(f"{n} {_CATEGORY_PHRASES.get(category, category)}" for category, n in counts.items())
+        every = "the only" if total == 1 else f"all {total}"
+        noun = kind if total == 1 else f"{kind}s"
+        verb = "was" if total == 1 else "were"
+        return f"{every} {noun} {verb} skipped: {reasons}"
 
     def __str__(self) -> str:
         lines = [
@@ -345,8 +370,9 @@ def prepare_dataset(
     Layout: ``<out_dir>/<resolution>/images/<id>.npy`` uint8 (H, W, 3) and ``.../videos/<id>.npy`` uint8
     (T, H, W, 3), plus ``<out_dir>/manifest.json`` listing the items of this run. Videos keep at most
     ``max_frames_per_video`` frames spread evenly over the clip (None keeps all, as the official code does).
-    Unreadable images, corrupt or one-frame videos and frame folders with mixed sizes are skipped and reported,
-    never fatal. Files are written atomically; re-running reuses items already cached (an interrupted run resumes).
+    Unreadable images, corrupt or one-frame videos and frame folders with mixed sizes are skipped and reported
+    (a warning each); only when every input is skipped does :class:`NoUsableInputError` say what happened to them.
+    Files are written atomically; re-running reuses items already cached (an interrupted run resumes).
 
     All inputs are checked before any decoding: missing folders, folders without images/videos and an unwritable
     out_dir raise at once.
@@ -412,6 +438,9 @@ def prepare_dataset(
     for item in summary.skipped:
         logger.warning("skipped %s %s: %s", item.kind, item.source, item.reason)
     logger.info("%s", summary)
+    if summary.num_images == 0 and summary.num_videos == 0:
+        given = [summary.all_skipped_message(k) for k, found in (("image", images), ("video", videos)) if found]
+        raise NoUsableInputError(f"nothing usable to cache: {'; '.join(given)}; see the warnings above.")
     return summary
 
 

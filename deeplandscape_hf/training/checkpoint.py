@@ -2,7 +2,8 @@
 
 Layout of one checkpoint (``<root>/checkpoint-<iteration>``, diffusers naming)::
 
-    training_state.json          counters, the training config (to refuse a resume under another config), format
+    training_state.json          counters, the training config (to refuse a resume under another config), format,
+                                 and the size and SHA-256 of every other file (to tell a damaged checkpoint)
     <name>.safetensors + .json   one pair per saved state: model weights, EMA, optimizer states, GradScaler
     rng_rank<k>.safetensors/.json  random states of process k (python, numpy, torch, CUDA, the trainer's generators)
 
@@ -10,11 +11,13 @@ Any nested state (an optimizer ``state_dict`` with int keys and tuples, ``random
 :func:`flatten_state` into named tensors and a JSON skeleton that points at them, and rebuilt exactly by
 :func:`unflatten_state`. A checkpoint is written into a hidden temporary folder and renamed into place only once
 complete, so a crash mid-save never damages the last good checkpoint; old ones are pruned only after the new one is
-in place.
+in place and has verified (:func:`verify_checkpoint`: every recorded file present, safetensors headers consistent
+with the file sizes, checksums equal), and ``latest`` skips checkpoints that do not verify.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +36,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "training_state.json"
 FORMAT_VERSION = 1
+FILES_KEY = "files"  # in the state: {file name: {"bytes": size, "sha256": hex digest}}
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 
 
@@ -172,33 +176,62 @@ def checkpoint_iteration(path: str | os.PathLike) -> int | None:
 
 def list_checkpoints(root: str | os.PathLike) -> list[Path]:
     """Complete checkpoints under ``root``, oldest first (temporary folders are ignored)."""
+    return [path for path in _checkpoint_folders(root) if (path / STATE_FILE).is_file()]
+
+
+def _checkpoint_folders(root: str | os.PathLike) -> list[Path]:
+    """Every ``checkpoint-<n>`` folder under ``root``, complete or not, oldest first."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [
-        p for p in root.iterdir() if p.is_dir() and checkpoint_iteration(p) is not None and (p / STATE_FILE).is_file()
-    ]
-    return sorted(found, key=lambda p: checkpoint_iteration(p) or 0)
+    found = [path for path in root.iterdir() if path.is_dir() and checkpoint_iteration(path) is not None]
+    return sorted(found, key=lambda path: checkpoint_iteration(path) or 0)
 
 
 def latest_checkpoint(root: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint under ``root``, verified or not (see :func:`latest_verified_checkpoint`)."""
     found = list_checkpoints(root)
     return found[-1] if found else None
 
 
+def latest_verified_checkpoint(root: str | os.PathLike) -> Path | None:
+    """The newest checkpoint under ``root`` that verifies; each damaged newer one is skipped with a warning.
+
+    None when there is no checkpoint at all; :class:`CheckpointError` when there are some but none verifies (a
+    fresh start would silently throw their training away).
+    """
+    damaged = []
+    for path in reversed(_checkpoint_folders(root)):  # folders without a state file too: they get a warning
+        problems = verify_checkpoint(path)
+        if not problems:
+            return path
+        logger.warning("skipping damaged checkpoint %s: %s", path, "; ".join(problems))
+        damaged.append(f"{path.name}: {'; '.join(problems)}")
+    if damaged:
+        raise CheckpointError(
+            f"no checkpoint under '{root}' verifies:\n  " + "\n  ".join(damaged) + "\nMove them aside to start afresh."
+        )
+    return None
+
+
 def resolve_resume_path(root: str | os.PathLike, value: str | None) -> Path | None:
-    """``--resume_from_checkpoint``: None -> None; ``latest`` -> newest under ``root`` or None; else that folder."""
+    """``--resume_from_checkpoint``: None -> None; ``latest`` -> the newest verified one under ``root`` or None;
+    else that folder, which must verify."""
     if not value:
         return None
     if value == "latest":
-        return latest_checkpoint(root)
+        return latest_verified_checkpoint(root)
     path = Path(value).expanduser()
     if not path.is_dir():
         raise CheckpointError(
             f"--resume_from_checkpoint '{value}' does not exist (give a checkpoint-<n> folder or 'latest')."
         )
-    if not (path / STATE_FILE).is_file():
-        raise CheckpointError(f"'{path}' is not a complete training checkpoint (no {STATE_FILE}).")
+    problems = verify_checkpoint(path)
+    if problems:
+        raise CheckpointError(
+            f"checkpoint '{path}' is damaged: {'; '.join(problems)}. Resume from an earlier checkpoint-<n> folder, "
+            "or pass 'latest' to take the newest one that verifies."
+        )
     return path
 
 
@@ -214,8 +247,11 @@ def temporary_checkpoint_dir(root: str | os.PathLike, iteration: int) -> Path:
 
 
 def write_training_state(folder: str | os.PathLike, state: dict[str, Any]) -> None:
-    payload = {"format_version": FORMAT_VERSION, **state}
-    (Path(folder) / STATE_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True))
+    """Write ``training_state.json`` last: it records the size and SHA-256 of every file already in ``folder``."""
+    folder = Path(folder)
+    files = {path.name: _file_record(path) for path in sorted(folder.iterdir()) if path.name != STATE_FILE}
+    payload = {"format_version": FORMAT_VERSION, **state, FILES_KEY: files}
+    (folder / STATE_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True))
 
 
 def read_training_state(folder: str | os.PathLike) -> dict[str, Any]:
@@ -234,7 +270,9 @@ def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) ->
     """Rename a filled temporary folder to ``checkpoint-<n>`` atomically, then prune to ``total_limit`` newest.
 
     An existing folder of the same name (a re-save of the same iteration) is moved aside first and deleted only
-    after the rename, so some complete copy exists at every moment.
+    after the rename, so some complete copy exists at every moment. Nothing is pruned unless the new checkpoint
+    verifies once in place, so a bad write never costs the older good ones. The checksums were just computed from
+    the files on disk (:func:`write_training_state`), so this check reads only sizes and safetensors headers.
     """
     tmp = Path(tmp)
     if not (tmp / STATE_FILE).is_file():
@@ -248,6 +286,13 @@ def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) ->
         os.replace(final, old)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
+    problems = verify_checkpoint(final, checksums=False)
+    if problems:
+        kept = f", and the copy it replaced is in {old}" if old is not None else ""
+        logger.error(
+            "checkpoint %s did not verify after saving (%s); older checkpoints are kept%s", final, problems, kept
+        )
+        return final
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     if total_limit is not None and total_limit > 0:
@@ -269,6 +314,139 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------------- verification
+def _file_record(path: Path) -> dict[str, Any]:
+    return {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def safetensors_problem(path: str | os.PathLike) -> str | None:
+    """What is wrong with a safetensors file's framing (header length, JSON header, data size), or None.
+
+    Reads only the header, so it is cheap; a file cut short by a crash or a full disk fails here.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            return f"{path.name} has {size} bytes, too few for a safetensors header"
+        header_bytes = int.from_bytes(prefix, "little")
+        if header_bytes > size - 8:
+            return f"{path.name} is truncated: its header alone claims {header_bytes} bytes of the {size} present"
+        try:
+            header = json.loads(handle.read(header_bytes))
+            ends = [int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            return f"{path.name} has an unreadable safetensors header ({error})"
+    data_bytes = size - 8 - header_bytes
+    needed = max(ends, default=0)
+    if needed != data_bytes:
+        return f"{path.name} is truncated or padded: its tensors need {needed} data bytes, it has {data_bytes}"
+    return None
+
+
+def verify_checkpoint(folder: str | os.PathLike, checksums: bool = True) -> list[str]:
+    """Everything wrong with a checkpoint folder, as readable phrases; an empty list means it verified.
+
+    Checks the training state, then every file it recorded: present, of the recorded size, a consistent safetensors
+    header, and (``checksums``) the recorded SHA-256, which reads every byte. Checkpoints from before sizes and
+    checksums were recorded get the header check of every safetensors file present.
+    """
+    folder = Path(folder)
+    try:
+        state = read_training_state(folder)
+    except (CheckpointError, ValueError, OSError) as error:
+        return [str(error)]
+    records = state.get(FILES_KEY)
+    if records is None:
+        names = sorted(path.name for path in folder.glob("*.safetensors"))
+        return [problem for name in names if (problem := safetensors_problem(folder / name))]
+    problems = []
+    for name, record in sorted(records.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+            continue
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            cut = " (truncated)" if size < record["bytes"] else ""
+            problems.append(f"{name} has {size} bytes, {record['bytes']} were written{cut}")
+        elif name.endswith(".safetensors") and (problem := safetensors_problem(path)):
+            problems.append(problem)
+        elif checksums and _sha256(path) != record["sha256"]:
+            problems.append(f"{name} does not match the checksum recorded when it was written")
+    return problems
+
+
+def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (saved, current)}`` for every top-level key whose value differs."""
+    keys = sorted(set(saved) | set(current))
+    return {key: (saved.get(key), current.get(key)) for key in keys if saved.get(key) != current.get(key)}
+
+
+def extend_history(state: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The history of a resumed run: the checkpoint's entries plus one for ``changes`` made at this resume.
+
+    Each entry says at which iteration (and image count) the run was resumed with which ``[before, after]`` values,
+    so a model trained in several legs keeps a record of what each leg ran under.
+    """
+    history = list(state.get("history", []))
+    if changes:
+        history.append(
+            {
+                "iteration": state.get("iteration"),
+                "num_images_seen": state.get("num_images_seen"),
+                "changes": {key: [before, after] for key, (before, after) in changes.items()},
+            }
+        )
+    return history
+
+
+def resume_history(
+    path: str | os.PathLike,
+    command: str,
+    config: dict[str, Any],
+    resumable: tuple[str, ...] = (),
+    architecture: tuple[str, ...] = (),
+    options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Check that the checkpoint at ``path`` may continue under ``config``; return the history its successors carry.
+
+    Changes to ``resumable`` config keys and to the run ``options`` (flags such as the checkpointing interval, stored
+    in the state) are allowed and become a history entry; any other change raises :class:`CheckpointError`, naming
+    each field and marking those in ``architecture`` (the saved weights do not fit such a model).
+    """
+    state = read_training_state(path)
+    if state.get("command") != command:
+        raise CheckpointError(f"checkpoint '{path}' was written by '{state.get('command')}', not '{command}'.")
+    changes = config_changes(state.get("config", {}), config)
+    refused = [
+        f"{key}: {before!r} -> {after!r}"
+        + ("  (architecture: the saved weights do not fit)" if key in architecture else "")
+        for key, (before, after) in changes.items()
+        if key not in resumable
+    ]
+    if refused:
+        raise CheckpointError(
+            f"checkpoint '{path}' belongs to another configuration; differing fields (checkpoint -> now):\n  "
+            + "\n  ".join(refused)
+        )
+    if "options" in state:
+        option_changes = config_changes(state["options"], options or {})
+        changes.update({f"options.{key}": change for key, change in option_changes.items()})
+    if changes:
+        logger.info("resuming with changes (recorded in the checkpoint history): %s", changes)
+    return extend_history(state, changes)
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:

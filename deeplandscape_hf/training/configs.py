@@ -32,9 +32,35 @@ MIXING_PROBABILITY = 0.9  # official train.py: mixing with 2 latents, p = 0.9
 R1_GAMMA = 10.0  # official loss_fn 'r1': (10 / 2) * E||grad D(x)||^2
 EMA_DECAY = 0.999  # supplement: EMA with alpha = 0.999
 MAX_ITERATIONS = 450_000  # supplement: "we train model until the number of batches reaches 450k"
-# Keys that may change between a checkpoint and its resume, all others must match: how long to train, and the EMA
-# decay (the EMA copy never feeds back into training, so G and D follow the same path whatever it is).
-RESUMABLE_CHANGES = ("max_iterations", "max_kimg", "ema_decay")
+# Keys that may change between a checkpoint and its resume (the change is recorded in the checkpoint's history): how
+# long to train, the EMA decay (the EMA copy never feeds back into training), and the per-iteration probabilities
+# (pairwise schedule, same-frame crops, style mixing), which steer what comes next but leave the saved weights and the
+# place in the progressive schedule as they are. All other keys must match.
+RESUMABLE_CHANGES = (
+    "name",
+    "max_iterations",
+    "max_kimg",
+    "ema_decay",
+    "pairwise_mode",
+    "pairwise_constant",
+    "crop_probability",
+    "mixing_probability",
+)
+# Keys that shape the networks: a checkpoint's weights do not fit a model built with other values.
+ARCHITECTURE_FIELDS = (
+    "resolution",
+    "generator_channels",
+    "discriminator_channels",
+    "pairwise_channels",
+    "z_dim",
+    "z_dynamic_dim",
+    "w_dim",
+    "mapping_layers",
+    "two_noises",
+    "rgb_init_gain",
+    "fused_from_resolution",
+    "use_pairwise",
+)
 
 
 @dataclass

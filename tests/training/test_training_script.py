@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -301,8 +303,12 @@ def test_bad_inputs_fail_before_any_work(dataset, trained, tmp_path):
         run(gan_args(dataset, blocker / "sub"))
     with pytest.raises(error, match="does not exist"):
         run(gan_args(dataset, tmp_path / "o3", "--resume_from_checkpoint", str(tmp_path / "no-checkpoint")))
-    with pytest.raises(error, match="(?s)another configuration.*mixing_probability: 0.9 -> 0.5"):
-        run(gan_args(dataset, trained, "--mixing_probability", "0.5", "--resume_from_checkpoint", "latest"))
+    with pytest.raises(error, match="(?s)another configuration.*r1_gamma: 10.0 -> 1.0"):
+        run(
+            gan_args(
+                dataset, trained, "--images_per_phase", "16", "--r1_gamma", "1", "--resume_from_checkpoint", "latest"
+            )
+        )
     with pytest.raises(error, match="no_pretrained_backbone"):
         run(["encoder", "--generator", str(trained), "--output_dir", str(tmp_path / "o4"), *FAST])
     with pytest.raises(error, match="does not exist"):
@@ -372,3 +378,171 @@ def test_original_config_trains_without_videos(dataset, tmp_path):
     )
     assert (out / "model.safetensors").is_file() and not (out / "discriminators" / "pairwise").exists()
     assert np.isfinite(json.loads((out / "training_config.json").read_text())["r1_gamma"])
+
+
+# --------------------------------------------------------------------------------------------------------- run control
+def _all_tensors(folder: Path) -> dict[str, torch.Tensor]:
+    return {f"{p.stem}/{k}": v for p in sorted(folder.glob("*.safetensors")) for k, v in load_file(str(p)).items()}
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_exactly(dataset, tmp_path, monkeypatch, capsys):
+    extra = ["--images_per_phase", "16", "--checkpointing_steps", "100", "--max_train_steps", "6"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run(gan_args(dataset, straight, *extra)) == 0
+
+    iteration = train_accelerate._gan_iteration
+    calls = []
+
+    def ctrl_c_in_the_third_iteration(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)  # arrives mid-iteration; the iteration still completes
+        return iteration(*args, **kwargs)
+
+    monkeypatch.setattr(train_accelerate, "_gan_iteration", ctrl_c_in_the_third_iteration)
+    assert run(gan_args(dataset, stopped, *extra)) == 130
+    monkeypatch.undo()
+    root = stopped / "checkpoints" / "gan"
+    assert [p.name for p in ckpt.list_checkpoints(root)] == ["checkpoint-3"]
+    assert not (stopped / "model.safetensors").exists()  # a stopped run saves a checkpoint, it does not export
+    line = [x for x in capsys.readouterr().err.splitlines() if "stopped by SIGINT" in x]
+    assert len(line) == 1 and f"saved {root / 'checkpoint-3'}; resume with: python " in line[0]
+    assert line[0].endswith("--max_train_steps 6 --resume_from_checkpoint latest")
+    assert (stopped / ".training.lock").read_text() == ""  # released
+
+    assert run(gan_args(dataset, stopped, *extra, "--resume_from_checkpoint", "latest")) == 0
+    a = _all_tensors(straight / "checkpoints" / "gan" / "checkpoint-6")
+    b = _all_tensors(root / "checkpoint-6")
+    assert set(a) == set(b) and any(k.startswith("optimizer_generator/") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+
+
+def test_dynamics_stops_on_sigterm_and_resumes_bit_exactly(trained, tmp_path, monkeypatch, capsys):
+    from deeplandscape_hf.training import run_control
+
+    common = ["dynamics", "--generator", str(trained), *FAST, "--depth", "2", "--batch_size", "8"]
+    common += ["--max_train_steps", "5", "--checkpointing_steps", "100"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run([*common, "--output_dir", str(straight)]) == 0
+    agree, boundaries = run_control.any_rank, []
+
+    def sigterm_during_the_second_iteration(accelerator, flag):
+        boundaries.append(flag)
+        if len(boundaries) == 1:
+            signal.raise_signal(signal.SIGTERM)  # what a scheduler sends before it kills a job
+        return agree(accelerator, flag)
+
+    monkeypatch.setattr(run_control, "any_rank", sigterm_during_the_second_iteration)
+    assert run([*common, "--output_dir", str(stopped)]) == 143
+    monkeypatch.undo()
+    assert boundaries == [False, True]  # read at the boundary after the signal, not before
+    assert [p.name for p in ckpt.list_checkpoints(stopped / "checkpoints" / "dynamics")] == ["checkpoint-2"]
+    assert not (stopped / "dynamics").exists() and "stopped by SIGTERM; saved" in capsys.readouterr().err
+    assert run([*common, "--output_dir", str(stopped), "--resume_from_checkpoint", "latest"]) == 0
+    a = _all_tensors(straight / "checkpoints" / "dynamics" / "checkpoint-5")
+    b = _all_tensors(stopped / "checkpoints" / "dynamics" / "checkpoint-5")
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(dataset, tmp_path):
+    from deeplandscape_hf.training.run_control import OutputLock
+
+    out = tmp_path / "busy"
+    busy = f"in use by another run: PID {os.getpid()} on"
+    with OutputLock(out, "gan"), pytest.raises(train_accelerate.TrainingInputError, match=busy):
+        run(gan_args(dataset, out, "--max_train_steps", "1"))
+    assert not (out / "checkpoints").exists()
+
+
+def test_latest_falls_back_past_a_damaged_checkpoint(dataset, tmp_path, caplog):
+    out = tmp_path / "out"
+    extra = ["--images_per_phase", "16", "--checkpointing_steps", "2"]
+    assert run(gan_args(dataset, out, *extra, "--max_train_steps", "4")) == 0
+    root = out / "checkpoints" / "gan"
+    weights = root / "checkpoint-4" / "generator.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a crash or a full disk mid-copy
+    with pytest.raises(train_accelerate.TrainingInputError, match="checkpoint-4' is damaged: generator.safetensors"):
+        run(
+            gan_args(
+                dataset, out, *extra, "--max_train_steps", "6", "--resume_from_checkpoint", str(root / "checkpoint-4")
+            )
+        )
+    with caplog.at_level("INFO"):
+        assert run(gan_args(dataset, out, *extra, "--max_train_steps", "6", "--resume_from_checkpoint", "latest")) == 0
+    assert "skipping damaged checkpoint" in caplog.text and "generator.safetensors has 1000 bytes" in caplog.text
+    assert f"resumed from {root / 'checkpoint-2'}" in caplog.text
+    assert ckpt.verify_checkpoint(root / "checkpoint-6") == []
+
+
+def test_resume_may_change_the_pairwise_schedule_and_records_it(dataset, tmp_path):
+    out = tmp_path / "out"
+    extra = ["--images_per_phase", "16", "--checkpointing_steps", "2"]
+    assert run(gan_args(dataset, out, *extra, "--max_train_steps", "2")) == 0
+    changed = ["--pairwise_probability", "0.3", "--ema_decay", "0.99", "--checkpointing_steps", "3"]
+    assert (
+        run(gan_args(dataset, out, *extra, *changed, "--max_train_steps", "3", "--resume_from_checkpoint", "latest"))
+        == 0
+    )
+    assert (
+        run(gan_args(dataset, out, *extra, *changed, "--max_train_steps", "4", "--resume_from_checkpoint", "latest"))
+        == 0
+    )
+    state = ckpt.read_training_state(out / "checkpoints" / "gan" / "checkpoint-4")
+    assert (state["config"]["pairwise_mode"], state["config"]["pairwise_constant"]) == ("constant", 0.3)
+    first, second = state["history"]
+    assert first["iteration"] == 2 and first["changes"] == {
+        "ema_decay": [0.999, 0.99],
+        "max_iterations": [2, 3],
+        "options.checkpointing_steps": [2, 3],
+        "options.max_train_steps": [2, 3],
+        "pairwise_constant": [0.1, 0.3],
+        "pairwise_mode": ["decay", "constant"],
+    }
+    assert second == {
+        "iteration": 3,
+        "num_images_seen": 24,
+        "changes": {"max_iterations": [3, 4], "options.max_train_steps": [3, 4]},
+    }
+
+
+def test_resume_under_another_architecture_is_refused(dataset, tmp_path):
+    out = tmp_path / "out"
+    assert run(gan_args(dataset, out, "--images_per_phase", "16", "--max_train_steps", "1")) == 0
+    config = train_accelerate.get_config("tiny").to_dict()
+    config.update(z_dim=64, fade_images=16, stable_images=16)
+    path = tmp_path / "wider.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(train_accelerate.TrainingInputError, match=r"z_dim: 32 -> 64  \(architecture"):
+        run(
+            gan_args(
+                dataset, out, "--config", str(path), "--max_train_steps", "2", "--resume_from_checkpoint", "latest"
+            )
+        )
+
+
+def test_when_every_video_is_unusable_the_error_says_what_happened_to_each(dataset, tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (videos / name).write_bytes(b"not a video" * 20)
+    shutil.copytree(dataset["videos"] / "short", videos / "short")
+    out = tmp_path / "out"
+    argv = gan_args(dataset, out, "--max_train_steps", "1", "--cache_dir", str(tmp_path / "cache"))
+    argv[argv.index("--video_dir") + 1] = str(videos)
+    message = "all 3 videos were skipped: 2 unreadable, 1 shorter than 2 frames; see the warnings above"
+    with pytest.raises(train_accelerate.TrainingInputError, match=message):
+        run(argv)
+    assert not (out / "checkpoints").exists()
+    prepare = ["prepare", "--video_dir", str(videos), "--cache_dir", str(tmp_path / "cache2"), "--resolutions", "8"]
+    with pytest.raises(train_accelerate.TrainingInputError, match=f"nothing usable to cache: {message}"):
+        run(prepare)
+
+
+def test_help_says_how_to_run_two_processes_on_cpu(capsys):
+    with pytest.raises(SystemExit):
+        train_accelerate.parse_args(["gan", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no"
+        in text
+    )

@@ -14,6 +14,7 @@ from torch import nn
 
 from deeplandscape_hf.training import checkpoint as ckpt
 from deeplandscape_hf.training.configs import (
+    ARCHITECTURE_FIELDS,
     CONFIG_NAMES,
     RESUMABLE_CHANGES,
     GanTrainingConfig,
@@ -253,9 +254,11 @@ def test_losses_work_on_real_discriminator_logits():
     assert torch.isfinite(F.softplus(logits)).all()
 
 
-def test_a_resume_may_change_length_and_ema_decay_but_nothing_that_steers_training():
+def test_a_resume_may_change_length_ema_and_probabilities_but_not_the_objective_or_the_networks():
     saved = get_config("tiny").to_dict()
-    longer_smoother = get_config("tiny").replace(max_kimg=5.0, ema_decay=0.99).to_dict()
-    assert ckpt.config_differences(saved, longer_smoother, ignore=RESUMABLE_CHANGES) == []
+    changed = get_config("tiny").replace(max_kimg=5.0, ema_decay=0.99, pairwise_mode="constant", mixing_probability=0.5)
+    assert ckpt.config_differences(saved, changed.to_dict(), ignore=RESUMABLE_CHANGES) == []
     other_r1 = get_config("tiny").replace(r1_gamma=1.0).to_dict()
     assert ckpt.config_differences(saved, other_r1, ignore=RESUMABLE_CHANGES) == ["r1_gamma: 10.0 -> 1.0"]
+    assert not set(ARCHITECTURE_FIELDS) & set(RESUMABLE_CHANGES)
+    assert set(ARCHITECTURE_FIELDS) <= set(saved)
