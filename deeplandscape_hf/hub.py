@@ -128,7 +128,7 @@ def _first_hop(url: str) -> tuple[str, int]:
 
 
 @functools.cache
-def probe_host(host: str, port: int, timeout: float = NETWORK_PROBE_TIMEOUT_S) -> bool:
+def probe_host(host: str, port: int, timeout: float) -> bool:
     """Whether ``host:port`` accepts a TCP connection within ``timeout`` seconds; asked once per process.
 
     The connection runs in a thread because name resolution ignores socket timeouts: with a DNS server configured
@@ -155,23 +155,21 @@ def probe_host(host: str, port: int, timeout: float = NETWORK_PROBE_TIMEOUT_S) -
             timeout,
         )
         worker.join(max(0.0, timeout - PROBE_NOTICE_AFTER_S))
-    reachable = bool(answer and answer[0])  # still no answer after the timeout counts as unreachable
-    if not reachable:
-        logger.warning("%s:%d cannot be reached: nothing will be downloaded from it in this process.", host, port)
-    return reachable
+    return bool(answer and answer[0])  # still no answer after the timeout counts as unreachable
 
 
-def network_reachable(url: str, timeout: float = NETWORK_PROBE_TIMEOUT_S) -> bool:
-    """Whether a download of ``url`` can start: its host (or the proxy configured for it) answers within ``timeout``.
+def network_reachable(url: str, timeout: float | None = None) -> bool:
+    """Whether a download of ``url`` can start: its host (or the proxy configured for it) answers within ``timeout``
+    seconds (default ``NETWORK_PROBE_TIMEOUT_S``).
 
     Download clients retry an unreachable host with backoff, which on a machine without network means minutes of
     silence before any fallback; callers ask this first and fall back (or explain) at once when it says no.
     """
     host, port = _first_hop(url)
-    return probe_host(host, port, timeout)
+    return probe_host(host, port, NETWORK_PROBE_TIMEOUT_S if timeout is None else timeout)
 
 
-def hub_reachable(timeout: float = NETWORK_PROBE_TIMEOUT_S) -> bool:
+def hub_reachable(timeout: float | None = None) -> bool:
     """Whether the Hugging Face endpoint (``HF_ENDPOINT``, huggingface.co by default) can be reached."""
     return network_reachable(constants.ENDPOINT, timeout)
 

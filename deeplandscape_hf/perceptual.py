@@ -15,11 +15,12 @@ import logging
 import warnings
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
-from .hub import NETWORK_PROBE_TIMEOUT_S, network_reachable, offline_mode
+from .hub import network_reachable, offline_mode
 
 __all__ = [
     "LPIPSLoss",
@@ -88,8 +89,8 @@ def _load_torchvision_state_dict(
         )
     if not cached.is_file() and not network_reachable(weights.url):
         raise PerceptualWeightsUnavailableError(
-            f"The ImageNet weights for the {purpose} ({file_name}) are not in the torch hub cache and the download "
-            f"server cannot be reached (no connection within {NETWORK_PROBE_TIMEOUT_S:.0f} s). {how_to}"
+            f"The ImageNet weights for the {purpose} ({file_name}) are not in the torch hub cache and "
+            f"{urlparse(weights.url).hostname} cannot be reached, so they cannot be downloaded. {how_to}"
         )
     try:
         return weights.get_state_dict(progress=True)  # what torchvision.models.<net>(weights=...) does internally

@@ -1,18 +1,37 @@
+"""Hub round trips of every network (save / load / subfolders / the uploaded layout) and the network probe.
+
+Nothing here reaches the internet: uploads land in a local folder that a stand-in ``snapshot_download`` serves from,
+and the probe is pointed at local ports that refuse or never answer.
+"""
+
 import json
+import shutil
 import types
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 from huggingface_hub import HfApi
+from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from deeplandscape_hf import encoder as encoder_module
+from deeplandscape_hf import hub
 from deeplandscape_hf.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
 from deeplandscape_hf.dynamics import DynamicsConfig, StyleDynamicsNet
 from deeplandscape_hf.encoder import DeepLandscapeEncoder, EncoderConfig
-from deeplandscape_hf.hub import PAPER_URL, clean_state_dict, unwrap_model
+from deeplandscape_hf.generator import DeepLandscapeGenerator, GeneratorConfig
+from deeplandscape_hf.hub import PAPER_URL, ModelNotFoundError, clean_state_dict, unwrap_model
+
+
+def _generator():
+    config = GeneratorConfig(resolution=16, channels=[16, 16, 8], z_dim=16, w_dim=16, mapping_layers=2)
+    model = DeepLandscapeGenerator(config)
+    static, dynamic = model.make_noise(2, generator=torch.Generator().manual_seed(1))
+    return model, (torch.randn(2, 16), static, dynamic)
 
 
 def _image_d():
@@ -36,6 +55,7 @@ def _dynamics():
 
 # name -> (factory, subfolder in the published repository layout, DESIGN section 2)
 MODELS = {
+    "generator": (_generator, "generator"),
     "image_d": (_image_d, "discriminators/image"),
     "pairwise_d": (_pairwise_d, "discriminators/pairwise"),
     "encoder": (_encoder, "encoder"),
@@ -146,30 +166,113 @@ def test_data_parallel_wrapper_is_unwrapped(model_and_input, tmp_path):
     _assert_same_weights(model, type(model).from_pretrained(tmp_path))
 
 
-def test_push_to_hub_uploads_config_weights_and_card(model_and_input, monkeypatch):
-    model, _, _ = model_and_input
-    uploads = []
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """Uploads land in a local folder per repository; ``snapshot_download`` copies from it what the hub would."""
+    remote = tmp_path / "remote"
 
-    def fake_create_repo(self, repo_id, **kwargs):
+    def create_repo(self, repo_id, **kwargs):
         return types.SimpleNamespace(repo_id=repo_id)
 
-    def fake_upload_folder(self, *, repo_id, folder_path, **kwargs):
-        folder = Path(folder_path)
-        uploads.append(
-            (repo_id, sorted(p.name for p in folder.iterdir()), json.loads((folder / "config.json").read_text()))
-        )
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        shutil.copytree(folder_path, remote / repo_id, dirs_exist_ok=True)
         return f"https://huggingface.co/{repo_id}/commit/0"
 
-    # the mixin builds HfApi() itself: patch the class it uses
-    monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
-    monkeypatch.setattr(HfApi, "upload_folder", fake_upload_folder)
+    def snapshot_download(*, repo_id, allow_patterns, **kwargs):
+        source, snapshot = remote / repo_id, tmp_path / "snapshots" / repo_id
+        names = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
+        for name in filter_repo_objects(names, allow_patterns=allow_patterns):  # the hub client's own filter
+            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source / name, snapshot / name)
+        return str(snapshot)
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)  # the mixin builds HfApi() itself: patch the class
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    monkeypatch.setattr(hub, "snapshot_download", snapshot_download)
+    return types.SimpleNamespace(remote=remote, snapshots=tmp_path / "snapshots")
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_push_to_hub_uploads_a_folder_that_loads_by_repo_id(model_and_input, fake_hub):
+    model, example, _ = model_and_input
     url = model.push_to_hub("someone/deeplandscape-test")
     assert url == "https://huggingface.co/someone/deeplandscape-test/commit/0"
-    assert len(uploads) == 1
-    repo_id, files, config = uploads[0]
-    assert repo_id == "someone/deeplandscape-test"
-    assert {"config.json", "model.safetensors", "README.md"} <= set(files)
-    assert config == asdict(model.config)
+    uploaded = fake_hub.remote / "someone/deeplandscape-test"
+    assert _files(uploaded) == ["README.md", "config.json", "model.safetensors"]
+    assert json.loads((uploaded / "config.json").read_text()) == asdict(model.config)
+    loaded = type(model).from_pretrained("someone/deeplandscape-test")
+    assert loaded.config == model.config
+    _assert_same_weights(model, loaded)
+    assert torch.equal(_run(loaded, example), _run(model, example))
+
+
+def test_one_repository_holds_every_component_in_its_subfolder(fake_hub, tmp_path):
+    """The layout train_accelerate.py uploads: one folder per component; each loads alone, locally and by id."""
+    torch.manual_seed(0)
+    models = {subfolder: factory()[0] for factory, subfolder in MODELS.values()}
+    for subfolder, model in models.items():
+        model.save_pretrained(tmp_path / "repo" / subfolder)
+    HfApi().upload_folder(repo_id="someone/all-parts", folder_path=tmp_path / "repo")
+    for subfolder, model in models.items():
+        for source in (tmp_path / "repo", "someone/all-parts"):
+            loaded = type(model).from_pretrained(source, subfolder=subfolder)
+            assert loaded.config == model.config
+            _assert_same_weights(model, loaded)
+        fetched = _files(fake_hub.snapshots / "someone/all-parts")
+        assert all(name.startswith(("generator/", "discriminators/", "encoder/", "dynamics/")) for name in fetched)
+    with pytest.raises(ModelNotFoundError, match="no subfolder 'mapping'"):
+        DeepLandscapeGenerator.from_pretrained(tmp_path / "repo", subfolder="mapping")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Default constructors: the paper-sized networks, built with no arguments
+
+
+@pytest.fixture
+def stand_in_imagenet_trunk(monkeypatch):
+    """The encoder's default trunk starts from ImageNet weights; offline, a random torchvision ResNet stands in."""
+    loads = []
+
+    def random_trunk(name):
+        loads.append(name)
+        return getattr(torchvision.models, name)().state_dict()
+
+    monkeypatch.setattr(encoder_module, "_imagenet_state_dict", random_trunk)
+    return loads
+
+
+DEFAULTS = {  # class -> the config its default constructor must build and save
+    DeepLandscapeGenerator: GeneratorConfig(),
+    ImageDiscriminator: DiscriminatorConfig(),
+    PairwiseDiscriminator: DiscriminatorConfig(frames=2),
+    DeepLandscapeEncoder: EncoderConfig(),
+    StyleDynamicsNet: DynamicsConfig(),
+}
+
+
+@pytest.mark.parametrize("cls", list(DEFAULTS), ids=lambda cls: cls.__name__)
+def test_default_constructor_round_trips(cls, tmp_path, stand_in_imagenet_trunk):
+    torch.manual_seed(0)
+    model = cls()
+    assert model.config == DEFAULTS[cls]
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text()) == asdict(DEFAULTS[cls])
+    loaded = cls.from_pretrained(tmp_path)
+    assert type(loaded.config) is type(model.config) and loaded.config == model.config
+    _assert_same_weights(model, loaded)
+    assert stand_in_imagenet_trunk == (["resnet152"] if cls is DeepLandscapeEncoder else [])  # loading: none
+
+
+def test_default_model_saved_with_push_to_hub_loads_by_repo_id(fake_hub, tmp_path):
+    model = StyleDynamicsNet()  # no config argument: the mixin alone would upload no config.json
+    model.save_pretrained(tmp_path / "local", push_to_hub=True, repo_id="someone/dynamics")
+    assert _files(tmp_path / "local") == _files(fake_hub.remote / "someone/dynamics")
+    loaded = StyleDynamicsNet.from_pretrained("someone/dynamics")
+    assert loaded.config == DynamicsConfig()
+    _assert_same_weights(model, loaded)
 
 
 def test_encoder_loading_never_fetches_imagenet_weights(tmp_path, monkeypatch):
