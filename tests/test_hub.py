@@ -5,7 +5,10 @@ and the probe is pointed at local ports that refuse or never answer.
 """
 
 import json
+import logging
 import shutil
+import socket
+import time
 import types
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, constants
 from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -289,3 +292,140 @@ def test_encoder_loading_never_fetches_imagenet_weights(tmp_path, monkeypatch):
     _assert_same_weights(model, loaded)
     loaded.save_pretrained(tmp_path / "again")
     assert json.loads((tmp_path / "again" / "config.json").read_text())["pretrained_backbone"] is True
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Network probe: an unreachable network costs seconds, not minutes
+
+
+@pytest.fixture(autouse=True)
+def fresh_probes():
+    """Probe answers are kept for the whole process; each test starts without any."""
+    hub.probe_host.cache_clear()
+    yield
+    hub.probe_host.cache_clear()
+
+
+@pytest.fixture
+def refused_port():
+    """A local port that refuses connections at once (bound, not listening), like a host with nothing behind it."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        yield server.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port():
+    """A local port that never answers, like a network that drops packets: its accept queue (one slot) is kept
+    full, so the kernel ignores further connection requests."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        with socket.create_connection(server.getsockname(), timeout=1):
+            try:
+                socket.create_connection(server.getsockname(), timeout=0.2).close()
+            except TimeoutError:
+                yield server.getsockname()[1]
+            else:
+                pytest.skip("this kernel accepts connections beyond a full accept queue")
+
+
+@pytest.fixture
+def network_expected(monkeypatch):
+    """HF_HUB_OFFLINE unset, as for a user who did not know the machine has no network; probes time out after 1 s."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub, "NETWORK_PROBE_TIMEOUT_S", 1.0)
+
+
+def test_probe_says_no_at_once_to_a_refused_port(refused_port):
+    start = time.perf_counter()
+    assert hub.network_reachable(f"http://127.0.0.1:{refused_port}/model.safetensors", timeout=5.0) is False
+    assert time.perf_counter() - start < 1.0
+
+
+def test_probe_gives_up_on_a_silent_host_after_its_timeout_and_says_what_it_waits_for(silent_port, caplog):
+    start = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="deeplandscape_hf.hub"):
+        assert hub.network_reachable(f"https://127.0.0.1:{silent_port}/x", timeout=1.0) is False
+    assert 0.9 < time.perf_counter() - start < 2.0
+    assert f"Checking whether 127.0.0.1:{silent_port} can be reached" in caplog.text
+    assert "HF_HUB_OFFLINE=1" in caplog.text
+
+
+def test_probe_connects_once_per_host_and_port(refused_port, monkeypatch):
+    attempts = []
+    connect = socket.create_connection
+
+    def counting(address, *args, **kwargs):
+        attempts.append(address)
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(hub.socket, "create_connection", counting)
+    for path in ("/vgg19.pth", "/resnet152.pth", "/vgg19.pth"):
+        assert hub.network_reachable(f"http://127.0.0.1:{refused_port}{path}", timeout=1.0) is False
+    assert attempts == [("127.0.0.1", refused_port)]
+
+
+def test_probe_goes_to_the_configured_proxy(refused_port, monkeypatch):
+    with socket.socket() as server:  # listening: the url's own host answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/x"
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{refused_port}")
+        assert hub.network_reachable(url, timeout=1.0) is False  # downloads would go through the dead proxy
+        hub.probe_host.cache_clear()
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        assert hub.network_reachable(url, timeout=1.0) is True
+
+
+def test_hub_id_with_the_hub_silent_fails_within_seconds_and_says_how_to_fix(
+    network_expected, silent_port, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{silent_port}")
+    start = time.perf_counter()
+    with pytest.raises(ModelNotFoundError) as info:
+        DeepLandscapeGenerator.from_pretrained("someone/not-cached", cache_dir=tmp_path)
+    assert time.perf_counter() - start < 3.0  # 1 s probe; the download clients alone retry for minutes
+    message = str(info.value)
+    assert f"http://127.0.0.1:{silent_port} cannot be reached" in message
+    assert "not in the local cache" in message and "hf download someone/not-cached" in message
+    assert "HF_HUB_OFFLINE=1" in message
+
+
+def test_hub_id_with_the_hub_unreachable_loads_the_cached_copy(
+    network_expected, refused_port, monkeypatch, tmp_path, caplog
+):
+    model, _ = _generator()
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repository = tmp_path / "models--someone--cached"  # the hub cache layout snapshot_download reads offline
+    model.save_pretrained(repository / "snapshots" / commit)
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{refused_port}")
+    with caplog.at_level(logging.WARNING, logger="deeplandscape_hf.hub"):
+        loaded = DeepLandscapeGenerator.from_pretrained("someone/cached", cache_dir=tmp_path)
+    assert "looking for 'someone/cached' in the local cache only" in caplog.text
+    _assert_same_weights(model, loaded)
+
+
+def test_segmenter_with_the_hub_silent_falls_back_to_the_heuristic_within_seconds(
+    network_expected, silent_port, monkeypatch
+):
+    from PIL import Image
+    from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation  # noqa: F401 - import outside timing
+
+    from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig
+
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{silent_port}")
+    generator, _ = _generator()
+    pipe = DeepLandscapePipeline(generator, config=PipelineConfig(segmenter="someone/not-cached-segmenter"))
+    photo = Image.new("RGB", (48, 40), (120, 170, 230))
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="The segmentation model could not be loaded") as caught:
+        result = pipe.segment(photo, segmentation="auto")
+    assert time.perf_counter() - start < 5.0  # 1 s probe, then cache lookups
+    assert "cannot be reached" in str(caught[0].message)
+    assert result.dynamic_mask.shape == (40, 48)  # the heuristic answered
