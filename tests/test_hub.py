@@ -298,9 +298,15 @@ def test_encoder_loading_never_fetches_imagenet_weights(tmp_path, monkeypatch):
 # Network probe: an unreachable network costs seconds, not minutes
 
 
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy")
+
+
 @pytest.fixture(autouse=True)
-def fresh_probes():
-    """Probe answers are kept for the whole process; each test starts without any."""
+def fresh_probes(monkeypatch):
+    """Probe answers are kept for the whole process: each test starts without any, and without the environment's
+    proxies (the probe would otherwise test the proxy instead of the local ports below)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     hub.probe_host.cache_clear()
     yield
     hub.probe_host.cache_clear()
@@ -335,8 +341,6 @@ def network_expected(monkeypatch):
     """HF_HUB_OFFLINE unset, as for a user who did not know the machine has no network; probes time out after 1 s."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(hub, "NETWORK_PROBE_TIMEOUT_S", 1.0)
 
 
