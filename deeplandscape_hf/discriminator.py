@@ -188,10 +188,11 @@ class ImageDiscriminator(_ProgressiveDiscriminator, HubModelMixin, **HUB_METADAT
     """StyleGAN-1 image discriminator: real or generated stills -> one logit each.
 
     Args:
-        config: ``DiscriminatorConfig`` with ``frames=1``.
+        config: ``DiscriminatorConfig`` with ``frames=1``; default ``DiscriminatorConfig()``.
     """
 
-    def __init__(self, config: DiscriminatorConfig):
+    def __init__(self, config: DiscriminatorConfig | None = None):
+        config = config or DiscriminatorConfig()
         if config.frames != 1:
             raise ValueError(
                 f"ImageDiscriminator sees single images, so config.frames must be 1, got {config.frames}. "
@@ -223,10 +224,11 @@ class PairwiseDiscriminator(_ProgressiveDiscriminator, HubModelMixin, **HUB_META
     of the frames matters to the network although the training data presents them in random order.
 
     Args:
-        config: ``DiscriminatorConfig`` with ``frames >= 2`` (the paper uses 2).
+        config: ``DiscriminatorConfig`` with ``frames >= 2``; default ``DiscriminatorConfig(frames=2)``, the paper's.
     """
 
-    def __init__(self, config: DiscriminatorConfig):
+    def __init__(self, config: DiscriminatorConfig | None = None):
+        config = config or DiscriminatorConfig(frames=2)
         if config.frames < 2:
             raise ValueError(
                 f"PairwiseDiscriminator compares frames, so config.frames must be >= 2 (the paper uses 2), got "

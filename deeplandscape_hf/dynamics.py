@@ -83,12 +83,12 @@ class StyleDynamicsNet(nn.Module, HubModelMixin, **HUB_METADATA):
     Trained so that for w1 = M([z_st, z1]) and z2 = sqrt(1-t) z1 + sqrt(t) z_target, A(w1, z_target, t) ~ M([z_st, z2]).
 
     Args:
-        config: ``DynamicsConfig``.
+        config: ``DynamicsConfig``; default ``DynamicsConfig()``.
     """
 
-    def __init__(self, config: DynamicsConfig):
+    def __init__(self, config: DynamicsConfig | None = None):
         super().__init__()
-        self.config = config
+        self.config = config = config or DynamicsConfig()
         self.blocks = nn.ModuleList(_DenseResBlock(config.input_dim) for _ in range(config.depth))
         self.out = nn.Linear(config.input_dim, config.w_dim)
 

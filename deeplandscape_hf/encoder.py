@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from .hub import HUB_METADATA, HubModelMixin
+from .hub import HUB_METADATA, HubModelMixin, network_reachable
 from .layers import check_shape
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ def _imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     filename = os.path.basename(urlparse(weights.url).path)
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     try:
+        if not (cache / filename).is_file() and not network_reachable(weights.url):  # fail in seconds, not minutes
+            raise ConnectionError(f"{urlparse(weights.url).hostname} cannot be reached")
         return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as error:  # no network, no cache, truncated file: the user's remedy is the same
         raise BackboneWeightsUnavailableError(
@@ -112,14 +114,15 @@ class DeepLandscapeEncoder(nn.Module, HubModelMixin, **HUB_METADATA):
     """ResNet encoder: photo -> W+ initialisation for latent optimisation.
 
     Args:
-        config: ``EncoderConfig``. With ``pretrained_backbone=True`` the trunk starts from ImageNet weights read
-            through torchvision's cache (``BackboneWeightsUnavailableError`` if absent and offline);
-            ``from_pretrained`` never fetches them since the checkpoint holds every weight.
+        config: ``EncoderConfig``; default ``EncoderConfig()``, the paper's ResNet-152. With
+            ``pretrained_backbone=True`` the trunk starts from ImageNet weights read through torchvision's cache
+            (``BackboneWeightsUnavailableError`` if absent and offline); ``from_pretrained`` never fetches them since
+            the checkpoint holds every weight.
     """
 
-    def __init__(self, config: EncoderConfig):
+    def __init__(self, config: EncoderConfig | None = None):
         super().__init__()
-        self.config = config
+        self.config = config = config or EncoderConfig()
         self.backbone = _build_backbone(config.backbone, config.pretrained_backbone)
         stages = (self.backbone.layer1, self.backbone.layer3, self.backbone.layer4)
         feature_dim = sum(_out_channels(stage) for stage in stages)

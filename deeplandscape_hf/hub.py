@@ -1,21 +1,32 @@
 """Hub behaviour shared by every network: strict safetensors loading, ``subfolder=``, unwrapping before saving.
 
 ``PyTorchModelHubMixin`` gives ``from_pretrained`` / ``save_pretrained`` / ``push_to_hub`` with a ``config.json``;
-this module tightens it where a GAN needs it: loading is strict (a missing key would otherwise leave a layer at its
-random initialisation without a word), pickled ``.bin`` files are never read, DDP / ``torch.compile`` wrappers are
-peeled off before saving, and components can live in subfolders of one repository (DESIGN section 2).
+this module tightens it where a GAN needs it: ``config.json`` always holds the config the model was built from (also
+for a model built with its defaults), loading is strict (a missing key would otherwise leave a layer at its random
+initialisation without a word), pickled ``.bin`` files are never read, DDP / ``torch.compile`` wrappers are peeled
+off before saving, and components can live in subfolders of one repository.
+
+It is also the one place that decides whether a download is worth trying: ``network_reachable`` probes a host once
+per process with a short timeout, so a machine without network falls back (or fails with a clear message) in seconds
+instead of waiting minutes for download retries.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import os
+import socket
+import threading
 import typing
+import urllib.request
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin, snapshot_download
+from huggingface_hub import PyTorchModelHubMixin, constants, snapshot_download
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -37,6 +48,11 @@ HUB_METADATA: dict[str, Any] = dict(
 )
 
 T = TypeVar("T", bound="HubModelMixin")
+
+logger = logging.getLogger(__name__)
+
+NETWORK_PROBE_TIMEOUT_S = 3.0  # a TCP connection to a reachable host takes well under a second, even on a poor link
+PROBE_NOTICE_AFTER_S = 0.5  # a probe still waiting after this long tells the user what it is waiting for
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -90,6 +106,78 @@ def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor]
     model.load_state_dict(state_dict, strict=True)
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Is the network there?
+
+
+def offline_mode() -> bool:
+    """True when the user switched downloads off with HF_HUB_OFFLINE (read now, so it can change at run time)."""
+    from_env = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in constants.ENV_VARS_TRUE_VALUES
+    return from_env or bool(constants.HF_HUB_OFFLINE)
+
+
+def _first_hop(url: str) -> tuple[str, int]:
+    """Host and port a download of ``url`` connects to first: the proxy configured for it, else the url's own host."""
+    target = urlparse(url)
+    proxy = urllib.request.getproxies().get(target.scheme)
+    if proxy and not urllib.request.proxy_bypass(target.hostname or ""):
+        target = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+    if not target.hostname:
+        raise ValueError(f"Cannot probe {url!r}: it names no host.")
+    return target.hostname, target.port or (443 if target.scheme == "https" else 80)
+
+
+@functools.cache
+def probe_host(host: str, port: int, timeout: float) -> bool:
+    """Whether ``host:port`` accepts a TCP connection within ``timeout`` seconds; asked once per process.
+
+    The connection runs in a thread because name resolution ignores socket timeouts: with a DNS server configured
+    but no network behind it, resolving alone can take tens of seconds. ``probe_host.cache_clear()`` forgets answers.
+    """
+    answer: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    worker = threading.Thread(target=connect, name=f"probe {host}:{port}", daemon=True)
+    worker.start()
+    worker.join(min(PROBE_NOTICE_AFTER_S, timeout))
+    if worker.is_alive():
+        logger.warning(
+            "Checking whether %s:%d can be reached before downloading (up to %.0f s; set HF_HUB_OFFLINE=1 to skip "
+            "downloads when there is no network)...",
+            host,
+            port,
+            timeout,
+        )
+        worker.join(max(0.0, timeout - PROBE_NOTICE_AFTER_S))
+    return bool(answer and answer[0])  # still no answer after the timeout counts as unreachable
+
+
+def network_reachable(url: str, timeout: float | None = None) -> bool:
+    """Whether a download of ``url`` can start: its host (or the proxy configured for it) answers within ``timeout``
+    seconds (default ``NETWORK_PROBE_TIMEOUT_S``).
+
+    Download clients retry an unreachable host with backoff, which on a machine without network means minutes of
+    silence before any fallback; callers ask this first and fall back (or explain) at once when it says no.
+    """
+    host, port = _first_hop(url)
+    return probe_host(host, port, NETWORK_PROBE_TIMEOUT_S if timeout is None else timeout)
+
+
+def hub_reachable(timeout: float | None = None) -> bool:
+    """Whether the Hugging Face endpoint (``HF_ENDPOINT``, huggingface.co by default) can be reached."""
+    return network_reachable(constants.ENDPOINT, timeout)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Folders and hub repositories
+
+
 def resolve_model_folder(
     name_or_path: str | os.PathLike,
     subfolder: str | None = None,
@@ -114,25 +202,24 @@ def resolve_model_folder(
             "Give the folder that holds config.json and model.safetensors, or a hub repository id."
         )
     patterns = [f"{subfolder}/*"] if subfolder else ["*.json", "*.safetensors", "*.md"]
+    cache_only = local_files_only or offline_mode()
+    unreachable = not cache_only and not hub_reachable()
+    if unreachable:
+        logger.warning("%s cannot be reached: looking for '%s' in the local cache only.", constants.ENDPOINT, name)
     try:
         root = snapshot_download(
             repo_id=name,
             revision=revision,
             cache_dir=cache_dir,
             token=token,
-            local_files_only=local_files_only,
+            local_files_only=cache_only or unreachable,
             force_download=force_download,
             allow_patterns=patterns,
         )
     except Exception as error:  # offline, unknown repo, no permission: all end the same way for the user
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-        hint = (
-            " HF_HUB_OFFLINE is set, so only models already in the local cache can be loaded."
-            if offline
-            else " Check the id, your network and (for private repos) `hf auth login`."
-        )
         raise ModelNotFoundError(
-            f"Could not get model '{name}' from the Hugging Face Hub ({type(error).__name__}).{hint} "
+            f"Could not get model '{name}' from the Hugging Face Hub ({type(error).__name__}). "
+            f"{_why_not_downloaded(name, local_files_only, unreachable)} "
             "You can also pass a local folder saved with save_pretrained()."
         ) from error
     folder = Path(root) / subfolder if subfolder else Path(root)
@@ -141,6 +228,21 @@ def resolve_model_folder(
             f"Hub repository '{name}' has no {subfolder + '/' if subfolder else ''}{WEIGHTS_NAME}."
         )
     return folder
+
+
+def _why_not_downloaded(name: str, local_files_only: bool, unreachable: bool) -> str:
+    """The user's next step when a hub model could not be fetched, by what kept it from being downloaded."""
+    fetch_once = f"download it once on a machine with network (`hf download {name}`) and copy the cache over"
+    if unreachable:
+        return (
+            f"{constants.ENDPOINT} cannot be reached (no connection within {NETWORK_PROBE_TIMEOUT_S:.0f} s) and the "
+            f"model is not in the local cache. Connect to the network and retry, or {fetch_once}; set "
+            "HF_HUB_OFFLINE=1 to skip the network check when you work offline."
+        )
+    if local_files_only or offline_mode():
+        switch = "local_files_only=True" if local_files_only else "HF_HUB_OFFLINE is set"
+        return f"{switch}, so only models already in the local cache can be loaded; {fetch_once}."
+    return "Check the id, your network and (for private repos) `hf auth login`."
 
 
 def _configs_from_dicts(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +294,27 @@ class HubModelMixin(PyTorchModelHubMixin):
         # The mixin appends its own tags to the list it is given: hand it a copy, not HUB_METADATA's.
         super().__init_subclass__(tags=list(tags) if tags is not None else None, **kwargs)
 
+    def save_pretrained(  # type: ignore[override]
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        config: dict | Any | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        """Save ``config.json``, ``model.safetensors`` and a model card (``push_to_hub=True`` also uploads them).
+
+        Without ``config``, ``config.json`` holds the dataclass the model was built from (``self.config``). The mixin
+        alone records only constructor arguments, so a model built with its defaults, ``Model()``, would be saved
+        without a config and could not be loaded again. ``push_to_hub`` saves through this method too.
+        """
+        if config is None:
+            config = self._config_to_save()
+        return super().save_pretrained(save_directory, config=config, **kwargs)
+
+    def _config_to_save(self) -> Any:
+        built_from = getattr(unwrap_model(self), "config", None)  # type: ignore[arg-type]
+        return built_from if dataclasses.is_dataclass(built_from) else self._hub_mixin_config
+
     @classmethod
     def from_pretrained(  # type: ignore[override]
         cls: type[T],
@@ -226,7 +349,7 @@ class HubModelMixin(PyTorchModelHubMixin):
         files = weight_files(Path(model_id))
         if not files:
             raise ModelNotFoundError(f"'{model_id}' has no {WEIGHTS_NAME} (pickled .bin weights are never loaded).")
-        model = cls._build_for_loading(**kwargs)
+        model = cls._build_for_loading(**_configs_from_dicts(cls, kwargs))
         state_dict: dict[str, torch.Tensor] = {}
         for weights in files:
             try:
@@ -240,7 +363,7 @@ class HubModelMixin(PyTorchModelHubMixin):
     @classmethod
     def _build_for_loading(cls, **kwargs: Any):
         """Construct the module that weights are loaded into. Overridden where construction would fetch weights."""
-        return cls(**_configs_from_dicts(cls, kwargs))
+        return cls(**kwargs)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         model = unwrap_model(self)  # type: ignore[arg-type]

@@ -4,20 +4,23 @@
 features through relu5_1 with every max-pool replaced by an average pool, L1 at each of the 13 ReLU outputs, summed.
 Pretrained weights come from torchvision's weights API and therefore from the torch hub cache; when they are absent
 and cannot be downloaded we raise `PerceptualWeightsUnavailableError` saying which file to put where, and
-`make_perceptual_loss("none")` is the explicit way to run without a perceptual term.
+`make_perceptual_loss("none")` is the explicit way to run without a perceptual term. A download is only tried after a
+short reachability probe, so without network that error comes in seconds rather than after minutes of retries.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
+
+from .hub import network_reachable, offline_mode
 
 __all__ = [
     "LPIPSLoss",
@@ -63,11 +66,6 @@ def torch_hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _offline() -> bool:
-    """True when the user asked for no network: HF_HUB_OFFLINE (the project's CI switch) also covers torch hub."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _load_torchvision_state_dict(
     network: str, *, allow_download: bool | None, purpose: str, none_hint: str
 ) -> dict[str, torch.Tensor]:
@@ -79,7 +77,7 @@ def _load_torchvision_state_dict(
     file_name = weights.url.rsplit("/", 1)[-1]
     cached = torch_hub_checkpoint_dir() / file_name
     if allow_download is None:
-        allow_download = not _offline()
+        allow_download = not offline_mode()  # HF_HUB_OFFLINE, the project's "no network" switch, covers torch hub too
     how_to = (
         f"Download {weights.url} into {cached.parent}/ (or set TORCH_HOME to a folder whose hub/checkpoints/ holds "
         f"{file_name}), or {none_hint}."
@@ -88,6 +86,11 @@ def _load_torchvision_state_dict(
         raise PerceptualWeightsUnavailableError(
             f"The ImageNet weights for the {purpose} ({file_name}) are not in the torch hub cache and downloading is "
             f"off (offline mode). {how_to}"
+        )
+    if not cached.is_file() and not network_reachable(weights.url):
+        raise PerceptualWeightsUnavailableError(
+            f"The ImageNet weights for the {purpose} ({file_name}) are not in the torch hub cache and "
+            f"{urlparse(weights.url).hostname} cannot be reached, so they cannot be downloaded. {how_to}"
         )
     try:
         return weights.get_state_dict(progress=True)  # what torchvision.models.<net>(weights=...) does internally

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
+from .hub import hub_reachable
 from .images import ImageInput, load_image
 
 __all__ = [
@@ -177,28 +177,6 @@ def _unavailable_message(model_id: str, reason: str) -> str:
         f"`--segmentation heuristic`). To use the model, download it once while online (`hf download {model_id}`) "
         "and keep HF_HUB_OFFLINE=1 afterwards, or pass a local folder holding a saved model."
     )
-
-
-HUB_PROBE_TIMEOUT_S = 3.0
-
-
-def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Whether the Hugging Face endpoint (``HF_ENDPOINT``) accepts a TCP connection within ``timeout`` seconds.
-
-    huggingface_hub retries an unreachable host with backoff, about 20 s per file, so a machine without network
-    would wait minutes before the heuristic fallback; one quick probe avoids that.
-    """
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    endpoint = urlparse(constants.ENDPOINT)
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 class SkySegmenter:

@@ -6,10 +6,15 @@ loading path is exercised with small stand-in files placed in a temporary torch 
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 import torch
+from huggingface_hub import constants
 from torch import nn
 
+from deeplandscape_hf import hub
 from deeplandscape_hf.perceptual import (
     NoPerceptualLoss,
     PerceptualWeightsUnavailableError,
@@ -128,3 +133,50 @@ def test_factory_none_warns_and_returns_zeros_and_unknown_kinds_fail():
     assert isinstance(make_perceptual_loss("vgg", weights=None), VGGPerceptualLoss)
     with pytest.raises(ValueError, match="'vgg', 'lpips' or 'none'"):
         make_perceptual_loss("ssim")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def no_network(tmp_path, monkeypatch):
+    """HF_HUB_OFFLINE unset and an empty torch hub cache, with every download routed through a proxy that never
+    answers (a local port whose one-slot accept queue is kept full), as on a machine whose packets go nowhere."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "NETWORK_PROBE_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_download)
+    hub.probe_host.cache_clear()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        with socket.create_connection(server.getsockname(), timeout=1):
+            proxy = f"http://127.0.0.1:{server.getsockname()[1]}"
+            for name in ("https_proxy", "http_proxy", "HTTPS_PROXY", "HTTP_PROXY"):
+                monkeypatch.setenv(name, proxy)
+            for name in ("no_proxy", "NO_PROXY"):
+                monkeypatch.delenv(name, raising=False)
+            yield
+    hub.probe_host.cache_clear()
+
+
+def _no_download(url, *args, **kwargs):
+    raise AssertionError(f"a download of {url} was started although the network cannot be reached")
+
+
+def test_auto_without_network_falls_back_to_l1_within_seconds(no_network):
+    from deeplandscape_hf.generator import DeepLandscapeGenerator, GeneratorConfig
+    from deeplandscape_hf.pipeline import DeepLandscapePipeline
+
+    config = GeneratorConfig(resolution=8, channels=[8, 8], z_dim=8, w_dim=8, mapping_layers=1)
+    pipe = DeepLandscapePipeline(DeepLandscapeGenerator(config))
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="perceptual='auto': the VGG19 weights are not available") as caught:
+        loss, name = pipe._perceptual_loss("auto")
+    assert time.perf_counter() - start < 3.0  # 1 s probe; torch hub's own download would wait minutes
+    assert (loss, name) == (None, "none")
+    message = str(caught[0].message)
+    assert "download.pytorch.org cannot be reached" in message and "vgg19-dcbb9e9d.pth" in message
+
+
+def test_explicit_vgg_without_network_says_the_server_cannot_be_reached(no_network):
+    with pytest.raises(PerceptualWeightsUnavailableError, match="download.pytorch.org cannot be reached"):
+        VGGPerceptualLoss(allow_download=True)
