@@ -73,7 +73,7 @@ need: accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_p
 train_accelerate.py ... (--cpu --num_processes 2 alone starts one process; the script warns when that happens).
 
 Stopping: Ctrl-C or SIGTERM stops every process after the current iteration, saves a checkpoint and prints the command
-that resumes (exit status 130 / 143); a second Ctrl-C aborts without saving. One run at a time per --output_dir (a
+that resumes (exit status 130); a second Ctrl-C aborts without saving. One run at a time per --output_dir (a
 lock file names the running one); workers exit when their launcher dies."""
 
 # Released when a subcommand ends however it ends (the output-folder lock, the signal handlers); the multi-process

@@ -88,8 +88,9 @@ class StopSignals:
 
     @property
     def exit_code(self) -> int:
-        """128 + the signal number, the shell convention (130 for Ctrl-C, 143 for SIGTERM)."""
-        return 128 + int(self.received) if self.received is not None else 0
+        """130 (the shell's "interrupted") after a stop signal, whichever it was: the run saved and can resume, but it
+        did not finish, so ``gan && encoder`` chains stop there; 0 otherwise."""
+        return 130 if self.received is not None else 0
 
 
 def any_rank(accelerator: Any, flag: bool) -> bool:
