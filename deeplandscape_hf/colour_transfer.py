@@ -47,18 +47,22 @@ class ColourTransform:
     def __len__(self) -> int:
         return self.gain.shape[0]
 
-    def on_canvas(self, crop: CropFrame, size: tuple[int, int], smoothing_px: float) -> ColourTransform:
+    def on_canvas(
+        self, crop: CropFrame, size: tuple[int, int], smoothing_px: float, rows: slice | None = None
+    ) -> ColourTransform:
         """The maps resampled onto an output canvas ``size`` (W, H) on which the crop square lies at ``crop``.
 
         Outside the square the border values continue outward; the continuation is smoothed over ``smoothing_px``
-        (in output pixels) on a coarse copy, so neither the maps nor their slope jump at the square's edge.
+        (in output pixels) on a coarse copy, so neither the maps nor their slope jump at the square's edge. ``rows``
+        limits the result to a band of the canvas (the same values as those rows of the whole canvas).
         """
         width, height = size
         resolution = self.gain.shape[-1]
         scale = resolution / crop.side  # coarse canvas: the generator's pixel size
         coarse_w, coarse_h = max(2, round(width * scale)), max(2, round(height * scale))
-        xs = (torch.arange(coarse_w, dtype=torch.float32) + 0.5) * (width / coarse_w)
-        ys = (torch.arange(coarse_h, dtype=torch.float32) + 0.5) * (height / coarse_h)
+        # Coarse cell centres, as output pixel indices (CropFrame adds the half pixel).
+        xs = (torch.arange(coarse_w, dtype=torch.float32) + 0.5) * (width / coarse_w) - 0.5
+        ys = (torch.arange(coarse_h, dtype=torch.float32) + 0.5) * (height / coarse_h) - 0.5
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
         norm_x, norm_y = crop.to_normalised(grid_x, grid_y)
         grid = torch.stack([norm_x, norm_y], dim=-1)[None].expand(len(self), -1, -1, -1).to(self.gain)
@@ -66,7 +70,13 @@ class ColourTransform:
         coarse = F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)
         radius = max(1, round(smoothing_px * scale))
         coarse = _box(_box(coarse, radius), radius)
-        full = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+        rows = slice(0, height) if rows is None else rows
+        band_y = (torch.arange(height, dtype=torch.float32)[rows] + 0.5) / height * 2 - 1
+        band_x = (torch.arange(width, dtype=torch.float32) + 0.5) / width * 2 - 1
+        grid_y, grid_x = torch.meshgrid(band_y, band_x, indexing="ij")
+        band_grid = torch.stack([grid_x, grid_y], dim=-1)[None].expand(len(self), -1, -1, -1).to(coarse)
+        # Bilinear with align_corners=False: the same values F.interpolate would give, for these rows only.
+        full = F.grid_sample(coarse, band_grid, mode="bilinear", padding_mode="border", align_corners=False)
         return ColourTransform(full[:, :3], full[:, 3:])
 
     def apply(self, images: torch.Tensor) -> torch.Tensor:

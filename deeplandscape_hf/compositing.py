@@ -116,6 +116,9 @@ class Compositor:
             np.minimum(feather(erode(mask, self.feather_px), self.feather_px), mask) if self.feather_px > 0 else mask
         )
         self.movable_alpha = torch.from_numpy(np.clip(np.asarray(alpha, dtype=np.float32), 0, 1))[None]  # (1, H, W)
+        # The rows that hold any moving pixel: the hybrid source works on this band only.
+        moving_rows = torch.nonzero(self.movable_alpha[0].amax(dim=1) > 0).flatten()
+        self.moving_rows = slice(int(moving_rows[0]), int(moving_rows[-1]) + 1) if len(moving_rows) else slice(0, 0)
         # The generator source only has pixels inside the box: fade out at box edges that cut through the image.
         window = np.zeros((height, width), dtype=np.float32)
         window[top:bottom, left:right] = self._box_ramp(self.paste_box)
@@ -147,32 +150,46 @@ class Compositor:
         split = int(np.clip(round(self.crop.top + horizon * self.crop.side), 0, height))
         above = (torch.arange(height) < split).float()[:, None]
         return PhotoFlow(
-            self.photo / 255.0, self.mask * above, self.mask * (1 - above), self.crop, homographies, horizon
+            self.photo / 255.0,
+            self.mask * above,
+            self.mask * (1 - above),
+            self.crop,
+            homographies,
+            horizon,
+            rows=self.moving_rows,
         )
-
-    def _transform_on_canvas(self, transform: ColourTransform) -> ColourTransform:
-        return transform.on_canvas(self.crop, self.size, self.crop.side * TRANSFORM_SMOOTHING_FRACTION)
 
     @torch.no_grad()
     def composite_hybrid(
-        self, advected: torch.Tensor, transform: ColourTransform | None = None, relight_land: bool = False
+        self, advected: torch.Tensor | None, transform: ColourTransform | None = None, relight_land: bool = False
     ) -> np.ndarray:
-        """Advected plates (t, 3, H, W) in [0, 1] -> uint8 (t, H, W, 3): moved sky/water in the mask, photo elsewhere.
+        """Moved plates -> uint8 (t, H, W, 3): moved sky/water in the mask, the photo elsewhere.
 
-        ``transform`` (t frames, fitted at the generator's resolution) recolours the movable region, or the whole
-        frame when ``relight_land`` (a style change). Without it the land is the photo's bytes.
+        ``advected``: (t, 3, h, W) in [0, 1] for the rows ``moving_rows`` (``PhotoFlow(rows=...)``), or None when
+        nothing moves. ``transform`` (t frames, fitted at the generator's resolution) recolours the movable region,
+        or the whole frame when ``relight_land`` (a style change). Rows outside the band, and every pixel outside
+        the mask without relighting, are the photo's own bytes.
         """
-        out = torch.empty((advected.shape[0], *self.photo_uint8.shape), dtype=torch.uint8)
-        photo = self.photo / 255.0
-        alpha = self.movable_alpha
-        for index, moved in enumerate(advected):
-            frame = photo + alpha * (moved - photo)
+        count = len(transform) if advected is None else advected.shape[0]
+        out = self.photo_uint8[None].repeat(count, 1, 1, 1)
+        rows = slice(0, self.size[1]) if relight_land else self.moving_rows
+        if rows.stop <= rows.start:
+            return out.permute(0, 2, 3, 1).contiguous().numpy()
+        photo = self.photo[:, rows] / 255.0
+        alpha = self.movable_alpha[:, rows]
+        band = self.moving_rows
+        for index in range(count):
+            frame = photo.clone()
+            if advected is not None and band.stop > band.start:
+                inside = slice(band.start - rows.start, band.stop - rows.start)
+                frame[:, inside] += alpha[:, inside] * (advected[index] - frame[:, inside])
             if transform is not None:
                 single = ColourTransform(transform.gain[index : index + 1], transform.offset[index : index + 1])
-                relit = self._transform_on_canvas(single).apply(frame[None])[0]
+                on_canvas = single.on_canvas(self.crop, self.size, self.crop.side * TRANSFORM_SMOOTHING_FRACTION, rows)
+                relit = on_canvas.apply(frame[None])[0]
                 frame = relit if relight_land else frame + alpha * (relit - frame)
             # Where alpha is 0 (and no relighting) this rounds the photo's own values back to its exact bytes.
-            out[index] = (frame * 255).round_().clamp_(0, 255).to(torch.uint8)
+            out[index, :, rows] = (frame * 255).round_().clamp_(0, 255).to(torch.uint8)
         return out.permute(0, 2, 3, 1).contiguous().numpy()
 
     def _to_box(self, images: torch.Tensor) -> torch.Tensor:
@@ -215,7 +232,8 @@ class Compositor:
         out = torch.empty((count, *self.photo_uint8.shape), dtype=torch.uint8)
         for index in range(count):
             single = ColourTransform(transform.gain[index : index + 1], transform.offset[index : index + 1])
-            base = self._transform_on_canvas(single).apply(self.photo[None] / 255.0)[0] * 255
+            on_canvas = single.on_canvas(self.crop, self.size, self.crop.side * TRANSFORM_SMOOTHING_FRACTION)
+            base = on_canvas.apply(self.photo[None] / 255.0)[0] * 255
             region = base[:, top:bottom, left:right]
             base[:, top:bottom, left:right] = region + alpha[0] * (generated[index] - region)
             out[index] = base.round().clamp(0, 255).to(torch.uint8)

@@ -87,6 +87,8 @@ class PhotoFlow:
         crop: the generator's crop square on this canvas (``CropFrame``), which fixes the motion's coordinates.
         homographies: (sky_H, earth_H) of the motion in the crop's normalised coordinates.
         horizon: fraction of the crop's height below which rows follow the earth (mirrored) matrix.
+        rows: the band of output rows to move (e.g. the rows that hold any sky or water); None: all. Frames and
+            grids cover this band only, which saves the work on rows that are all land.
     """
 
     def __init__(
@@ -97,17 +99,22 @@ class PhotoFlow:
         crop: CropFrame,
         homographies: Homographies,
         horizon: float,
+        rows: slice | None = None,
     ):
         _, height, width = photo.shape
         self.size = (width, height)
+        start, stop, _ = (rows or slice(0, height)).indices(height)
+        self.rows = slice(start, stop)
         self.crop = crop
         self.homographies = homographies
         # Rows at or below this output row use the earth matrix (the crop's horizon, continued across the canvas).
         self.split_row = int(np.clip(round(crop.top + horizon * crop.side), 0, height))
+        # Within the band: rows before this index follow the sky matrix.
+        self._band_split = int(np.clip(self.split_row - self.rows.start, 0, self.rows.stop - self.rows.start))
         self.sky_plate = fill_from_region(photo, sky_weight)[None]
         self.water_plate = fill_from_region(photo, water_weight)[None]
         self._pixel_x = torch.arange(width, dtype=torch.float32)[None, :]
-        self._pixel_y = torch.arange(height, dtype=torch.float32)[:, None]
+        self._pixel_y = torch.arange(height, dtype=torch.float32)[self.rows, None]
         # pixel index -> the crop's normalised coordinates, and normalised -> grid_sample coordinates of this canvas
         scale = 2.0 / crop.side
         self._pixels_to_crop = torch.tensor(
@@ -124,16 +131,16 @@ class PhotoFlow:
         )
 
     def sampling_grid(self, exponent: float, fractional: bool = False) -> torch.Tensor:
-        """(1, H, W, 2) grid_sample coordinates (align_corners=False) of frame H^exponent: where each pixel reads.
+        """(1, h, W, 2) grid_sample coordinates (align_corners=False) of frame H^exponent for the band's h rows.
 
         Pixel -> crop coordinates -> H^n -> canvas grid coordinates is one 3x3 matrix per region; a homography of a
         pixel grid is then outer sums of a row and a column, plus one division where it has perspective.
         """
-        height = self.size[1]
-        grid = torch.empty((1, height, self.size[0], 2), dtype=torch.float32)
+        band = self._pixel_y.shape[0]
+        grid = torch.empty((1, band, self.size[0], 2), dtype=torch.float32)
         for matrix, rows in (
-            (self.homographies[0], slice(0, self.split_row)),
-            (self.homographies[1], slice(self.split_row, height)),
+            (self.homographies[0], slice(0, self._band_split)),
+            (self.homographies[1], slice(self._band_split, band)),
         ):
             ys = self._pixel_y[rows]
             if ys.numel() == 0:
@@ -150,7 +157,7 @@ class PhotoFlow:
         return grid
 
     def displacement(self, exponent: float) -> torch.Tensor:
-        """(H, W, 2) how far, in output pixels, the content at each pixel has travelled after H^exponent (x, y).
+        """(h, W, 2) how far, in output pixels, the content of the band has travelled after H^exponent (x, y).
 
         The sampling grid reads content from p + d_read; content therefore appears to move by -d_read.
         """
@@ -159,11 +166,11 @@ class PhotoFlow:
         read_x = (grid[..., 0] + 1) / 2 * width - 0.5
         read_y = (grid[..., 1] + 1) / 2 * height - 0.5
         xs = torch.arange(width, dtype=torch.float64)[None, :]
-        ys = torch.arange(height, dtype=torch.float64)[:, None]
+        ys = self._pixel_y.double()
         return torch.stack([xs - read_x, ys - read_y], dim=-1)
 
     def advect(self, recipe: FrameRecipe, frames: Sequence[int] | slice, fractional: bool = False) -> torch.Tensor:
-        """The plates moved for the frames ``frames`` of ``recipe`` (``motion.frame_recipe``): (t, 3, H, W).
+        """The plates moved for the frames ``frames`` of ``recipe`` (``motion.frame_recipe``): (t, 3, h, W).
 
         Looping recipes blend two phase-shifted warps. A plain blend of two textures loses contrast halfway through
         the loop, so the blend keeps the local mean and rescales the detail by 1 / sqrt(w_a^2 + w_b^2): the sky's
@@ -183,17 +190,21 @@ class PhotoFlow:
         return torch.cat(out)
 
     def _warp(self, exponent: float, fractional: bool) -> torch.Tensor:
-        """(1, 3, H, W): sky rows from the sky plate, water rows from the water plate, moved by H^exponent."""
+        """(1, 3, h, W): the band's sky rows from the sky plate, its water rows from the water plate, moved."""
+        start, split, stop = self.rows.start, self.split_row, self.rows.stop
         if exponent == 0:
-            return torch.cat([self.sky_plate[..., : self.split_row, :], self.water_plate[..., self.split_row :, :]], 2)
+            sky_rows, water_rows = slice(start, max(start, min(split, stop))), slice(min(stop, max(split, start)), stop)
+            return torch.cat([self.sky_plate[..., sky_rows, :], self.water_plate[..., water_rows, :]], dim=2)
         grid = self.sampling_grid(exponent, fractional)
-        sky = F.grid_sample(
-            self.sky_plate, grid[:, : self.split_row], mode="bilinear", padding_mode="reflection", align_corners=False
-        )
-        water = F.grid_sample(
-            self.water_plate, grid[:, self.split_row :], mode="bilinear", padding_mode="reflection", align_corners=False
-        )
-        return torch.cat([sky, water], dim=2)
+        parts = [
+            F.grid_sample(plate, part, mode="bilinear", padding_mode="reflection", align_corners=False)
+            for plate, part in (
+                (self.sky_plate, grid[:, : self._band_split]),
+                (self.water_plate, grid[:, self._band_split :]),
+            )
+            if part.shape[1] > 0
+        ]
+        return torch.cat(parts, dim=2)
 
 
 CONTRAST_BLUR_DIVISOR = 64  # the local mean of a loop blend is taken over ~1/64 of the longer side

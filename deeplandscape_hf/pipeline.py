@@ -798,8 +798,7 @@ class DeepLandscapePipeline:
                 t0 = time.perf_counter()
                 if hybrid:
                     frames_of_chunk = slice(start, start + count)
-                    photo = compositor.photo[None] / 255.0
-                    moved = photo.expand(count, -1, -1, -1) if flow is None else flow.advect(recipe, frames_of_chunk)
+                    moved = None if flow is None else flow.advect(recipe, frames_of_chunk)
                     # The generator's change against its own reconstruction moved the same way: light, evolution.
                     expected = reconstruction
                     if flow is not None:
