@@ -40,13 +40,21 @@ MAX_JUMP_COST_ROWS = 12  # jumps longer than this cost the same: buildings and t
 EDGE_REWARD = 3.0  # a border on a strong vertical gradient is preferred by up to this many pixels' cost
 SEED_BAND = 0.06  # the top and bottom rows of this fraction of the height seed the sky and ground models
 SEED_WEIGHT = 0.3  # share of each colour model kept for the top (sky) or bottom (ground) rows
-GREY_PRIOR_MIN_LEVEL = 4  # of HISTOGRAM_BINS: greys darker than a quarter of white are not in the cloud prior
-PRIOR_WEIGHT = 0.2  # share of the sky colour model given to greys (clouds)
+CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
+CLOUD_CHROMA_TOLERANCE = 0.05  # L1 distance of a cloud colour's chromaticity from the sky-hue-to-grey segment
+BROAD_WEIGHT = 0.15
+PRIOR_WEIGHT = 0.3  # share of the sky colour model given to greys (clouds)
 TEXTURE_WEIGHT = 0.7
 SMOOTH_TEXTURE = 0.02  # local luma std (5x5 at the coarse size) of a smooth sky; above it, pixels look like land
 DARK_SKY_LUMA = 0.12  # a sky darker than this on average (night, deep dusk) is not trusted
-MIN_BORDER_CONTRAST = 0.04  # median RGB step across the border needed to trust it (fog, haze below this)
-OBJECT_MAX_FRACTION = 0.02  # an object cut out of the sky covers at most this fraction of the image
+MIN_BORDER_CONTRAST = 0.015  # median RGB step across the border needed to trust it (fog, haze below this)
+OBJECT_MAX_FRACTION = 0.02  # an object cut out of the sky covers at most this fraction of the image ...
+OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across (cables, masts, stalks)
+OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
+SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
+WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
+WATER_MIN_AREA = 0.005  # ... and covers this fraction of the image
+WATER_TOP_SPREAD = 0.06  # the top edge of water (a shore, a sea horizon) is level within this fraction of the height
 
 
 @dataclass(frozen=True)
@@ -104,31 +112,50 @@ def _bins(rgb: np.ndarray) -> np.ndarray:
 
 
 def _histogram(
-    bins: np.ndarray, weights: np.ndarray, seed: np.ndarray | None = None, prior: np.ndarray | None = None
+    bins: np.ndarray,
+    weights: np.ndarray,
+    seed: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
+    broad: bool = False,
 ) -> np.ndarray:
     """A smoothed, normalised colour histogram: neighbouring colours share evidence, unseen colours keep a floor.
 
     ``seed`` and ``prior`` (normalised histograms) are mixed in with SEED_WEIGHT and PRIOR_WEIGHT of the total.
+    ``broad``: also give BROAD_WEIGHT to every colour alike. The ground model is broad: the ground is everything that
+    is not sky, so a colour seen nowhere yet is more likely land than sky, and the segmenter stays conservative.
     """
     counts = np.bincount(bins.ravel(), weights=weights.ravel().astype(np.float64), minlength=HISTOGRAM_BINS**3)
     counts = ndimage.gaussian_filter(counts.reshape((HISTOGRAM_BINS,) * 3), sigma=1.0, mode="constant")
     model = counts / max(counts.sum(), 1e-9)
     if not counts.sum() > 0:
         model = np.full_like(model, 1.0 / model.size)
-    for extra, weight in ((seed, SEED_WEIGHT), (prior, PRIOR_WEIGHT)):
+    uniform = np.full_like(model, 1.0 / model.size) if broad else None
+    for extra, weight in ((seed, SEED_WEIGHT), (prior, PRIOR_WEIGHT), (uniform, BROAD_WEIGHT)):
         if extra is not None:
             model = (1 - weight) * model + weight * extra
     return model + 1e-4 / model.size
 
 
-def _grey_prior() -> np.ndarray:
-    """Greys from mid-dark to white, equally likely: clouds are colourless, whatever colour the clear sky is."""
-    levels = np.arange(HISTOGRAM_BINS)
-    red, green, blue = np.meshgrid(levels, levels, levels, indexing="ij")
-    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
-    bright_enough = np.minimum(np.minimum(red, green), blue) >= GREY_PRIOR_MIN_LEVEL  # dark greys are mostly shade
-    prior = ndimage.gaussian_filter(((spread == 0) & bright_enough).astype(np.float64), sigma=1.0, mode="constant")
-    return prior / prior.sum()
+def _cloud_prior(sky_rgb: np.ndarray) -> np.ndarray:
+    """Colours a cloud in this sky can have: mixtures of the clear sky's hues with grey, at any brightness but the
+    darkest, equally likely. White and grey clouds are colourless; thin or sunlit ones keep some of the sky's hue
+    (bluish at noon, orange at sunset), and a sky gets a little deeper towards the horizon or the zenith, so the
+    mixtures run a bit past the hue itself. ``sky_rgb``: (N, 3) pixels of clear sky."""
+    levels = (np.arange(HISTOGRAM_BINS) + 0.5) / HISTOGRAM_BINS
+    centres = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    chroma = centres / centres.sum(axis=1, keepdims=True)
+    neutral = np.full(3, 1 / 3)
+    hues = sky_rgb / np.maximum(sky_rgb.sum(axis=1, keepdims=True), 1e-6)
+    hues = np.quantile(hues, np.linspace(0.05, 0.95, 7), axis=0) if len(hues) else neutral[None]
+    near = np.zeros(len(centres), bool)
+    for hue in hues:
+        direction = hue - neutral
+        along = np.clip((chroma - neutral) @ direction / max(float(direction @ direction), 1e-9), 0.0, 1.3)
+        near |= np.abs(chroma - (neutral + along[:, None] * direction)).sum(axis=1) <= CLOUD_CHROMA_TOLERANCE
+    bright_enough = centres.mean(axis=1) >= CLOUD_MIN_BRIGHTNESS  # darker colours are mostly shade on the land
+    prior = (near & bright_enough).astype(np.float64).reshape((HISTOGRAM_BINS,) * 3)
+    prior = ndimage.gaussian_filter(prior, sigma=0.7, mode="constant")
+    return prior / max(prior.sum(), 1e-9)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -166,20 +193,21 @@ def _initial_border(rgb: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
 
 
 def _sky_costs(rgb: np.ndarray, bins: np.ndarray, texture: np.ndarray, border: np.ndarray) -> np.ndarray:
-    """Per pixel, the cost of calling it sky minus the cost of calling it ground (negative = sky-like)."""
+    """Per pixel, the cost of calling it sky minus the cost of calling it ground (negative = sky-like).
+
+    The sky model is what the clear sky at the top of the columns looks like, plus every colour a cloud in that sky
+    can have (`_cloud_prior`); it is not refitted to the pixels the border encloses, so a hazy mountain once taken
+    for sky cannot teach the model to keep it. The ground model is broad (any colour may be land) plus the colours of
+    the rough pixels, which are land, cloud edges aside (see `_texture`). Rough pixels also cost more as sky.
+    """
     height = rgb.shape[0]
-    ground = _below(border, height)
-    # Smooth pixels speak for the sky and rough ones for the ground, and the top and bottom rows always speak: sky
-    # left below a first border (under a cable, around a cloud) then barely enters the ground model, so one wrong
-    # border does not teach the models to keep itself.
     roughness = np.clip(texture / (3 * SMOOTH_TEXTURE), 0.0, 1.0)
-    band = max(1, round(SEED_BAND * height))
-    top, bottom = np.zeros_like(ground), np.zeros_like(ground)
-    top[:band], bottom[-band:] = True, True
-    sky_model = _histogram(bins, ~ground * (1.0 - roughness), seed=_histogram(bins, top), prior=_grey_prior())
-    ground_model = _histogram(bins, (ground & ~top) * roughness, seed=_histogram(bins, bottom))
+    top = np.arange(height)[:, None] < np.minimum(border, max(1, round(SEED_BAND * height)))[None, :]
+    clear_sky = top * (1.0 - roughness)
+    sky_model = _histogram(bins, clear_sky, prior=_cloud_prior(rgb[clear_sky > 0.5]))
+    ground_model = _histogram(bins, roughness * ~top, broad=True)
     colour = np.log(ground_model.ravel()[bins]) - np.log(sky_model.ravel()[bins])
-    rough = TEXTURE_WEIGHT * np.clip(np.log(np.maximum(texture, 1e-4) / SMOOTH_TEXTURE), -1.0, 2.0)
+    rough = TEXTURE_WEIGHT * np.clip(np.log(np.maximum(texture, 1e-4) / SMOOTH_TEXTURE), 0.0, 2.0)
     return np.clip(colour, -4.0, 4.0) + rough
 
 
@@ -234,3 +262,171 @@ def _coarse_sky(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         border = _best_border(costs, vertical)
         costs = _sky_costs(rgb, bins, texture, border)
     return ~_below(border, rgb.shape[0]), costs
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Refinement at the finer size
+
+
+def _guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide: ``source`` smoothed, but with the edges of ``guide``."""
+    size = 2 * radius + 1
+
+    def box(values: np.ndarray) -> np.ndarray:
+        return ndimage.uniform_filter(values, size=size, mode="nearest")
+
+    mean_guide, mean_source = box(guide), box(source)
+    variance = box(guide * guide) - mean_guide * mean_guide
+    covariance = box(guide * source) - mean_guide * mean_source
+    slope = covariance / (variance + eps)
+    offset = mean_source - slope * mean_guide
+    return box(slope) * guide + box(offset)
+
+
+def _upsampled(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    image = Image.fromarray(mask.astype(np.float32))
+    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _refined(sky_coarse: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
+    """Soft sky (H, W) at the fine size whose border follows the photo's own edges near the coarse border."""
+    luma = fine_rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    scale = fine_rgb.shape[0] / sky_coarse.shape[0]
+    soft = _upsampled(sky_coarse, luma.shape)
+    return np.clip(_guided_filter(luma, soft, radius=max(2, round(2 * scale)), eps=1e-3), 0.0, 1.0)
+
+
+def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
+    """Pixels of the sky that belong to things standing in it: cables, masts, kites, birds, branches.
+
+    Sharp edges split the sky into pieces; a piece is an object when it is thin (at most OBJECT_WIDTH of the short
+    side across) or small, and its colour is not the sky's; the sharp edges around objects go with them.
+    Clouds are soft-edged, so they stay in one piece with the sky or form wide pieces of sky colour.
+    """
+    magnitude, _ = _gradient(fine_rgb, sigma=0.7)
+    sky_gradients = magnitude[sky]
+    if sky_gradients.size == 0:
+        return np.zeros_like(sky)
+    sharp = magnitude > max(SHARP_EDGE, 6.0 * float(np.median(sky_gradients)))
+    pieces, count = ndimage.label(sky & ~sharp)
+    if count == 0:
+        return sky & sharp
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+    widths = ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=np.arange(count + 1))
+    main = int(np.argmax(sizes[1:])) + 1
+    sky_colour = np.median(fine_rgb[pieces == main], axis=0)
+    means = np.stack([ndimage.mean(fine_rgb[..., channel], pieces, np.arange(count + 1)) for channel in range(3)], -1)
+    unlike_sky = np.abs(means - sky_colour).max(axis=1) > OBJECT_COLOUR_STEP
+    short_side = min(sky.shape)
+    thin = np.asarray(widths) <= OBJECT_WIDTH * short_side
+    small = sizes <= OBJECT_MAX_FRACTION * sky.size
+    is_object = (thin | small) & unlike_sky
+    is_object[0] = False
+    objects = is_object[pieces]
+    edge_chains, _ = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
+    touching = np.unique(edge_chains[ndimage.binary_dilation(objects | ~sky) & (edge_chains > 0)])
+    return objects | np.isin(edge_chains, touching[touching > 0])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Water
+
+
+def _water(rgb: np.ndarray, sky: np.ndarray, sky_like: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """Water below the sky at the coarse size: smooth, sky-coloured or mirroring the sky, wide and level on top.
+
+    Reflections keep the sky's hue but are darker, so a pixel counts when its chromaticity matches the sky's median
+    chromaticity and it is no brighter than the sky, or when the colour models call it sky. Only regions shaped like
+    a water surface survive: wide, and with a level upper edge (a far shore or a sea horizon), which keeps out hazy
+    mountains and pale walls.
+    """
+    height, width = sky.shape
+    if not sky.any() or sky.all():
+        return np.zeros_like(sky)
+    border = sky.sum(axis=0)
+    horizon = int(np.median(border))
+    below = np.arange(height)[:, None] > np.maximum(border, horizon)[None, :]
+    chroma = rgb / np.maximum(rgb.sum(axis=2, keepdims=True), 1e-6)
+    sky_chroma = np.median(chroma[sky], axis=0)
+    sky_luma = float(np.median(rgb[sky].mean(axis=1)))
+    mirrors_sky = (np.abs(chroma - sky_chroma).sum(axis=2) < 0.06) & (rgb.mean(axis=2) <= sky_luma * 1.1 + 0.03)
+    candidates = below & (texture < 1.5 * SMOOTH_TEXTURE) & (sky_like | mirrors_sky)
+    candidates = ndimage.binary_closing(candidates, structure=np.ones((1, 5), bool))
+    candidates = ndimage.binary_opening(candidates, structure=np.ones((3, 3), bool))
+    regions, count = ndimage.label(candidates)
+    water = np.zeros_like(sky)
+    for index in range(1, count + 1):
+        region = regions == index
+        columns = np.flatnonzero(region.any(axis=0))
+        if region.sum() < WATER_MIN_AREA * region.size or columns.size < WATER_MIN_WIDTH * width:
+            continue
+        tops = region[:, columns].argmax(axis=0)
+        if np.percentile(tops, 90) - np.percentile(tops, 10) <= WATER_TOP_SPREAD * height:
+            water |= ndimage.binary_fill_holes(region)
+    return water
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Confidence
+
+
+def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float | None:
+    """Median over the columns with land of the largest RGB step between the rows just above and below the border."""
+    height = sky.shape[0]
+    border = sky.sum(axis=0)
+    columns = np.flatnonzero((border >= rows) & (border <= height - rows))
+    if columns.size == 0:
+        return None
+    offsets = np.arange(rows)
+    above = rgb[border[columns][:, None] - 1 - offsets, columns[:, None]].mean(axis=1)
+    below = rgb[border[columns][:, None] + offsets, columns[:, None]].mean(axis=1)
+    return float(np.median(np.abs(above - below).max(axis=1)))
+
+
+def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
+    """A sentence saying why the sky cannot be trusted, or None."""
+    if not sky.any():
+        return "no region of the photo looks like sky"
+    sky_luma = float(np.median(rgb[sky] @ np.array([0.299, 0.587, 0.114], np.float32)))
+    if sky_luma < DARK_SKY_LUMA:
+        return f"the sky is too dark to tell from the land (median brightness {sky_luma:.2f} of 1)"
+    contrast = _border_contrast(rgb, sky)
+    if contrast is not None and contrast < MIN_BORDER_CONTRAST:
+        return f"sky and land barely differ where they meet (fog, haze or low contrast: step {contrast:.3f} of 1)"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def find_sky_regions(image: Image.Image) -> SkyRegions:
+    """Sky (with its clouds), water, a confidence map and an uncertainty verdict for ``image``, at its own size."""
+    coarse = _resized(image, COARSE_SIDE_PX)
+    sky_coarse, costs = _coarse_sky(coarse)
+    uncertainty = _uncertainty(coarse, sky_coarse)
+    water_coarse = _water(coarse, sky_coarse, costs < 0, _texture(coarse))
+    fine = _resized(image, FINE_SIDE_PX)
+    soft_sky = _refined(sky_coarse, fine)
+    sky = soft_sky >= 0.5
+    sky &= ~_objects_in_sky(sky, fine)
+    soft_water = _refined(water_coarse & ~sky_coarse, fine)
+    water = (soft_water >= 0.5) & ~sky
+    confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
+    if uncertainty is not None:
+        confidence *= 0.0
+        sky, water = np.zeros_like(sky), np.zeros_like(water)
+    size = image.size
+    return SkyRegions(
+        sky=_to_image_size(sky, size),
+        water=_to_image_size(water, size),
+        confidence=np.clip(_to_image_size(confidence, size, binary=False), 0.0, 1.0),
+        uncertainty=uncertainty,
+    )
+
+
+def _to_image_size(mask: np.ndarray, size: tuple[int, int], binary: bool = True) -> np.ndarray:
+    values = mask.astype(np.float32)
+    if (values.shape[1], values.shape[0]) != tuple(size):
+        values = np.asarray(Image.fromarray(values).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    return (values >= 0.5).astype(np.float32) if binary else values
