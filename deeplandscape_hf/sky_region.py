@@ -40,10 +40,16 @@ MAX_JUMP_COST_ROWS = 12  # jumps longer than this cost the same: buildings and t
 EDGE_REWARD = 3.0  # a border on a strong vertical gradient is preferred by up to this many pixels' cost
 SEED_BAND = 0.06  # the top and bottom rows of this fraction of the height seed the sky and ground models
 SEED_WEIGHT = 0.3  # share of each colour model kept for the top (sky) or bottom (ground) rows
+CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
 CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
-CLOUD_CHROMA_TOLERANCE = 0.05  # L1 distance of a cloud colour's chromaticity from the sky-hue-to-grey segment
+CLOUD_CHROMA_TOLERANCE = 0.035  # L1 distance of a cloud colour's chromaticity from the sky-hue-to-grey segment
 BROAD_WEIGHT = 0.15
-PRIOR_WEIGHT = 0.3  # share of the sky colour model given to greys (clouds)
+LAND_BAND = 0.03  # a run of land this fraction of the height tall ends the sky in its column ...
+LAND_COST = 2.0  # ... when every pixel in it costs at least this much as sky
+MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is trusted fully
+CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
+SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
+PRIOR_WEIGHT = 0.5  # share of the sky colour model given to greys (clouds)
 TEXTURE_WEIGHT = 0.7
 SMOOTH_TEXTURE = 0.02  # local luma std (5x5 at the coarse size) of a smooth sky; above it, pixels look like land
 DARK_SKY_LUMA = 0.12  # a sky darker than this on average (night, deep dusk) is not trusted
@@ -96,12 +102,13 @@ def _gradient(rgb: np.ndarray, sigma: float = 0.8) -> tuple[np.ndarray, np.ndarr
 
 
 def _texture(rgb: np.ndarray, window: int = 5) -> np.ndarray:
-    """Local luma std, then its mean over a wider window: foliage, rock and roofs stay rough, while the thin rough
-    line along a cloud's edge (a few pixels wide) is diluted by the smooth cloud and sky around it."""
+    """Local contrast (luma std over mean), then weighted by how much of a wider window is rough: foliage, rock and
+    roofs stay rough, while the thin rough line along a cloud's edge (a few pixels wide) is diluted by the smooth
+    cloud and sky around it. Dividing by the brightness keeps dark land in shadow rough."""
     luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     mean = ndimage.uniform_filter(luma, size=window, mode="nearest")
     mean_sq = ndimage.uniform_filter(luma * luma, size=window, mode="nearest")
-    local = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
+    local = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0)) / (mean + CONTRAST_FLOOR)
     rough_share = ndimage.uniform_filter((local > SMOOTH_TEXTURE).astype(np.float32), size=2 * window + 1)
     return local * rough_share
 
@@ -126,9 +133,9 @@ def _histogram(
     """
     counts = np.bincount(bins.ravel(), weights=weights.ravel().astype(np.float64), minlength=HISTOGRAM_BINS**3)
     counts = ndimage.gaussian_filter(counts.reshape((HISTOGRAM_BINS,) * 3), sigma=1.0, mode="constant")
-    model = counts / max(counts.sum(), 1e-9)
-    if not counts.sum() > 0:
-        model = np.full_like(model, 1.0 / model.size)
+    # Little evidence (a few rough pixels) must not make a sharp model: it is blended with "any colour" in proportion.
+    evidence = min(1.0, float(counts.sum()) / (MIN_EVIDENCE * bins.size))
+    model = evidence * counts / max(counts.sum(), 1e-9) + (1 - evidence) / counts.size
     uniform = np.full_like(model, 1.0 / model.size) if broad else None
     for extra, weight in ((seed, SEED_WEIGHT), (prior, PRIOR_WEIGHT), (uniform, BROAD_WEIGHT)):
         if extra is not None:
@@ -150,9 +157,12 @@ def _cloud_prior(sky_rgb: np.ndarray) -> np.ndarray:
     near = np.zeros(len(centres), bool)
     for hue in hues:
         direction = hue - neutral
-        along = np.clip((chroma - neutral) @ direction / max(float(direction @ direction), 1e-9), 0.0, 1.3)
+        along = np.clip((chroma - neutral) @ direction / max(float(direction @ direction), 1e-9), 0.0, 1.6)
         near |= np.abs(chroma - (neutral + along[:, None] * direction)).sum(axis=1) <= CLOUD_CHROMA_TOLERANCE
-    bright_enough = centres.mean(axis=1) >= CLOUD_MIN_BRIGHTNESS  # darker colours are mostly shade on the land
+    # A cloud may be a little darker than any clear sky seen (a grey underside), but much darker colours are far more
+    # often a mountain in haze or shade on the land.
+    darkest = float(np.quantile(sky_rgb.mean(axis=1), 0.1)) if len(sky_rgb) else 0.0
+    bright_enough = centres.mean(axis=1) >= max(CLOUD_MIN_BRIGHTNESS, darkest - CLOUD_DARKER_BY)
     prior = (near & bright_enough).astype(np.float64).reshape((HISTOGRAM_BINS,) * 3)
     prior = ndimage.gaussian_filter(prior, sigma=0.7, mode="constant")
     return prior / max(prior.sum(), 1e-9)
@@ -192,20 +202,32 @@ def _initial_border(rgb: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
     return candidates[int(np.argmax(energies))]
 
 
-def _sky_costs(rgb: np.ndarray, bins: np.ndarray, texture: np.ndarray, border: np.ndarray) -> np.ndarray:
+def _smoothly_connected(magnitude: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Pixels joined to ``seeds`` by paths without any edge: a sky that darkens or pales towards the horizon."""
+    # A noisy sky (JPEG, grain) has gradients everywhere: the threshold is the larger of a fixed step and twice the
+    # typical gradient among the seeds.
+    threshold = max(SKY_CONTINUITY_GRADIENT, 2.0 * float(np.median(magnitude[seeds]))) if seeds.any() else 0.0
+    regions, _ = ndimage.label(magnitude < threshold)
+    reached = np.unique(regions[seeds & (regions > 0)])
+    return np.isin(regions, reached[reached > 0])
+
+
+def _sky_costs(
+    rgb: np.ndarray, bins: np.ndarray, texture: np.ndarray, magnitude: np.ndarray, border: np.ndarray
+) -> np.ndarray:
     """Per pixel, the cost of calling it sky minus the cost of calling it ground (negative = sky-like).
 
     The sky model is what the clear sky at the top of the columns looks like, plus every colour a cloud in that sky
     can have (`_cloud_prior`); it is not refitted to the pixels the border encloses, so a hazy mountain once taken
     for sky cannot teach the model to keep it. The ground model is broad (any colour may be land) plus the colours of
-    the rough pixels, which are land, cloud edges aside (see `_texture`). Rough pixels also cost more as sky.
+    the rough pixels below the current border. Rough pixels also cost more as sky.
     """
     height = rgb.shape[0]
-    roughness = np.clip(texture / (3 * SMOOTH_TEXTURE), 0.0, 1.0)
+    roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
     top = np.arange(height)[:, None] < np.minimum(border, max(1, round(SEED_BAND * height)))[None, :]
-    clear_sky = top * (1.0 - roughness)
+    clear_sky = (top | _smoothly_connected(magnitude, top)) * (1.0 - roughness)
     sky_model = _histogram(bins, clear_sky, prior=_cloud_prior(rgb[clear_sky > 0.5]))
-    ground_model = _histogram(bins, roughness * ~top, broad=True)
+    ground_model = _histogram(bins, roughness * _below(border, height), broad=True)
     colour = np.log(ground_model.ravel()[bins]) - np.log(sky_model.ravel()[bins])
     rough = TEXTURE_WEIGHT * np.clip(np.log(np.maximum(texture, 1e-4) / SMOOTH_TEXTURE), 0.0, 2.0)
     return np.clip(colour, -4.0, 4.0) + rough
@@ -251,17 +273,37 @@ def _truncated_l1_min(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray,
     return np.where(jump, far_cost, best), np.where(jump, far, origin)
 
 
-def _coarse_sky(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sky mask, per-pixel sky cost) at the coarse size."""
+def _coarse_sky(rgb: np.ndarray, detail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sky mask, per-pixel sky cost) at the coarse size; ``detail``: the same photo at twice the size."""
     magnitude, vertical = _gradient(rgb)
-    texture = _texture(rgb)
+    texture = np.maximum(_texture(rgb), _pooled(_texture(detail), rgb.shape[:2]))
     bins = _bins(rgb)
-    border = _initial_border(rgb, magnitude)
-    costs = _sky_costs(rgb, bins, texture, border)
+    border = np.full(rgb.shape[1], rgb.shape[0])  # first pass: no land colours known, any colour may be land
+    costs = _sky_costs(rgb, bins, texture, magnitude, border)
     for _ in range(REFIT_ROUNDS):
-        border = _best_border(costs, vertical)
-        costs = _sky_costs(rgb, bins, texture, border)
+        border = np.minimum(_best_border(costs, vertical), _first_land_band(costs))
+        costs = _sky_costs(rgb, bins, texture, magnitude, border)
     return ~_below(border, rgb.shape[0]), costs
+
+
+def _pooled(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Mean of ``values`` over the cells of a ``shape`` grid (the finer texture seen at the coarse size)."""
+    image = Image.fromarray(values.astype(np.float32))
+    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BOX), dtype=np.float32)
+
+
+def _first_land_band(costs: np.ndarray) -> np.ndarray:
+    """Per column, the first row of a run of clearly-land pixels LAND_BAND high (the number of rows when none).
+
+    The sky is one piece from the top: below a tree line or a shore, sky-coloured pixels are water or haze, not sky.
+    A cable or a stalk crossing the sky is thinner than the band and does not cut it.
+    """
+    height = costs.shape[0]
+    rows = max(2, round(LAND_BAND * height))
+    land = (costs > LAND_COST).astype(np.int32)
+    runs = ndimage.convolve1d(land, np.ones(rows, np.int32), axis=0, mode="constant", origin=-(rows // 2))
+    full = runs >= rows
+    return np.where(full.any(axis=0), full.argmax(axis=0), height)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -403,10 +445,14 @@ def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
 def find_sky_regions(image: Image.Image) -> SkyRegions:
     """Sky (with its clouds), water, a confidence map and an uncertainty verdict for ``image``, at its own size."""
     coarse = _resized(image, COARSE_SIDE_PX)
-    sky_coarse, costs = _coarse_sky(coarse)
+    fine = _resized(image, FINE_SIDE_PX)
+    detail = np.asarray(
+        Image.fromarray((fine * 255).astype(np.uint8)).resize((2 * coarse.shape[1], 2 * coarse.shape[0])),
+        dtype=np.float32,
+    ) / 255.0
+    sky_coarse, costs = _coarse_sky(coarse, detail)
     uncertainty = _uncertainty(coarse, sky_coarse)
     water_coarse = _water(coarse, sky_coarse, costs < 0, _texture(coarse))
-    fine = _resized(image, FINE_SIDE_PX)
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
     sky &= ~_objects_in_sky(sky, fine)
