@@ -13,15 +13,30 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-__all__ = ["LabelMasks", "MaskScores", "load_labels", "render_labels", "score_movable_mask"]
+if TYPE_CHECKING:
+    from .evaluation import EvaluationResult
+    from .segmentation import SegmentationResult
+
+__all__ = [
+    "MASK_COLUMNS",
+    "LabelMasks",
+    "MaskScores",
+    "evaluate_masks",
+    "label_files",
+    "load_labels",
+    "render_labels",
+    "score_movable_mask",
+]
 
 STATIC, SKY, WATER, IGNORE = 0, 1, 2, 255
 PAINTED = {"static": STATIC, "sky": SKY, "water": WATER, "ignore": IGNORE}
@@ -75,7 +90,9 @@ def load_labels(path: str | os.PathLike) -> dict:
             raise ValueError(f"{where}: label must be one of {', '.join(SHAPE_LABELS)}, got {shape.get('label')!r}.")
         points = shape.get("polygon", shape.get("line"))
         if ("polygon" in shape) == ("line" in shape) or not isinstance(points, list) or len(points) < 2:
-            raise ValueError(f"{where}: give exactly one of 'polygon' (3+ points) or 'line' (2+ points) as [[x, y], ...].")
+            raise ValueError(
+                f"{where}: give exactly one of 'polygon' (3+ points) or 'line' (2+ points) as [[x, y], ...]."
+            )
         if "line" in shape and not shape.get("width", 0) > 0:
             raise ValueError(f"{where}: a 'line' needs a positive 'width' in pixels.")
     return data
@@ -164,7 +181,78 @@ def label_files(folder: str | os.PathLike) -> dict[str, Path]:
     return {load_labels(path).get("photo", path.stem): path for path in sorted(folder.glob("*.json"))}
 
 
-def summarise(values: Iterable[float | None]) -> tuple[float, float] | None:
-    """(median, minimum) of the values that exist, or None."""
-    present = [value for value in values if value is not None]
-    return (float(np.median(present)), float(np.min(present))) if present else None
+MASK_COLUMNS = ("photo", "method", "sky IoU", "water IoU", "land in mask %", "clouds included %", "seconds")
+Segmenter = Callable[[Image.Image], "SegmentationResult"]
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def _summary_rows(rows: Sequence[Mapping], methods: Sequence[str]) -> list[dict]:
+    """Per method: the median and the worst photo of every score (worst = lowest IoU, most land)."""
+    summary = []
+    for method in methods:
+        mine = [row for row in rows if row["method"] == method]
+        for label, pick_iou, pick_land in (("median", np.median, np.median), ("worst", np.min, np.max)):
+            row = {"photo": f"({label})", "method": method}
+            for column, pick in (
+                ("sky IoU", pick_iou),
+                ("water IoU", pick_iou),
+                ("land in mask %", pick_land),
+                ("clouds included %", pick_iou),
+                ("seconds", pick_land),
+            ):
+                present = [r[column] for r in mine if r[column] is not None]
+                row[column] = float(pick(present)) if present else None
+            summary.append(row)
+    return summary
+
+
+def evaluate_masks(
+    photos: Mapping[str, Path], labels: Mapping[str, Path], segmenters: Mapping[str, Segmenter]
+) -> EvaluationResult:
+    """Score every segmenter on every labelled photo: one row per photo and segmenter, then median / worst rows.
+
+    ``photos``: stem -> photo file; ``labels``: photo file name or stem -> label file (`label_files`). Photos
+    without a label file are an error naming them, so a typo never silently shrinks the set.
+    """
+    from .evaluation import EvaluationInputError, EvaluationResult
+    from .images import load_image
+
+    by_stem = {Path(name).stem: path for name, path in labels.items()}
+    unlabelled = sorted(set(photos) - set(by_stem))
+    if unlabelled:
+        raise EvaluationInputError(f"no label file for {', '.join(unlabelled)}: draw one (see mask_labels).")
+    rows = []
+    for stem, photo_path in photos.items():
+        photo = load_image(photo_path)
+        truth = render_labels(by_stem[stem], size=photo.size)
+        for method, segment in segmenters.items():
+            start = time.perf_counter()
+            found = segment(photo)
+            seconds = time.perf_counter() - start
+            scores = score_movable_mask(found.dynamic_mask, truth, sky=found.sky_mask)
+            rows.append(
+                {
+                    "photo": stem,
+                    "method": method,
+                    "sky IoU": scores.sky_iou,
+                    "water IoU": scores.water_iou,
+                    "land in mask %": _percent(scores.land_in_mask),
+                    "clouds included %": _percent(scores.cloud_included),
+                    "seconds": seconds,
+                }
+            )
+    result = EvaluationResult(command="masks", columns=MASK_COLUMNS, rows=rows + _summary_rows(rows, list(segmenters)))
+    result.protocol.update(
+        {
+            "photos": len(photos),
+            "scoring": f"pixels within {BORDER_TOLERANCE_PX} px (at the drawing's size) of a drawn border and "
+            "'ignore' shapes are left out; a mask pixel counts when >= 0.5",
+            "land in mask": "share of the labelled land pixels inside the movable mask (lower is better)",
+            "clouds included": "share of the labelled cloud pixels inside the movable mask",
+            "water IoU": "the movable mask minus the segmenter's sky, against the labelled water",
+        }
+    )
+    return result

@@ -1,10 +1,12 @@
-"""Sky and water segmentation: which pixels may move (DESIGN decision 5; reference section 5.9).
+"""Sky and water segmentation: which pixels may move.
 
 The authors used a CSAIL ADE20K-150 network and called a pixel movable when the best of the classes sky (2) and
 water (21) beats the best of all other classes. We keep that rule but run any transformers ADE20K semantic
 segmentation model (SegFormer-B0 by default: 3.7 M parameters, fast on a CPU) and pick the classes by NAME from its
 `config.id2label`, so models with other class orders work. When no model can be loaded, `SegmenterUnavailableError`
-tells the user to supply a mask; `heuristic_segment` is a documented colour/position fallback used only on request.
+tells the user to supply a mask, and the pipeline falls back (with a warning) to `heuristic_segment`: the offline
+sky-region segmenter of `sky_region`, which needs no weights. The older colour/position rule stays reachable as
+``heuristic_segment(..., method="colour")``, only to compare against.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -36,6 +39,7 @@ __all__ = [
     "heuristic_segment",
     "heuristic_sky_mask",
     "horizon_from_sky_mask",
+    "region_segment",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,10 @@ class SegmentationResult:
         label_names: id -> name of the model's classes.
         horizon: normalised row in [0, 1] below which reflections mirror the sky (0 when there is no sky).
         movable_class_ids: the class ids counted as movable.
+        confidence: optional (H, W) float32 in [0, 1]: how sure the segmenter is of each pixel (1 sure); low along
+            the borders, so it can widen the blend there. None when the segmenter gives none (the ADE20K model).
+        uncertainty: None when the masks can be trusted, else a sentence saying why not (fog, night, low
+            contrast); uncertain pixels were left out of ``dynamic_mask``, and a painted mask is the better choice.
     """
 
     dynamic_mask: np.ndarray
@@ -72,6 +80,8 @@ class SegmentationResult:
     label_names: dict[int, str]
     horizon: float
     movable_class_ids: tuple[int, ...] = field(default_factory=tuple)
+    confidence: np.ndarray | None = None
+    uncertainty: str | None = None
 
     @property
     def water_mask(self) -> np.ndarray:
@@ -173,9 +183,10 @@ def _unavailable_message(model_id: str, reason: str) -> str:
     return (
         f"Could not load the segmentation model '{model_id}' ({reason}). Without it the sky and water cannot be "
         "found automatically. Supply a mask instead (`--mask mask.png` on the command line, `mask=` in Python, or "
-        "paint one in the app), or ask for the colour heuristic explicitly (`heuristic_segment`, CLI "
-        f"`--segmentation heuristic`). To use the model, download it once while online (`hf download {model_id}`) "
-        "and keep HF_HUB_OFFLINE=1 afterwards, or pass a local folder holding a saved model."
+        "paint one in the app), or use the offline sky-region heuristic (`heuristic_segment`, CLI "
+        "`--segmentation heuristic`), which needs no download. To use the model, download it once while online "
+        f"(`hf download {model_id}`) and keep HF_HUB_OFFLINE=1 afterwards, or pass a local folder holding a saved "
+        "model."
     )
 
 
@@ -325,7 +336,58 @@ def _result_from_logits(
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Heuristic fallback (explicit only)
+# Offline fallback: the sky-region segmenter
+
+
+def region_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX) -> SegmentationResult:
+    """Sky (clouds included) and water found as regions, without any downloaded weights (see `sky_region`).
+
+    Labels: 0 other, 1 sky, 2 water. On a photo whose sky cannot be told from the land (fog, night, low contrast)
+    nothing moves and ``uncertainty`` says why.
+    """
+    from .sky_region import find_sky_regions
+
+    pil = load_image(image)
+    regions = find_sky_regions(pil)
+    water = regions.water * (1.0 - regions.sky)
+    return SegmentationResult(
+        dynamic_mask=np.clip(regions.sky + water, 0.0, 1.0),
+        sky_mask=regions.sky,
+        labels=(regions.sky + 2.0 * water).astype(np.int32),
+        label_names=dict(HEURISTIC_LABELS),
+        horizon=horizon_from_sky_mask(regions.sky, horizon_offset_px),
+        movable_class_ids=(1, 2),
+        confidence=regions.confidence,
+        uncertainty=regions.uncertainty,
+    )
+
+
+HeuristicMethod = Literal["region", "colour"]
+HEURISTIC_METHODS = ("region", "colour")
+
+
+def heuristic_segment(
+    image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX, method: HeuristicMethod = "region"
+) -> SegmentationResult:
+    """The offline segmentation: ``region`` (`region_segment`, the default) or ``colour`` (the older colour and
+    position rule, `_colour_segment`, kept only to compare against: it misses clouds, storm and sunset skies)."""
+    if method == "region":
+        return region_segment(image, horizon_offset_px)
+    if method == "colour":
+        return _colour_segment(image, horizon_offset_px)
+    raise ValueError(f"method must be one of {', '.join(HEURISTIC_METHODS)}, got {method!r}.")
+
+
+def heuristic_sky_mask(image: ImageInput, method: HeuristicMethod = "region") -> np.ndarray:
+    """The sky of `heuristic_segment`, float32 (H, W) in {0, 1}."""
+    if method == "colour":
+        pil = load_image(image)
+        return _to_size(_sky_at_working_size(_working_copy(pil)), pil.size)
+    return heuristic_segment(image, method=method).sky_mask
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The older colour/position rule (for comparison only)
 
 HEURISTIC_WORKING_SIDE_PX = 256  # decisions are made on a small copy: fast, and texture is measured at a known scale
 HEURISTIC_LABELS = {0: "other", 1: "sky", 2: "water"}
@@ -426,19 +488,6 @@ def _sky_at_working_size(small: Image.Image) -> np.ndarray:
     return ndimage.binary_fill_holes(ndimage.binary_closing(sky, structure=np.ones((5, 5), bool), border_value=1))
 
 
-def heuristic_sky_mask(image: ImageInput) -> np.ndarray:
-    """A colour/position guess of the sky, float32 (H, W) in {0, 1}. Use only when no model or mask is available.
-
-    Rule: a pixel is sky-coloured when it is bluish (blue above red and about green) or bright and pale (haze,
-    overcast, clouds), and smooth (local luma std below 0.035 in a 7x7 window, at 256 px); the sky is the union of
-    sky-coloured regions that touch the top edge, with enclosed holes (clouds, birds, sun) filled. It fails on
-    night scenes, dark storm clouds, saturated sunsets and skies that do not reach the top edge; a painted mask or
-    the segmentation model is always better.
-    """
-    pil = load_image(image)
-    return _to_size(_sky_at_working_size(_working_copy(pil)), pil.size)
-
-
 def _keep_water_like_regions(water: np.ndarray, sky: np.ndarray, cut_row: int) -> np.ndarray:
     """Keep candidate regions shaped like water surfaces, dropping hazy blue mountains and pale walls.
 
@@ -470,15 +519,20 @@ def _keep_water_like_regions(water: np.ndarray, sky: np.ndarray, cut_row: int) -
     return keep
 
 
-def heuristic_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX) -> SegmentationResult:
-    """`heuristic_sky_mask` plus water: below the horizon, smooth pixels that mirror the sky's colour.
+def _colour_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX) -> SegmentationResult:
+    """The older offline rule: the sky by colour and position, plus water that mirrors the sky's colour.
+
+    Sky: a pixel is sky-coloured when it is bluish (blue above red and about green) or bright and pale (haze,
+    overcast, clouds), and smooth (local luma std below 0.035 in a 7x7 window, at 256 px); the sky is the union of
+    sky-coloured regions that touch the top edge, with enclosed holes (clouds, birds, sun) filled. It fails on
+    night scenes, dark storm clouds, saturated sunsets and skies that do not reach the top edge.
 
     Water rule: for a row y below the sky line r (the lowest row where sky covers 5 % of the width), the mirrored
     row is 2r - y; a pixel is water when its mirror is sky and its chromaticity matches the mirror (reflections
     are darker but keep their hue), or when it is sky-coloured itself and at least 10 % of the height below r.
     Only wide regions with a straight upper edge (far shore or sea horizon) are kept. The rule is deliberately
     conservative: water it misses stays still, which looks natural, whereas animating a hazy mountain does not.
-    Labels: 0 other, 1 sky, 2 water. Explicit fallback only (see `heuristic_sky_mask` for its limits).
+    Labels: 0 other, 1 sky, 2 water.
     """
     pil = load_image(image)
     small = _working_copy(pil)

@@ -33,7 +33,6 @@ __all__ = ["SkyRegions", "find_sky_regions"]
 COARSE_SIDE_PX = 256  # the border search runs on a copy this long: texture is measured at a known scale, and it is fast
 FINE_SIDE_PX = 768  # the refinement and the object cuts run at most at this size
 HISTOGRAM_BINS = 16  # per RGB channel
-EDGE_THRESHOLDS = np.geomspace(0.02, 0.4, 12)  # gradient magnitudes (RGB in [0, 1] per pixel) tried for the first border
 REFIT_ROUNDS = 3
 JUMP_COST = 0.35  # per row of border jump between neighbouring columns (in units of one pixel's colour cost)
 MAX_JUMP_COST_ROWS = 12  # jumps longer than this cost the same: buildings and towers have vertical sides
@@ -175,31 +174,6 @@ def _cloud_prior(sky_rgb: np.ndarray) -> np.ndarray:
 def _below(border: np.ndarray, height: int) -> np.ndarray:
     """(H, W) True at and below each column's border row (border = number of sky rows in that column)."""
     return np.arange(height)[:, None] >= border[None, :]
-
-
-def _first_edge_border(magnitude: np.ndarray, threshold: float) -> np.ndarray:
-    strong = magnitude > threshold
-    return np.where(strong.any(axis=0), strong.argmax(axis=0), magnitude.shape[0])
-
-
-def _separation(rgb: np.ndarray, ground: np.ndarray) -> float:
-    """How well a border splits the colours in two: between-side variance over within-side variance (Otsu's ratio,
-    in RGB). Unlike a tight-cluster energy it does not prefer a thin strip of clear sky over the whole cloudy sky."""
-    fraction = ground.mean()
-    if not 0.02 <= fraction <= 0.98:
-        return -np.inf
-    sky_pixels, ground_pixels = rgb[~ground], rgb[ground]
-    between = fraction * (1 - fraction) * float(((sky_pixels.mean(0) - ground_pixels.mean(0)) ** 2).sum())
-    within = (1 - fraction) * float(sky_pixels.var(0).sum()) + fraction * float(ground_pixels.var(0).sum())
-    return between / max(within, 1e-9)
-
-
-def _initial_border(rgb: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
-    candidates = [_first_edge_border(magnitude, threshold) for threshold in EDGE_THRESHOLDS]
-    energies = [_separation(rgb, _below(border, rgb.shape[0])) for border in candidates]
-    if not np.isfinite(max(energies)):
-        return np.full(rgb.shape[1], rgb.shape[0] // 3)  # no threshold leaves both sides: start from the top third
-    return candidates[int(np.argmax(energies))]
 
 
 def _smoothly_connected(magnitude: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -446,10 +420,7 @@ def find_sky_regions(image: Image.Image) -> SkyRegions:
     """Sky (with its clouds), water, a confidence map and an uncertainty verdict for ``image``, at its own size."""
     coarse = _resized(image, COARSE_SIDE_PX)
     fine = _resized(image, FINE_SIDE_PX)
-    detail = np.asarray(
-        Image.fromarray((fine * 255).astype(np.uint8)).resize((2 * coarse.shape[1], 2 * coarse.shape[0])),
-        dtype=np.float32,
-    ) / 255.0
+    detail = _resized(Image.fromarray((fine * 255).astype(np.uint8)), 2 * COARSE_SIDE_PX)
     sky_coarse, costs = _coarse_sky(coarse, detail)
     uncertainty = _uncertainty(coarse, sky_coarse)
     water_coarse = _water(coarse, sky_coarse, costs < 0, _texture(coarse))
