@@ -329,10 +329,8 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
         return sky & sharp
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
     widths = ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=np.arange(count + 1))
-    main = int(np.argmax(sizes[1:])) + 1
-    sky_colour = np.median(fine_rgb[pieces == main], axis=0)
     means = np.stack([ndimage.mean(fine_rgb[..., channel], pieces, np.arange(count + 1)) for channel in range(3)], -1)
-    unlike_sky = np.abs(means - sky_colour).max(axis=1) > OBJECT_COLOUR_STEP
+    unlike_sky = np.abs(means - means[int(np.argmax(sizes[1:])) + 1]).max(axis=1) > OBJECT_COLOUR_STEP
     short_side = min(sky.shape)
     thin = np.asarray(widths) <= OBJECT_WIDTH * short_side
     small = sizes <= OBJECT_MAX_FRACTION * sky.size
@@ -418,9 +416,9 @@ def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
 
 def find_sky_regions(image: Image.Image) -> SkyRegions:
     """Sky (with its clouds), water, a confidence map and an uncertainty verdict for ``image``, at its own size."""
-    coarse = _resized(image, COARSE_SIDE_PX)
     fine = _resized(image, FINE_SIDE_PX)
-    detail = _resized(Image.fromarray((fine * 255).astype(np.uint8)), 2 * COARSE_SIDE_PX)
+    fine_image = Image.fromarray((fine * 255).round().astype(np.uint8))
+    coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
     sky_coarse, costs = _coarse_sky(coarse, detail)
     uncertainty = _uncertainty(coarse, sky_coarse)
     water_coarse = _water(coarse, sky_coarse, costs < 0, _texture(coarse))
