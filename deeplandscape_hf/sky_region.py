@@ -44,6 +44,7 @@ CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud pri
 CLOUD_CHROMA_TOLERANCE = 0.035  # L1 distance of a cloud colour's chromaticity from the sky-hue-to-grey segment
 BROAD_WEIGHT = 0.15
 LAND_BAND = 0.03  # a run of land this fraction of the height tall ends the sky in its column ...
+LAND_BAND_WIDTH = 0.15  # ... and the band spans this fraction of the width
 LAND_COST = 2.0  # ... when every pixel in it costs at least this much as sky
 MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is trusted fully
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
@@ -267,7 +268,8 @@ def _pooled(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _first_land_band(costs: np.ndarray) -> np.ndarray:
-    """Per column, the first row of a run of clearly-land pixels LAND_BAND high (the number of rows when none).
+    """Per column, the first row of a run of clearly-land pixels LAND_BAND high, in a band at least LAND_BAND_WIDTH
+    wide (the number of rows when none).
 
     The sky is one piece from the top: below a tree line or a shore, sky-coloured pixels are water or haze, not sky.
     A cable or a stalk crossing the sky is thinner than the band and does not cut it.
@@ -276,8 +278,14 @@ def _first_land_band(costs: np.ndarray) -> np.ndarray:
     rows = max(2, round(LAND_BAND * height))
     land = (costs > LAND_COST).astype(np.int32)
     runs = ndimage.convolve1d(land, np.ones(rows, np.int32), axis=0, mode="constant", origin=-(rows // 2))
-    full = runs >= rows
-    return np.where(full.any(axis=0), full.argmax(axis=0), height)
+    full = (runs >= rows).astype(np.float32)
+    # Only a band that runs across the photo cuts the sky: a kite or a tower top is as tall but narrow, and the
+    # sky goes on below it (the object itself is cut out later).
+    reach = max(3, round(LAND_BAND_WIDTH * costs.shape[1]))
+    wide = ndimage.maximum_filter(full, size=(rows, 1)) if rows > 1 else full
+    wide = ndimage.uniform_filter1d(wide, size=reach, axis=1, mode="nearest") >= 0.9
+    full_and_wide = (full > 0) & wide
+    return np.where(full_and_wide.any(axis=0), full_and_wide.argmax(axis=0), height)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -315,31 +323,50 @@ def _refined(sky_coarse: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
 def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     """Pixels of the sky that belong to things standing in it: cables, masts, kites, birds, branches.
 
-    Sharp edges split the sky into pieces; a piece is an object when it is thin (at most OBJECT_WIDTH of the short
-    side across) or small, and its colour is not the sky's; the sharp edges around objects go with them.
-    Clouds are soft-edged, so they stay in one piece with the sky or form wide pieces of sky colour.
+    Sharp edges split the sky into pieces. A piece is an object when it is thin (at most OBJECT_WIDTH of the short
+    side across) or small, and its colour differs from the sky around it (the large pieces nearby, blurred); the
+    sharp edges touching objects or land go with them. Clouds are soft-edged, so they stay in one piece with the sky,
+    and a cloud cut off by sharp edges still looks like its surroundings, or is large.
     """
     magnitude, _ = _gradient(fine_rgb, sigma=0.7)
-    sky_gradients = magnitude[sky]
-    if sky_gradients.size == 0:
+    if not sky.any():
         return np.zeros_like(sky)
-    sharp = magnitude > max(SHARP_EDGE, 6.0 * float(np.median(sky_gradients)))
+    sharp = magnitude > max(SHARP_EDGE, 6.0 * float(np.median(magnitude[sky])))
     pieces, count = ndimage.label(sky & ~sharp)
     if count == 0:
         return sky & sharp
+    index = np.arange(count + 1)
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
-    widths = ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=np.arange(count + 1))
-    means = np.stack([ndimage.mean(fine_rgb[..., channel], pieces, np.arange(count + 1)) for channel in range(3)], -1)
-    unlike_sky = np.abs(means - means[int(np.argmax(sizes[1:])) + 1]).max(axis=1) > OBJECT_COLOUR_STEP
-    short_side = min(sky.shape)
-    thin = np.asarray(widths) <= OBJECT_WIDTH * short_side
-    small = sizes <= OBJECT_MAX_FRACTION * sky.size
-    is_object = (thin | small) & unlike_sky
-    is_object[0] = False
-    objects = is_object[pieces]
+    widths = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=index))
+    thin = widths <= OBJECT_WIDTH * min(sky.shape)
+    candidate = thin | (sizes <= OBJECT_MAX_FRACTION * sky.size)
+    candidate[0] = False
+    around = _surrounding_colour(fine_rgb, (pieces > 0) & ~candidate[pieces])
+    step = np.asarray(ndimage.mean(np.abs(fine_rgb - around).max(axis=2), pieces, index=index))
+    # A thin piece between sharp edges is most likely a cable or a mast: a smaller colour step gives it away.
+    objects = (candidate & (step > np.where(thin, 0.5, 1.0) * OBJECT_COLOUR_STEP))[pieces]
     edge_chains, _ = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
     touching = np.unique(edge_chains[ndimage.binary_dilation(objects | ~sky) & (edge_chains > 0)])
     return objects | np.isin(edge_chains, touching[touching > 0])
+
+
+def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48) -> np.ndarray:
+    """The colour of the ``reference`` pixels nearby, at every pixel: a normalised blur over about 1/``cells`` of
+    the long side, computed on a small copy (fast) and brought back to full size."""
+    height, width = reference.shape
+    scale = cells / max(height, width)
+    small = (max(1, round(width * scale)), max(1, round(height * scale)))
+    weights = np.asarray(Image.fromarray(reference.astype(np.float32)).resize(small, Image.Resampling.BOX))
+    colour = np.stack(
+        [np.asarray(Image.fromarray(rgb[..., c] * reference).resize(small, Image.Resampling.BOX)) for c in range(3)],
+        axis=-1,
+    )
+    weights = ndimage.gaussian_filter(weights, 1.0, mode="nearest")
+    colour = ndimage.gaussian_filter(colour, (1.0, 1.0, 0), mode="nearest") / np.maximum(weights, 1e-6)[..., None]
+    return np.stack(
+        [np.asarray(Image.fromarray(colour[..., c].astype(np.float32)).resize((width, height))) for c in range(3)],
+        axis=-1,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
