@@ -58,8 +58,12 @@ OBJECT_MAX_FRACTION = 0.02  # an object cut out of the sky covers at most this f
 OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across (cables, masts, stalks)
 OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
+WATER_TEXTURE = 2.0  # water is smoother than this many times the smooth-sky texture ...
+SHORE_ROWS = 0.025  # a shore between sky and water is at least this fraction of the height tall
+MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground)
+SEA_HORIZON_SPREAD = 0.015  # ... or within this fraction right under the sky (a sea horizon)
 WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
-WATER_MIN_AREA = 0.005  # ... and covers this fraction of the image
+WATER_MIN_AREA = 0.02  # ... and covers this fraction of the image
 WATER_TOP_SPREAD = 0.06  # the top edge of water (a shore, a sea horizon) is level within this fraction of the height
 
 
@@ -248,10 +252,9 @@ def _truncated_l1_min(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray,
     return np.where(jump, far_cost, best), np.where(jump, far, origin)
 
 
-def _coarse_sky(rgb: np.ndarray, detail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sky mask, per-pixel sky cost) at the coarse size; ``detail``: the same photo at twice the size."""
+def _coarse_sky(rgb: np.ndarray, texture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sky mask, per-pixel sky cost) at the coarse size; ``texture``: `_texture` at this size and the next."""
     magnitude, vertical = _gradient(rgb)
-    texture = np.maximum(_texture(rgb), _pooled(_texture(detail), rgb.shape[:2]))
     bins = _bins(rgb)
     border = np.full(rgb.shape[1], rgb.shape[0])  # first pass: no land colours known, any colour may be land
     costs = _sky_costs(rgb, bins, texture, magnitude, border)
@@ -373,25 +376,32 @@ def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48)
 # Water
 
 
-def _water(rgb: np.ndarray, sky: np.ndarray, sky_like: np.ndarray, texture: np.ndarray) -> np.ndarray:
-    """Water below the sky at the coarse size: smooth, sky-coloured or mirroring the sky, wide and level on top.
+def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
+    """Colours water takes: the sky's own hues mixed with grey at any brightness (a reflection is darker than what it
+    mirrors), or blue to cyan. Greens and browns (fields, sand, rivers thick with silt) are left out."""
+    chroma = rgb / np.maximum(rgb.sum(axis=2, keepdims=True), 1e-6)
+    neutral = np.full(3, 1 / 3)
+    hue = np.median(chroma[sky], axis=0) - neutral
+    along = np.clip((chroma - neutral) @ hue / max(float(hue @ hue), 1e-9), 0.0, 1.6)
+    sky_family = np.abs(chroma - (neutral + along[..., None] * hue)).sum(axis=2) <= CLOUD_CHROMA_TOLERANCE
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    bluish = (blue > red + 0.05) & (blue >= green - 0.05)
+    return sky_family | bluish
 
-    Reflections keep the sky's hue but are darker, so a pixel counts when its chromaticity matches the sky's median
-    chromaticity and it is no brighter than the sky, or when the colour models call it sky. Only regions shaped like
-    a water surface survive: wide, and with a level upper edge (a far shore or a sea horizon), which keeps out hazy
-    mountains and pale walls.
+
+def _water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """Water below the sky at the coarse size: smooth, water-coloured, wide and level on top.
+
+    Only regions shaped like a water surface survive: wide, and with a level upper edge (a far shore or a sea
+    horizon), which keeps out hazy mountains and pale walls.
     """
     height, width = sky.shape
     if not sky.any() or sky.all():
         return np.zeros_like(sky)
     border = sky.sum(axis=0)
     horizon = int(np.median(border))
-    below = np.arange(height)[:, None] > np.maximum(border, horizon)[None, :]
-    chroma = rgb / np.maximum(rgb.sum(axis=2, keepdims=True), 1e-6)
-    sky_chroma = np.median(chroma[sky], axis=0)
-    sky_luma = float(np.median(rgb[sky].mean(axis=1)))
-    mirrors_sky = (np.abs(chroma - sky_chroma).sum(axis=2) < 0.06) & (rgb.mean(axis=2) <= sky_luma * 1.1 + 0.03)
-    candidates = below & (texture < 1.5 * SMOOTH_TEXTURE) & (sky_like | mirrors_sky)
+    below = np.arange(height)[:, None] >= np.maximum(border, horizon)[None, :]
+    candidates = below & (texture < WATER_TEXTURE * SMOOTH_TEXTURE) & _water_coloured(rgb, sky)
     candidates = ndimage.binary_closing(candidates, structure=np.ones((1, 5), bool))
     candidates = ndimage.binary_opening(candidates, structure=np.ones((3, 3), bool))
     regions, count = ndimage.label(candidates)
@@ -402,7 +412,13 @@ def _water(rgb: np.ndarray, sky: np.ndarray, sky_like: np.ndarray, texture: np.n
         if region.sum() < WATER_MIN_AREA * region.size or columns.size < WATER_MIN_WIDTH * width:
             continue
         tops = region[:, columns].argmax(axis=0)
-        if np.percentile(tops, 90) - np.percentile(tops, 10) <= WATER_TOP_SPREAD * height:
+        spread = np.percentile(tops, 90) - np.percentile(tops, 10)
+        # Right under the sky, only a sea horizon (a straight line) makes a smooth sky-coloured band water: a hazy
+        # range of hills has a ridge line. Below a shore or a tree line, a level far bank is enough.
+        below_a_shore = np.mean(tops >= border[columns] + SHORE_ROWS * height) >= 0.7
+        # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
+        near_horizon = np.median(tops - border[columns]) <= MAX_SHORE_DEPTH * height
+        if near_horizon and spread <= (WATER_TOP_SPREAD if below_a_shore else SEA_HORIZON_SPREAD) * height:
             water |= ndimage.binary_fill_holes(region)
     return water
 
@@ -446,9 +462,10 @@ def find_sky_regions(image: Image.Image) -> SkyRegions:
     fine = _resized(image, FINE_SIDE_PX)
     fine_image = Image.fromarray((fine * 255).round().astype(np.uint8))
     coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
-    sky_coarse, costs = _coarse_sky(coarse, detail)
+    texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
+    sky_coarse, costs = _coarse_sky(coarse, texture)
     uncertainty = _uncertainty(coarse, sky_coarse)
-    water_coarse = _water(coarse, sky_coarse, costs < 0, _texture(coarse))
+    water_coarse = _water(coarse, sky_coarse, texture)
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
     sky &= ~_objects_in_sky(sky, fine)
