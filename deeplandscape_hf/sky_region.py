@@ -323,11 +323,12 @@ def _refined(sky_coarse: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     return np.clip(_guided_filter(luma, soft, radius=max(2, round(2 * scale)), eps=1e-3), 0.0, 1.0)
 
 
-def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
+def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray) -> np.ndarray:
     """Pixels of the sky that belong to things standing in it: cables, masts, kites, birds, branches.
 
     Sharp edges split the sky into pieces. A piece is an object when it is thin (at most OBJECT_WIDTH of the short
-    side across) or small, and its colour differs from the sky around it (the large pieces nearby, blurred); the
+    side across) or small and not cloud-coloured (``sky_costs``, coarse, >= 0 on average), and its colour differs
+    from the sky around it (the large pieces nearby, blurred); the
     sharp edges touching objects or land go with them. Clouds are soft-edged, so they stay in one piece with the sky,
     and a cloud cut off by sharp edges still looks like its surroundings, or is large.
     """
@@ -342,7 +343,9 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
     widths = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=index))
     thin = widths <= OBJECT_WIDTH * min(sky.shape)
-    candidate = thin | (sizes <= OBJECT_MAX_FRACTION * sky.size)
+    # A small piece in colours a cloud can have (white, grey, the sky's hue) is a cloud, not a kite or a bird.
+    cloud_coloured = np.asarray(ndimage.mean(_upsampled(sky_costs, sky.shape), pieces, index=index)) < 0
+    candidate = thin | ((sizes <= OBJECT_MAX_FRACTION * sky.size) & ~cloud_coloured)
     candidate[0] = False
     around = _surrounding_colour(fine_rgb, (pieces > 0) & ~candidate[pieces])
     step = np.asarray(ndimage.mean(np.abs(fine_rgb - around).max(axis=2), pieces, index=index))
@@ -468,7 +471,7 @@ def find_sky_regions(image: Image.Image) -> SkyRegions:
     water_coarse = _water(coarse, sky_coarse, texture)
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
-    sky &= ~_objects_in_sky(sky, fine)
+    sky &= ~_objects_in_sky(sky, fine, costs)
     soft_water = _refined(water_coarse & ~sky_coarse, fine)
     water = (soft_water >= 0.5) & ~sky
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
