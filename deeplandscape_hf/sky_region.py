@@ -53,6 +53,7 @@ PRIOR_WEIGHT = 0.5  # share of the sky colour model given to greys (clouds)
 TEXTURE_WEIGHT = 0.7
 SMOOTH_TEXTURE = 0.02  # local luma std (5x5 at the coarse size) of a smooth sky; above it, pixels look like land
 DARK_SKY_LUMA = 0.12  # a sky darker than this on average (night, deep dusk) is not trusted
+MIN_PHOTO_CONTRAST = 0.03  # std of the brightness over the whole photo below which nothing can be told apart
 MIN_BORDER_CONTRAST = 0.015  # median RGB step across the border needed to trust it (fog, haze below this)
 OBJECT_MAX_FRACTION = 0.02  # an object cut out of the sky covers at most this fraction of the image ...
 OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across (cables, masts, stalks)
@@ -344,16 +345,22 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     widths = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=index))
     thin = widths <= OBJECT_WIDTH * min(sky.shape)
     # A small piece in colours a cloud can have (white, grey, the sky's hue) is a cloud, not a kite or a bird.
-    cloud_coloured = np.asarray(ndimage.mean(_upsampled(sky_costs, sky.shape), pieces, index=index)) < 0
+    cloud_coloured = _piece_means(_upsampled(sky_costs, sky.shape), pieces, sizes) < 0
     candidate = thin | ((sizes <= OBJECT_MAX_FRACTION * sky.size) & ~cloud_coloured)
     candidate[0] = False
     around = _surrounding_colour(fine_rgb, (pieces > 0) & ~candidate[pieces])
-    step = np.asarray(ndimage.mean(np.abs(fine_rgb - around).max(axis=2), pieces, index=index))
+    step = _piece_means(np.abs(fine_rgb - around).max(axis=2), pieces, sizes)
     # A thin piece between sharp edges is most likely a cable or a mast: a smaller colour step gives it away.
     objects = (candidate & (step > np.where(thin, 0.5, 1.0) * OBJECT_COLOUR_STEP))[pieces]
     edge_chains, _ = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
     touching = np.unique(edge_chains[ndimage.binary_dilation(objects | ~sky) & (edge_chains > 0)])
     return objects | np.isin(edge_chains, touching[touching > 0])
+
+
+def _piece_means(values: np.ndarray, pieces: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` over each labelled piece (index 0 included), from its pixel counts ``sizes``."""
+    sums = np.bincount(pieces.ravel(), weights=values.ravel(), minlength=len(sizes))
+    return sums / np.maximum(sizes, 1)
 
 
 def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48) -> np.ndarray:
@@ -447,7 +454,10 @@ def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
     """A sentence saying why the sky cannot be trusted, or None."""
     if not sky.any():
         return "no region of the photo looks like sky"
-    sky_luma = float(np.median(rgb[sky] @ np.array([0.299, 0.587, 0.114], np.float32)))
+    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    if float(luma.std()) < MIN_PHOTO_CONTRAST:
+        return f"the photo has almost no contrast (brightness spread {float(luma.std()):.3f} of 1: fog or haze)"
+    sky_luma = float(np.median(luma[sky]))
     if sky_luma < DARK_SKY_LUMA:
         return f"the sky is too dark to tell from the land (median brightness {sky_luma:.2f} of 1)"
     contrast = _border_contrast(rgb, sky)
