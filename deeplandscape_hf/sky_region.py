@@ -57,6 +57,7 @@ MIN_PHOTO_CONTRAST = 0.03  # std of the brightness over the whole photo below wh
 MIN_BORDER_CONTRAST = 0.015  # median RGB step across the border needed to trust it (fog, haze below this)
 OBJECT_MAX_FRACTION = 0.02  # an object cut out of the sky covers at most this fraction of the image ...
 OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across (cables, masts, stalks)
+CLOUD_MAX_SATURATION = 0.2  # a piece this unsaturated (HSV) or less may be a cloud, however dark
 OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
 WATER_TEXTURE = 2.0  # water is smoother than this many times the smooth-sky texture ...
@@ -344,8 +345,11 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
     widths = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=index))
     thin = widths <= OBJECT_WIDTH * min(sky.shape)
-    # A small piece in colours a cloud can have (white, grey, the sky's hue) is a cloud, not a kite or a bird.
-    cloud_coloured = _piece_means(_upsampled(sky_costs, sky.shape), pieces, sizes) < 0
+    # A small piece in colours a cloud can have (white or grey of any brightness, or the sky's colours) is a cloud,
+    # not a kite or a sign.
+    colour = np.stack([_piece_means(fine_rgb[..., channel], pieces, sizes) for channel in range(3)], axis=-1)
+    greyish = (colour.max(axis=1) - colour.min(axis=1)) <= CLOUD_MAX_SATURATION * np.maximum(colour.max(axis=1), 1e-6)
+    cloud_coloured = greyish | (_piece_means(_upsampled(sky_costs, sky.shape), pieces, sizes) < 0)
     candidate = thin | ((sizes <= OBJECT_MAX_FRACTION * sky.size) & ~cloud_coloured)
     candidate[0] = False
     around = _surrounding_colour(fine_rgb, (pieces > 0) & ~candidate[pieces])
