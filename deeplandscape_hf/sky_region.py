@@ -283,14 +283,16 @@ def _first_land_band(costs: np.ndarray) -> np.ndarray:
     rows = max(2, round(LAND_BAND * height))
     land = (costs > LAND_COST).astype(np.int32)
     runs = ndimage.convolve1d(land, np.ones(rows, np.int32), axis=0, mode="constant", origin=-(rows // 2))
-    full = (runs >= rows).astype(np.float32)
-    # Only a band that runs across the photo cuts the sky: a kite or a tower top is as tall but narrow, and the
-    # sky goes on below it (the object itself is cut out later).
-    reach = max(3, round(LAND_BAND_WIDTH * costs.shape[1]))
-    wide = ndimage.maximum_filter(full, size=(rows, 1)) if rows > 1 else full
-    wide = ndimage.uniform_filter1d(wide, size=reach, axis=1, mode="nearest") >= 0.9
-    full_and_wide = (full > 0) & wide
-    return np.where(full_and_wide.any(axis=0), full_and_wide.argmax(axis=0), height)
+    full = runs >= rows
+    # Only a band that runs across the photo (a tree line, a ridge, a shore, level or sloping) cuts the sky: a kite
+    # or a tower top is as tall but narrow, and the sky goes on below it (the object itself is cut out later).
+    bands, count = ndimage.label(ndimage.binary_dilation(full, np.ones((rows, 1), bool)), np.ones((3, 3), bool))
+    if count == 0:
+        return np.full(costs.shape[1], height)
+    columns = ndimage.find_objects(bands)
+    extents = np.array([0] + [piece[1].stop - piece[1].start for piece in columns])
+    wide = full & (extents[bands] >= LAND_BAND_WIDTH * costs.shape[1])
+    return np.where(wide.any(axis=0), wide.argmax(axis=0), height)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
