@@ -63,10 +63,13 @@ SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough 
 WATER_TEXTURE = 2.0  # water is smoother than this many times the smooth-sky texture ...
 SHORE_ROWS = 0.025  # a shore between sky and water is at least this fraction of the height tall
 MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground)
+HORIZON_MARGIN = 0.03  # the sky may reach this fraction of the height below the horizon of the land columns ...
+HORIZON_LAND_COLUMNS = 0.3  # ... when at least this share of the columns end at land
 SEA_HORIZON_SPREAD = 0.015  # ... or within this fraction right under the sky (a sea horizon)
 WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
 WATER_MIN_AREA = 0.02  # ... and covers this fraction of the image
-WATER_TOP_SPREAD = 0.06  # the top edge of water (a shore, a sea horizon) is level within this fraction of the height
+WATER_TOP_SPREAD = 0.03  # the top edge of water below a shore is level within this fraction of the height ...
+WATER_LEVEL_COLUMNS = 0.7  # ... in this share of its columns
 
 
 @dataclass(frozen=True)
@@ -392,6 +395,24 @@ def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48)
 # Water
 
 
+def _above_horizon(sky: np.ndarray) -> np.ndarray:
+    """The sky cut at the horizon that the land columns show, when some columns run on far below it.
+
+    Beside a pier or between two shores nothing may separate a calm lake or a foggy one from the sky above it, so
+    the border of those columns runs down to the bottom of the photo. Where most columns end at land, the sky
+    there cannot reach much lower: the rest is offered to the water test (and stays sky if it is not water).
+    """
+    height = sky.shape[0]
+    border = sky.sum(axis=0)
+    ends_at_land = border < height * (1 - HORIZON_MARGIN)
+    if ends_at_land.mean() < HORIZON_LAND_COLUMNS:
+        return sky
+    horizon = int(np.quantile(border[ends_at_land], 0.9) + HORIZON_MARGIN * height)
+    capped = sky.copy()
+    capped[horizon:] = False
+    return capped
+
+
 def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
     """Colours water takes: the sky's own hues mixed with grey at any brightness (a reflection is darker than what it
     mirrors), or blue to cyan. Greens and browns (fields, sand, rivers thick with silt) are left out."""
@@ -428,13 +449,17 @@ def _water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> np.ndarray:
         if region.sum() < WATER_MIN_AREA * region.size or columns.size < WATER_MIN_WIDTH * width:
             continue
         tops = region[:, columns].argmax(axis=0)
-        spread = np.percentile(tops, 90) - np.percentile(tops, 10)
         # Right under the sky, only a sea horizon (a straight line) makes a smooth sky-coloured band water: a hazy
-        # range of hills has a ridge line. Below a shore or a tree line, a level far bank is enough.
+        # range of hills has a ridge line (all columns must agree). Below a shore or a tree line, a level far bank is
+        # enough, in most columns (posts or grass in front may hide the rest).
         below_a_shore = np.mean(tops >= border[columns] + SHORE_ROWS * height) >= 0.7
+        if below_a_shore:
+            level = np.mean(np.abs(tops - np.median(tops)) <= WATER_TOP_SPREAD * height) >= WATER_LEVEL_COLUMNS
+        else:
+            level = np.percentile(tops, 90) - np.percentile(tops, 10) <= SEA_HORIZON_SPREAD * height
         # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
         near_horizon = np.median(tops - border[columns]) <= MAX_SHORE_DEPTH * height
-        if near_horizon and spread <= (WATER_TOP_SPREAD if below_a_shore else SEA_HORIZON_SPREAD) * height:
+        if near_horizon and level:
             water |= ndimage.binary_fill_holes(region)
     return water
 
@@ -484,7 +509,8 @@ def find_sky_regions(image: Image.Image) -> SkyRegions:
     texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
     sky_coarse, costs = _coarse_sky(coarse, texture)
     uncertainty = _uncertainty(coarse, sky_coarse)
-    water_coarse = _water(coarse, sky_coarse, texture)
+    water_coarse = _water(coarse, _above_horizon(sky_coarse), texture)
+    sky_coarse &= ~water_coarse
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
     sky &= ~_objects_in_sky(sky, fine, costs)
