@@ -45,6 +45,7 @@ CLOUD_CHROMA_TOLERANCE = 0.035  # L1 distance of a cloud colour's chromaticity f
 BROAD_WEIGHT = 0.15
 LAND_BAND = 0.03  # a run of land this fraction of the height tall ends the sky in its column ...
 LAND_BAND_WIDTH = 0.15  # ... and the band spans this fraction of the width
+LAND_BAND_MAX_SLOPE = 0.25  # ... and runs within this slope of level (rows per column)
 LAND_COST = 2.0  # ... when every pixel in it costs at least this much as sky
 MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is trusted fully
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
@@ -287,14 +288,19 @@ def _first_land_band(costs: np.ndarray) -> np.ndarray:
     land = (costs > LAND_COST).astype(np.int32)
     runs = ndimage.convolve1d(land, np.ones(rows, np.int32), axis=0, mode="constant", origin=-(rows // 2))
     full = runs >= rows
-    # Only a band that runs across the photo (a tree line, a ridge, a shore, level or sloping) cuts the sky: a kite
-    # or a tower top is as tall but narrow, and the sky goes on below it (the object itself is cut out later).
+    # Only a band that runs across the photo (a tree line, a ridge, a shore) cuts the sky: a kite or a tower top is
+    # as tall but narrow, and the sky goes on below it (the object itself is cut out later).
     bands, count = ndimage.label(ndimage.binary_dilation(full, np.ones((rows, 1), bool)), np.ones((3, 3), bool))
     if count == 0:
         return np.full(costs.shape[1], height)
-    columns = ndimage.find_objects(bands)
-    extents = np.array([0] + [piece[1].stop - piece[1].start for piece in columns])
-    wide = full & (extents[bands] >= LAND_BAND_WIDTH * costs.shape[1])
+    cuts = np.zeros(count + 1, bool)
+    for index, piece in enumerate(ndimage.find_objects(bands), start=1):
+        rows_in, columns_in = np.nonzero(bands[piece] == index)
+        if np.ptp(columns_in) + 1 < LAND_BAND_WIDTH * costs.shape[1]:
+            continue
+        # A tree line, a ridge or a shore runs roughly level; a cable or a boom can cross the sky at any angle.
+        cuts[index] = abs(np.polyfit(columns_in, rows_in, 1)[0]) <= LAND_BAND_MAX_SLOPE
+    wide = full & cuts[bands]
     return np.where(wide.any(axis=0), wide.argmax(axis=0), height)
 
 
