@@ -52,6 +52,7 @@ CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: no
 SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
 PRIOR_WEIGHT = 0.5  # share of the sky colour model given to greys (clouds)
 TEXTURE_WEIGHT = 0.7
+CLOUD_TEXTURE_SHARE = 0.5  # share of the texture cost kept for cloud-coloured pixels
 SMOOTH_TEXTURE = 0.02  # local luma std (5x5 at the coarse size) of a smooth sky; above it, pixels look like land
 DARK_SKY_LUMA = 0.12  # a sky darker than this on average (night, deep dusk) is not trusted
 MIN_PHOTO_CONTRAST = 0.03  # std of the brightness over the whole photo below which nothing can be told apart
@@ -211,10 +212,12 @@ def _sky_costs(
     roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
     top = np.arange(height)[:, None] < np.minimum(border, max(1, round(SEED_BAND * height)))[None, :]
     clear_sky = (top | _smoothly_connected(magnitude, top)) * (1.0 - roughness)
-    sky_model = _histogram(bins, clear_sky, prior=_cloud_prior(rgb[clear_sky > 0.5]))
+    clouds = _cloud_prior(rgb[clear_sky > 0.5])
+    sky_model = _histogram(bins, clear_sky, prior=clouds)
     ground_model = _histogram(bins, roughness * _below(border, height), broad=True)
     colour = np.log(ground_model.ravel()[bins]) - np.log(sky_model.ravel()[bins])
     rough = TEXTURE_WEIGHT * np.clip(np.log(np.maximum(texture, 1e-4) / SMOOTH_TEXTURE), 0.0, 2.0)
+    rough *= np.where(clouds.ravel()[bins] > 0, CLOUD_TEXTURE_SHARE, 1.0)  # cumulus are lumpy: texture counts less
     return np.clip(colour, -4.0, 4.0) + rough
 
 
