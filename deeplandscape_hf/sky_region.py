@@ -2,22 +2,27 @@
 
 Why a region and not a colour: a cloud can be white, grey, near black or orange, so no colour rule finds all of them.
 What clouds share with the sky around them is where they are (above the land, in one piece with the rest of the
-sky) and that the land below is a different population of colours and textures. So the sky is found as a per-column
-border, the row in each column above which everything is sky, chosen to best separate a sky colour model above from
-a ground colour model below (the classical sky-region formulation), with these steps:
+sky). So the sky is found as a per-column border, the row in each column above which everything is sky, chosen to
+separate sky colours above from land colours below (the classical sky-region formulation), in these steps:
 
-1. A first border per column for each of a range of gradient thresholds (the first strong edge from the top); the
-   threshold whose border best separates the two colour populations starts the models.
-2. Colour histograms of sky and ground, a texture term (the sky is smooth at a small scale) and an edge term
-   (borders sit on strong vertical gradients) give every (column, row) a cost; dynamic programming over the columns
-   finds the cheapest border with bounded jumps, and the models are refitted from it twice.
-3. Objects standing in the sky (cables, masts, kites, branches) are cut out: compact pieces enclosed by sharp edges
-   whose colour is not the sky's.
+1. Costs, on a small copy: per pixel, how much more it looks like land than like sky. The sky's colours are those
+   of the clear sky at the top of the photo (and of the sky joined to it without any edge), plus every colour a
+   cloud in that sky can have: its hues mixed with grey, at any brightness but far darker than the sky. The land's
+   colours are those of the rough pixels below the border, mixed with "any colour" (unknown colours lean to land).
+   Texture adds cost: the sky is smooth at this scale, foliage and rock are not.
+2. The border: dynamic programming over the columns finds the cheapest border, with a cost per row of jump between
+   neighbouring columns (capped: towers have vertical sides) and a reward for lying on a strong vertical gradient.
+   A level band of clear land across the photo (a tree line, a ridge, a shore) ends the sky in its columns. The land
+   model is refitted to the new border, three times.
+3. Objects standing in the sky (cables, masts, kites) are cut out: pieces between sharp edges that are thin, or
+   small and not cloud-coloured, and whose colour differs from the sky around them.
 4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
-5. Water, below the horizon: smooth, wide regions that mirror the sky above the waterline or share its colour.
+5. Water, below the horizon: smooth regions in the sky's hues (darker, as reflections are) or blue, wide, covering
+   a good part of the photo, whose far edge is level and lies near the horizon below a shore, or is a straight sea
+   horizon right under the sky.
 
-Everything is conservative: pixels the models cannot separate get low confidence and stay still, and a photo whose
-sky and land cannot be told apart (fog, night, low contrast) is reported as uncertain.
+Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast) gets no movable
+pixels and an uncertainty sentence, and the confidence map is low along every border.
 """
 
 from __future__ import annotations
@@ -33,16 +38,15 @@ __all__ = ["SkyRegions", "find_sky_regions"]
 COARSE_SIDE_PX = 256  # the border search runs on a copy this long: texture is measured at a known scale, and it is fast
 FINE_SIDE_PX = 768  # the refinement and the object cuts run at most at this size
 HISTOGRAM_BINS = 16  # per RGB channel
-REFIT_ROUNDS = 3
+REFIT_ROUNDS = 3  # border searches, each with the land model refitted to the border before
 JUMP_COST = 0.35  # per row of border jump between neighbouring columns (in units of one pixel's colour cost)
 MAX_JUMP_COST_ROWS = 12  # jumps longer than this cost the same: buildings and towers have vertical sides
 EDGE_REWARD = 3.0  # a border on a strong vertical gradient is preferred by up to this many pixels' cost
-SEED_BAND = 0.06  # the top and bottom rows of this fraction of the height seed the sky and ground models
-SEED_WEIGHT = 0.3  # share of each colour model kept for the top (sky) or bottom (ground) rows
+SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sky's colours
 CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
 CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
 CLOUD_CHROMA_TOLERANCE = 0.035  # L1 distance of a cloud colour's chromaticity from the sky-hue-to-grey segment
-BROAD_WEIGHT = 0.15
+BROAD_WEIGHT = 0.15  # share of the land colour model given to every colour alike
 LAND_BAND = 0.03  # a run of land this fraction of the height tall ends the sky in its column ...
 LAND_BAND_WIDTH = 0.15  # ... and the band spans this fraction of the width
 LAND_BAND_MAX_SLOPE = 0.25  # ... and runs within this slope of level (rows per column)
@@ -50,10 +54,10 @@ LAND_COST = 2.0  # ... when every pixel in it costs at least this much as sky
 MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is trusted fully
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
 SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
-PRIOR_WEIGHT = 0.5  # share of the sky colour model given to greys (clouds)
-TEXTURE_WEIGHT = 0.7
+PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds can have
+TEXTURE_WEIGHT = 0.7  # cost per unit of log texture above smooth
 CLOUD_TEXTURE_SHARE = 0.5  # share of the texture cost kept for cloud-coloured pixels
-SMOOTH_TEXTURE = 0.02  # local luma std (5x5 at the coarse size) of a smooth sky; above it, pixels look like land
+SMOOTH_TEXTURE = 0.02  # local contrast (`_texture`, at the coarse size) of a smooth sky; above it, pixels look rough
 DARK_SKY_LUMA = 0.12  # a sky darker than this on average (night, deep dusk) is not trusted
 MIN_PHOTO_CONTRAST = 0.03  # std of the brightness over the whole photo below which nothing can be told apart
 MIN_BORDER_CONTRAST = 0.015  # median RGB step across the border needed to trust it (fog, haze below this)
@@ -130,15 +134,11 @@ def _bins(rgb: np.ndarray) -> np.ndarray:
 
 
 def _histogram(
-    bins: np.ndarray,
-    weights: np.ndarray,
-    seed: np.ndarray | None = None,
-    prior: np.ndarray | None = None,
-    broad: bool = False,
+    bins: np.ndarray, weights: np.ndarray, prior: np.ndarray | None = None, broad: bool = False
 ) -> np.ndarray:
     """A smoothed, normalised colour histogram: neighbouring colours share evidence, unseen colours keep a floor.
 
-    ``seed`` and ``prior`` (normalised histograms) are mixed in with SEED_WEIGHT and PRIOR_WEIGHT of the total.
+    ``prior`` (a normalised histogram) is mixed in with PRIOR_WEIGHT of the total.
     ``broad``: also give BROAD_WEIGHT to every colour alike. The ground model is broad: the ground is everything that
     is not sky, so a colour seen nowhere yet is more likely land than sky, and the segmenter stays conservative.
     """
@@ -148,17 +148,17 @@ def _histogram(
     evidence = min(1.0, float(counts.sum()) / (MIN_EVIDENCE * bins.size))
     model = evidence * counts / max(counts.sum(), 1e-9) + (1 - evidence) / counts.size
     uniform = np.full_like(model, 1.0 / model.size) if broad else None
-    for extra, weight in ((seed, SEED_WEIGHT), (prior, PRIOR_WEIGHT), (uniform, BROAD_WEIGHT)):
+    for extra, weight in ((prior, PRIOR_WEIGHT), (uniform, BROAD_WEIGHT)):
         if extra is not None:
             model = (1 - weight) * model + weight * extra
     return model + 1e-4 / model.size
 
 
 def _cloud_prior(sky_rgb: np.ndarray) -> np.ndarray:
-    """Colours a cloud in this sky can have: mixtures of the clear sky's hues with grey, at any brightness but the
-    darkest, equally likely. White and grey clouds are colourless; thin or sunlit ones keep some of the sky's hue
-    (bluish at noon, orange at sunset), and a sky gets a little deeper towards the horizon or the zenith, so the
-    mixtures run a bit past the hue itself. ``sky_rgb``: (N, 3) pixels of clear sky."""
+    """Colours a cloud in this sky can have: mixtures of the clear sky's hues with grey, from white down to a little
+    darker than the clear sky, equally likely. White and grey clouds are colourless; thin or sunlit ones keep some of
+    the sky's hue (bluish at noon, orange at sunset), and a sky gets a little deeper towards the horizon or the
+    zenith, so the mixtures run a bit past the hue itself. ``sky_rgb``: (N, 3) pixels of clear sky."""
     levels = (np.arange(HISTOGRAM_BINS) + 0.5) / HISTOGRAM_BINS
     centres = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
     chroma = centres / centres.sum(axis=1, keepdims=True)
