@@ -882,7 +882,7 @@ class DeepLandscapePipeline:
                 generator's raw R x R frames.
             perceptual: ``vgg`` (paper), ``lpips``, ``none`` (L1 only, warns), or a callable PL(y, x).
             segmentation: ``auto`` (ADE20K model from pipeline.json; an error names the fix when it cannot be
-                loaded), ``heuristic`` (explicit colour/position fallback), ``none`` (nothing moves unless ``mask``).
+                loaded), ``heuristic`` (the offline sky-region segmenter), ``none`` (nothing moves unless ``mask``).
             callback: ``callback(stage, step, total)`` after every iteration / chunk (stages "segmentation",
                 "optimization", "fine_tune", "render").
             settings: ``inversion.InversionSettings`` replacing the preset's numbers.

@@ -80,8 +80,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         choices=("auto", "model", "heuristic", "none"),
         default="auto",
         help="how to find sky and water without --mask: model (the model's ADE20K segmenter, must be downloadable "
-        "or cached), heuristic (colour/position guess), auto (model, else heuristic with a warning), none "
-        "(nothing moves; only --style changes)",
+        "or cached), heuristic (offline sky-region segmenter, no weights), auto (model, else heuristic with a "
+        "warning), none (nothing moves; only --style changes)",
     )
     parser.add_argument(
         "--no-composite",

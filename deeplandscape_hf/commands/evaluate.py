@@ -510,7 +510,7 @@ def run_inversion(args: argparse.Namespace) -> int:
         except SegmenterUnavailableError as error:
             segmentation = "heuristic"
             notes.append(
-                "sky/water masks from the colour heuristic because the segmenter is unavailable ("
+                "sky/water masks from the offline sky-region heuristic because the segmenter is unavailable ("
                 + str(error).split(" Without it")[0]
                 + "); pass --masks for reliable flow numbers."
             )
