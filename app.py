@@ -86,7 +86,7 @@ KEPT_OUTPUT_FOLDERS = 32  # older result folders are deleted (Gradio has already
 MOVABLE = 0.5
 
 SEGMENTER_FALLBACK = (
-    "The sky/water segmentation model could not be loaded, so the sky was guessed from its colours. "
+    "The sky/water segmentation model could not be loaded, so the offline sky-region segmenter found the sky. "
     "Paint on the 'animate here' and 'keep still' layers to correct it."
 )
 VGG_FALLBACK = (

@@ -246,10 +246,37 @@ def _training_rows(results: dict[str, Any], quick: bool) -> list[Row]:
     return rows
 
 
+def _segmentation_arguments(quick: bool, threads: int | None, json_path: Path) -> list[str]:
+    return ["--json", str(json_path), "--repeats", "1" if quick else "5"]
+
+
+def _segmentation_rows(results: dict[str, Any], quick: bool) -> list[Row]:
+    width, height = results.get("size", (0, 0))
+    load = results.get("load_average")
+    rows = []
+    for method, target in (("region", results.get("target_s")), ("colour", None)):
+        entry = results.get(method, {})
+        rows.append(
+            Row(
+                "segmentation",
+                f"{method}: {width}x{height} photo",
+                entry.get("cpu_s"),
+                "s CPU",
+                f"<= {target:g} s" if target else "",
+                judge(entry.get("cpu_s"), target) if target else "",
+                f"wall {entry.get('wall_s', float('nan')):.3f} s at load {load[0]:.1f}" if load else "",
+            )
+        )
+    return rows
+
+
 ADAPTERS: dict[str, Adapter] = {
     "generate": Adapter("generate", _generate_arguments, _generate_rows, "synthetic frames: s/frame vs FLOP floor"),
     "animate": Adapter("animate", _animate_arguments, _animate_rows, "photo animation per preset and stage"),
     "training": Adapter("training", _training_arguments, _training_rows, "GAN training images/s"),
+    "segmentation": Adapter(
+        "segmentation", _segmentation_arguments, _segmentation_rows, "offline sky/water segmentation s/photo"
+    ),
 }
 
 

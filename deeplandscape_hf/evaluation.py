@@ -505,7 +505,7 @@ def resolve_mask_fn(
     """How to find the dynamic region without a user mask: (function, short label, note).
 
     ``auto`` uses the ADE20K segmenter (sky + water, DESIGN decision 5); when it cannot be loaded (offline, not
-    cached) the colour heuristic is used instead and the note says so, since its masks are rougher.
+    cached) the offline sky-region heuristic is used instead and the note says so, since its masks are rougher.
     """
     from . import segmentation as seg
 
@@ -516,7 +516,7 @@ def resolve_mask_fn(
         return seg.heuristic_segment(Image.fromarray(photo)).dynamic_mask
 
     if segmentation == "heuristic":
-        note = "dynamic masks from the colour/position heuristic (asked for): rough on dark, hazy or sunset skies"
+        note = "dynamic masks from the offline sky-region heuristic (asked for): conservative on hazy or foggy photos"
         return heuristic, "heuristic", note
     model_id = segmenter_id or seg.DEFAULT_SEGMENTER_ID
     try:
@@ -526,8 +526,8 @@ def resolve_mask_fn(
         return (
             heuristic,
             "heuristic",
-            f"dynamic masks from the colour/position heuristic because the segmenter is unavailable ({reason}); "
-            "heuristic masks miss dark or sunset skies: pass --masks for reliable numbers.",
+            f"dynamic masks from the offline sky-region heuristic because the segmenter is unavailable ({reason}); "
+            "heuristic masks leave hazy or foggy land and some water still: pass --masks for reliable numbers.",
         )
 
     def segment(photo: np.ndarray) -> np.ndarray:

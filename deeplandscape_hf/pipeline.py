@@ -450,9 +450,10 @@ class DeepLandscapePipeline:
 
         Args:
             photo: the landscape (path, PIL image, array or tensor).
-            segmentation: ``auto`` (the ADE20K model from pipeline.json; when it cannot be loaded, the colour
-                heuristic with a UserWarning starting "The segmentation model could not be loaded"), ``model``
-                (the model or :class:`~deeplandscape_hf.segmentation.SegmenterUnavailableError`) or ``heuristic``.
+            segmentation: ``auto`` (the ADE20K model from pipeline.json; when it cannot be loaded, the offline
+                sky-region heuristic with a UserWarning starting "The segmentation model could not be loaded"),
+                ``model`` (the model or :class:`~deeplandscape_hf.segmentation.SegmenterUnavailableError`) or
+                ``heuristic``.
 
         Returns:
             A :class:`~deeplandscape_hf.segmentation.SegmentationResult`: ``dynamic_mask`` (what may move),
@@ -483,29 +484,37 @@ class DeepLandscapePipeline:
                 except seg.SegmenterUnavailableError as error:
                     if segmentation == "auto":
                         warnings.warn(
-                            f"The segmentation model could not be loaded ({error}). Using the colour/position "
-                            "heuristic to find sky and water instead; pass a mask for exact control.",
+                            f"The segmentation model could not be loaded ({error}). Using the offline sky-region "
+                            "segmenter (no weights needed) to find sky and water instead; pass a mask for exact "
+                            "control.",
                             UserWarning,
                             stacklevel=3,
                         )
                         return self._segment(photo, "heuristic")
                     raise seg.SegmenterUnavailableError(
                         f"{error} In the pipeline: pass mask=... (CLI: --mask PNG), or segmentation='heuristic' "
-                        "(CLI: --segmentation heuristic) to use the colour heuristic."
+                        "(CLI: --segmentation heuristic) to use the offline sky-region heuristic."
                     ) from error
             result = self._segmenter.segment(small)
+        if result.uncertainty is not None:
+            warnings.warn(
+                f"The sky/water mask is uncertain: {result.uncertainty}. What the segmenter is unsure of stays "
+                "still; paint a mask (app) or pass one (--mask PNG, mask=...) to choose what moves.",
+                UserWarning,
+                stacklevel=3,
+            )
         masks = []
-        for mask in (result.dynamic_mask, result.sky_mask):
-            if small.size != photo.size:
+        for mask in (result.dynamic_mask, result.sky_mask, result.confidence):
+            if mask is not None and small.size != photo.size:
                 mask = np.asarray(
                     Image.fromarray(mask.astype(np.float32)).resize(photo.size, Image.Resampling.BILINEAR)
                 )
-            masks.append(np.clip(mask, 0.0, 1.0).astype(np.float32))
+            masks.append(None if mask is None else np.clip(mask, 0.0, 1.0).astype(np.float32))
         labels = result.labels
         if small.size != photo.size:  # nearest: class ids must not be blended
             labels = np.asarray(Image.fromarray(labels.astype(np.int32)).resize(photo.size, Image.Resampling.NEAREST))
         # The horizon is a fraction of the height, so the one found on the small copy holds for the photo.
-        return dataclasses.replace(result, dynamic_mask=masks[0], sky_mask=masks[1], labels=labels)
+        return dataclasses.replace(result, dynamic_mask=masks[0], sky_mask=masks[1], confidence=masks[2], labels=labels)
 
     def _movable_region(
         self, photo: Image.Image, mask: MaskInput | None, segmentation: str
@@ -902,7 +911,7 @@ class DeepLandscapePipeline:
                 generator's raw R x R frames.
             perceptual: ``vgg`` (paper), ``lpips``, ``none`` (L1 only, warns), or a callable PL(y, x).
             segmentation: ``auto`` (ADE20K model from pipeline.json; an error names the fix when it cannot be
-                loaded), ``heuristic`` (explicit colour/position fallback), ``none`` (nothing moves unless ``mask``).
+                loaded), ``heuristic`` (the offline sky-region segmenter), ``none`` (nothing moves unless ``mask``).
             callback: ``callback(stage, step, total)`` after every iteration / chunk (stages "segmentation",
                 "optimization", "fine_tune", "render").
             settings: ``inversion.InversionSettings`` replacing the preset's numbers.

@@ -1,10 +1,12 @@
-"""Sky and water segmentation: which pixels may move (DESIGN decision 5; reference section 5.9).
+"""Sky and water segmentation: which pixels may move.
 
 The authors used a CSAIL ADE20K-150 network and called a pixel movable when the best of the classes sky (2) and
 water (21) beats the best of all other classes. We keep that rule but run any transformers ADE20K semantic
 segmentation model (SegFormer-B0 by default: 3.7 M parameters, fast on a CPU) and pick the classes by NAME from its
 `config.id2label`, so models with other class orders work. When no model can be loaded, `SegmenterUnavailableError`
-tells the user to supply a mask; `heuristic_segment` is a documented colour/position fallback used only on request.
+tells the user to supply a mask, and the pipeline falls back (with a warning) to `heuristic_segment`: the offline
+sky-region segmenter of `sky_region`, which needs no weights. The older colour/position rule stays reachable as
+``heuristic_segment(..., method="colour")``, only to compare against.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -27,6 +30,7 @@ from .images import ImageInput, load_image
 __all__ = [
     "DEFAULT_MOVABLE_CLASSES",
     "DEFAULT_SEGMENTER_ID",
+    "HEURISTIC_METHODS",
     "OPTIONAL_WATER_CLASSES",
     "SegmentationResult",
     "SegmenterUnavailableError",
@@ -36,6 +40,7 @@ __all__ = [
     "heuristic_segment",
     "heuristic_sky_mask",
     "horizon_from_sky_mask",
+    "region_segment",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,6 +69,10 @@ class SegmentationResult:
         label_names: id -> name of the model's classes.
         horizon: normalised row in [0, 1] below which reflections mirror the sky (0 when there is no sky).
         movable_class_ids: the class ids counted as movable.
+        confidence: optional (H, W) float32 in [0, 1]: how sure the segmenter is of each pixel (1 sure); low along
+            the borders, so it can widen the blend there. None when the segmenter gives none (the ADE20K model).
+        uncertainty: None when the masks can be trusted, else a sentence saying why not (fog, night, low
+            contrast); uncertain pixels were left out of ``dynamic_mask``, and a painted mask is the better choice.
     """
 
     dynamic_mask: np.ndarray
@@ -72,6 +81,8 @@ class SegmentationResult:
     label_names: dict[int, str]
     horizon: float
     movable_class_ids: tuple[int, ...] = field(default_factory=tuple)
+    confidence: np.ndarray | None = None
+    uncertainty: str | None = None
 
     @property
     def water_mask(self) -> np.ndarray:
@@ -173,9 +184,10 @@ def _unavailable_message(model_id: str, reason: str) -> str:
     return (
         f"Could not load the segmentation model '{model_id}' ({reason}). Without it the sky and water cannot be "
         "found automatically. Supply a mask instead (`--mask mask.png` on the command line, `mask=` in Python, or "
-        "paint one in the app), or ask for the colour heuristic explicitly (`heuristic_segment`, CLI "
-        f"`--segmentation heuristic`). To use the model, download it once while online (`hf download {model_id}`) "
-        "and keep HF_HUB_OFFLINE=1 afterwards, or pass a local folder holding a saved model."
+        "paint one in the app), or use the offline sky-region heuristic (`heuristic_segment`, CLI "
+        "`--segmentation heuristic`), which needs no download. To use the model, download it once while online "
+        f"(`hf download {model_id}`) and keep HF_HUB_OFFLINE=1 afterwards, or pass a local folder holding a saved "
+        "model."
     )
 
 
@@ -303,192 +315,52 @@ def _result_from_logits(
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Heuristic fallback (explicit only)
+# Offline fallback: the sky-region segmenter
 
-HEURISTIC_WORKING_SIDE_PX = 256  # decisions are made on a small copy: fast, and texture is measured at a known scale
 HEURISTIC_LABELS = {0: "other", 1: "sky", 2: "water"}
-TEXTURE_WINDOW_PX = 7  # local luma std window: smooth (sky-like) pixels are at least half a window from an edge
-OCCLUDER_WIDTH_FRACTION = 0.02  # widest wire/cable/branch that may cut the sky in two, as a fraction of the side
-OCCLUDER_COLOUR_TOLERANCE = 0.04  # largest RGB step (0..1) across a wire between two parts of one sky
-SKY_COLOURED_WATER_GAP = 0.1  # fraction of the height below the sky line before sky-coloured pixels may be water
 
 
-def _rgb_features(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """RGB in [0, 1], brightness (HSV value), saturation and local texture (std of luma in a 7x7 window)."""
-    rgb = np.asarray(image, dtype=np.float32) / 255.0
-    value = rgb.max(axis=2)
-    saturation = (value - rgb.min(axis=2)) / np.maximum(value, 1e-6)
-    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-    mean = ndimage.uniform_filter(luma, size=TEXTURE_WINDOW_PX, mode="nearest")
-    mean_sq = ndimage.uniform_filter(luma * luma, size=TEXTURE_WINDOW_PX, mode="nearest")
-    texture = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
-    return rgb, value, saturation, texture
+def region_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX) -> SegmentationResult:
+    """Sky (clouds included) and water found as regions, without any downloaded weights (see `sky_region`).
 
-
-def _working_copy(image: Image.Image) -> Image.Image:
-    scale = HEURISTIC_WORKING_SIDE_PX / max(image.size)
-    if scale >= 1:
-        return image
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BILINEAR)
-
-
-def _to_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Binary mask at working size -> binary float32 mask at `size` (W, H), with smooth-ish borders."""
-    if (mask.shape[1], mask.shape[0]) == tuple(size):
-        return mask.astype(np.float32)
-    resized = Image.fromarray(mask.astype(np.float32)).resize(tuple(size), Image.Resampling.BILINEAR)
-    return (np.asarray(resized) >= 0.5).astype(np.float32)
-
-
-def _sky_like(rgb: np.ndarray, value: np.ndarray, saturation: np.ndarray, texture: np.ndarray) -> np.ndarray:
-    """Pixels coloured like sky: blue, or bright and pale (haze, overcast, clouds), and smooth."""
-    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    bluish = (blue > red + 0.04) & (blue >= green - 0.03) & (value > 0.35)
-    pale_bright = (value > 0.6) & (saturation < 0.3)
-    smooth = texture < 0.035
-    return (bluish | pale_bright) & smooth
-
-
-def _sky_line(sky: np.ndarray) -> int | None:
-    """The lowest row where the sky covers 5 % of the width (None without sky)."""
-    rows = np.flatnonzero(sky.mean(axis=1) >= 0.05)
-    return int(rows[-1]) if rows.size else None
-
-
-def _colour_step_across(
-    region: np.ndarray, sky: np.ndarray, near_sky: np.ndarray, gap: float, rgb: np.ndarray
-) -> float:
-    """Largest channel difference between the mean colours on the two sides of the gap between region and sky."""
-    near_region = ndimage.distance_transform_edt(~region) <= gap
-    return float(np.abs(rgb[region & near_sky].mean(axis=0) - rgb[sky & near_region].mean(axis=0)).max())
-
-
-def _add_regions_behind_thin_occluders(sky: np.ndarray, labels: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """Add sky-coloured regions cut off from ``sky`` only by a thin structure (wire, cable, branch, mast).
-
-    A region is a candidate when it covers 0.5 % of the image and the gap between it and the sky is at most an
-    occluder (`OCCLUDER_WIDTH_FRACTION` of the side) plus what the smoothness test (half a texture window) and the
-    3x3 opening take off each side of any edge. It joins when it lies beside the sky rather than below it (its top
-    row well above the sky line), or when its colour along the gap matches the sky's on the other side (a wire has
-    the same sky on both sides). Both rules keep out a lake seen across a narrow shore: it starts below the sky
-    line, and reflections are darker than the sky they mirror.
+    Labels: 0 other, 1 sky, 2 water. On a photo whose sky cannot be told from the land (fog, night, low contrast)
+    nothing moves and ``uncertainty`` says why.
     """
-    height, width = sky.shape
-    line = _sky_line(sky)
-    if line is None:
-        return sky
-    gap = TEXTURE_WINDOW_PX + 1 + round(OCCLUDER_WIDTH_FRACTION * max(height, width))
-    near_sky = ndimage.distance_transform_edt(~sky) <= gap
-    joined = sky.copy()
-    for index in np.unique(labels[near_sky & ~sky & (labels > 0)]):
-        region = labels == index
-        if region.sum() < 0.005 * sky.size:
-            continue
-        top = int(np.flatnonzero(region.any(axis=1))[0])
-        beside = top < line - 0.1 * height
-        if beside or _colour_step_across(region, sky, near_sky, gap, rgb) < OCCLUDER_COLOUR_TOLERANCE:
-            joined |= region
-    return joined
+    from .sky_region import find_sky_regions
 
-
-def _sky_at_working_size(small: Image.Image) -> np.ndarray:
-    """Boolean sky mask of the small working copy (see `heuristic_sky_mask` for the rule)."""
-    features = _rgb_features(small)
-    candidates = ndimage.binary_opening(_sky_like(*features), structure=np.ones((3, 3), bool))
-    labels, _ = ndimage.label(candidates)
-    top_labels = np.unique(labels[:2][labels[:2] > 0])
-    if top_labels.size == 0:
-        return np.zeros(candidates.shape, bool)
-    sky = _add_regions_behind_thin_occluders(np.isin(labels, top_labels), labels, features[0])
-    return ndimage.binary_fill_holes(ndimage.binary_closing(sky, structure=np.ones((5, 5), bool), border_value=1))
-
-
-def heuristic_sky_mask(image: ImageInput) -> np.ndarray:
-    """A colour/position guess of the sky, float32 (H, W) in {0, 1}. Use only when no model or mask is available.
-
-    Rule: a pixel is sky-coloured when it is bluish (blue above red and about green) or bright and pale (haze,
-    overcast, clouds), and smooth (local luma std below 0.035 in a 7x7 window, at 256 px); the sky is the union of
-    sky-coloured regions that touch the top edge, with enclosed holes (clouds, birds, sun) filled. It fails on
-    night scenes, dark storm clouds, saturated sunsets and skies that do not reach the top edge; a painted mask or
-    the segmentation model is always better.
-    """
     pil = load_image(image)
-    return _to_size(_sky_at_working_size(_working_copy(pil)), pil.size)
-
-
-def _keep_water_like_regions(water: np.ndarray, sky: np.ndarray, cut_row: int) -> np.ndarray:
-    """Keep candidate regions shaped like water surfaces, dropping hazy blue mountains and pale walls.
-
-    A region must cover 1 % of the image and 15 % of its width. If it touches the sky (a sea at the horizon, or a
-    mountain), the sky's lower edge above it must be straight (within 3 % of the height), as a sea horizon is and a
-    ridge is not; otherwise its own top edge (the far shore) must be nearly straight (within 8 % of the height).
-    """
-    height, width = water.shape
-    # Reflections of posts, boats and buildings cut water into strips: join them horizontally first.
-    joined = ndimage.binary_closing(water, structure=np.ones((3, max(3, width // 16)), bool), border_value=0)
-    water = ndimage.binary_fill_holes(joined | water)
-    labels, _ = ndimage.label(water)
-    has_sky = sky.any(axis=0)
-    sky_bottom = np.where(has_sky, height - 1 - np.argmax(sky[::-1], axis=0), -1)  # lowest sky row per column
-    keep = np.zeros_like(water)
-    for index in range(1, int(labels.max()) + 1):
-        component = labels == index
-        columns = np.flatnonzero(component.any(axis=0))
-        if component.sum() < 0.01 * water.size or columns.size < 0.15 * width:
-            continue
-        top_rows = component[:, columns].argmax(axis=0)
-        # A top at `cut_row` means the candidate was cut there and really continues upwards (a slope).
-        touching = (has_sky[columns] & (top_rows - sky_bottom[columns] <= 3)) | (top_rows <= cut_row + 2)
-        touches_sky = touching.mean() >= 0.5
-        profile = sky_bottom[columns][touching] if touches_sky else top_rows
-        spread = np.percentile(profile, 90) - np.percentile(profile, 10)
-        if spread <= (0.03 if touches_sky else 0.08) * height:
-            keep |= component
-    return keep
-
-
-def heuristic_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX) -> SegmentationResult:
-    """`heuristic_sky_mask` plus water: below the horizon, smooth pixels that mirror the sky's colour.
-
-    Water rule: for a row y below the sky line r (the lowest row where sky covers 5 % of the width), the mirrored
-    row is 2r - y; a pixel is water when its mirror is sky and its chromaticity matches the mirror (reflections
-    are darker but keep their hue), or when it is sky-coloured itself and at least 10 % of the height below r.
-    Only wide regions with a straight upper edge (far shore or sea horizon) are kept. The rule is deliberately
-    conservative: water it misses stays still, which looks natural, whereas animating a hazy mountain does not.
-    Labels: 0 other, 1 sky, 2 water. Explicit fallback only (see `heuristic_sky_mask` for its limits).
-    """
-    pil = load_image(image)
-    small = _working_copy(pil)
-    rgb, value, saturation, texture = _rgb_features(small)
-    sky_small = _sky_at_working_size(small)
-    height, width = sky_small.shape
-    water = np.zeros_like(sky_small)
-    line = _sky_line(sky_small)
-    if line is not None:
-        below = np.arange(line + 1, height)
-        mirrored = 2 * line - below
-        valid = mirrored >= 0
-        rows, mirror_rows = below[valid], mirrored[valid]
-        chroma = rgb / np.maximum(rgb.sum(axis=2, keepdims=True), 1e-6)
-        same_hue = np.abs(chroma[rows] - chroma[mirror_rows]).sum(axis=2) < 0.04  # L1 of rgb/sum
-        darker_not_black = (value[rows] > 0.15) & (value[rows] <= value[mirror_rows] * 1.15 + 0.05)
-        reflection = sky_small[mirror_rows] & same_hue & darker_not_black & (texture[rows] < 0.06)
-        water[rows] = reflection
-        # Sky-coloured pixels count only well below the sky line: right under it they are mostly hazy mountains.
-        colour_start = line + 1 + round(SKY_COLOURED_WATER_GAP * height)
-        water[colour_start:] |= _sky_like(rgb, value, saturation, texture)[colour_start:]
-        water &= ~sky_small
-        water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool))
-        water = _keep_water_like_regions(water, sky_small, colour_start)
-    sky_mask = _to_size(sky_small, pil.size)
-    water_mask = _to_size(water, pil.size) * (1.0 - sky_mask)
-    labels_full = (sky_mask + 2.0 * water_mask).astype(np.int32)
+    regions = find_sky_regions(pil)
+    water = regions.water * (1.0 - regions.sky)
     return SegmentationResult(
-        dynamic_mask=np.clip(sky_mask + water_mask, 0.0, 1.0),
-        sky_mask=sky_mask,
-        labels=labels_full,
+        dynamic_mask=np.clip(regions.sky + water, 0.0, 1.0),
+        sky_mask=regions.sky,
+        labels=(regions.sky + 2.0 * water).astype(np.int32),
         label_names=dict(HEURISTIC_LABELS),
-        horizon=horizon_from_sky_mask(sky_mask, horizon_offset_px),
+        horizon=horizon_from_sky_mask(regions.sky, horizon_offset_px),
         movable_class_ids=(1, 2),
+        confidence=regions.confidence,
+        uncertainty=regions.uncertainty,
     )
+
+
+HeuristicMethod = Literal["region", "colour"]
+HEURISTIC_METHODS = ("region", "colour")
+
+
+def heuristic_segment(
+    image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX, method: HeuristicMethod = "region"
+) -> SegmentationResult:
+    """The offline segmentation: ``region`` (`region_segment`, the default) or ``colour`` (the older colour and
+    position rule of `sky_colour`, kept only to compare against: it misses clouds, storm and sunset skies)."""
+    if method == "region":
+        return region_segment(image, horizon_offset_px)
+    if method == "colour":
+        from .sky_colour import colour_segment
+
+        return colour_segment(image, horizon_offset_px)
+    raise ValueError(f"method must be one of {', '.join(HEURISTIC_METHODS)}, got {method!r}.")
+
+
+def heuristic_sky_mask(image: ImageInput, method: HeuristicMethod = "region") -> np.ndarray:
+    """The sky of `heuristic_segment`, float32 (H, W) in {0, 1}."""
+    return heuristic_segment(image, method=method).sky_mask

@@ -72,6 +72,19 @@ def test_writes_a_decodable_video(files, tmp_path, capsys, name, frames):
     assert "perceptual none" in captured.err and "wrote" in captured.out
 
 
+def test_save_mask_writes_the_mask_that_was_used(files, tmp_path, capsys):
+    """--save-mask writes the compositing mask that was used, at the video's size: the painted one (feathered)."""
+    out, saved = tmp_path / "clip.gif", tmp_path / "masks" / "used.png"
+    assert run_cli(common(files, out, "--frames", "2", "--save-mask", str(saved))) == 0
+    assert f"wrote {saved}" in capsys.readouterr().out
+    written = np.asarray(Image.open(saved).convert("L"), dtype=np.float32) / 255
+    assert written.shape == (40, 50)
+    assert written[20:].max() == 0  # the painted land (lower half) never moves
+    assert written[:6, 10:40].min() > 0.9  # the painted sky does, inside the generator's centre crop
+    assert run_cli(common(files, out, "--save-mask", str(tmp_path / "mask.jpg"))) != 0
+    assert "use a name ending in .png" in capsys.readouterr().err
+
+
 def test_raw_frames_folder_and_defaults(files, tmp_path, capsys):
     out = tmp_path / "frames"
     assert run_cli(common(files, out, "--no-composite", "--motion", "m03", "--speed", "2.5")) == 0

@@ -304,7 +304,7 @@ def test_segmentation_modes(pipe):
     try:
         with pytest.raises(SegmenterUnavailableError, match="heuristic"):
             call(pipe, mask=None, segmentation="model")
-        with pytest.warns(UserWarning, match="Using the colour/position heuristic"):
+        with pytest.warns(UserWarning, match="Using the offline sky-region segmenter"):
             fallback = call(pipe, mask=None, segmentation="auto")
         np.testing.assert_array_equal(np.asarray(fallback.mask), np.asarray(out.mask))
         photo = make_photo(800, 640)  # shorter side over max_in_resolution: segmented small, resized back

@@ -1,13 +1,19 @@
 """Sky/water segmentation: real transformers loading of a tiny SegFormer, class choice by name, the official
-movable rule, offline errors, mask helpers and the explicit heuristic fallback."""
+movable rule, offline errors, mask helpers, the offline region segmenter on synthetic scenes with known masks, the
+pipeline's fallback and warnings, and the hand-drawn labels with their scores."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
+from deeplandscape_hf.mask_labels import render_labels, score_movable_mask
 from deeplandscape_hf.segmentation import (
     SegmentationResult,
     SegmenterUnavailableError,
@@ -17,6 +23,7 @@ from deeplandscape_hf.segmentation import (
     heuristic_segment,
     heuristic_sky_mask,
     horizon_from_sky_mask,
+    region_segment,
 )
 
 # A few ADE20K names, out of ADE order, one in CSAIL "synonym, synonym" style.
@@ -187,56 +194,233 @@ def test_erode_and_feather():
     assert isinstance(feather(tensor, 4), torch.Tensor)
 
 
-def _synthetic_lake(height: int = 120, width: int = 160, shore_rows: int = 10) -> np.ndarray:
-    """Smooth blue sky (rows 0-49), a textured dark shore (rows 50 to 49 + shore_rows), and below it the sky mirrored,
-    darker, as water."""
-    rng = np.random.default_rng(0)
-    image = np.zeros((height, width, 3), np.float32)
-    t = np.linspace(0, 1, 50)[:, None]
-    image[:50] = np.stack([0.35 + 0.25 * t, 0.55 + 0.2 * t, 0.95 - 0.05 * t], -1)  # deep to pale blue
-    image[50 : 50 + shore_rows] = rng.uniform(0.05, 0.35, (shore_rows, width, 3)) * np.array([0.6, 1.0, 0.5])
-    for row in range(50 + shore_rows, height):
-        mirror = 98 - row  # reflection about the horizon row 49
-        image[row] = image[max(mirror, 0)] * 0.8
-    return (image * 255).round().astype(np.uint8)
+# ----------------------------------------------------------------------------------------------------------------------
+# The offline region segmenter on synthetic scenes with known masks
 
 
-def test_heuristic_finds_sky_and_its_reflection():
-    lake = _synthetic_lake()
-    sky = heuristic_sky_mask(lake)
-    assert sky.shape == (120, 160)
-    assert sky[:45].mean() > 0.95 and sky[55:].mean() < 0.05
-    result = heuristic_segment(lake)
-    assert result.label_names == {0: "other", 1: "sky", 2: "water"}
-    assert result.water_mask[65:].mean() > 0.8 and result.water_mask[:55].max() == 0
-    assert result.dynamic_mask[52:58].mean() < 0.1  # the shore stays still
-    assert 0.45 <= result.horizon <= 0.55
+def _iou(found: np.ndarray, truth: np.ndarray) -> float:
+    found = found >= 0.5
+    return float((found & truth).sum() / (found | truth).sum())
 
 
-def test_heuristic_keeps_sky_cut_off_by_a_power_line():
-    """A dark wire across the whole width must not turn the sky below it into land."""
-    height, width = 120, 160
-    image = np.zeros((height, width, 3), np.float32)
-    t = np.linspace(0, 1, 80)[:, None]
-    image[:80] = np.stack([0.35 + 0.25 * t, 0.55 + 0.2 * t, 0.95 - 0.05 * t], -1)
-    image[80:] = np.random.default_rng(0).uniform(0.1, 0.4, (40, width, 3)) * np.array([0.6, 1.0, 0.4])
+def _texture(shape: tuple[int, int], seed: int) -> np.ndarray:
+    """Foliage-like texture (H, W, 3) around 0: smoothed noise of unit standard deviation."""
+    noise = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=(*shape, 3)), (1.5, 1.5, 0))
+    return noise / noise.std()
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _clouds_over_hills(height: int = 180, width: int = 320) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A blue gradient sky with a white, a pale and a dark grey cloud (soft-edged), over rolling textured hills.
+    Returns (image, true sky, true clouds)."""
     rows, cols = np.mgrid[:height, :width]
-    sag = 25 + 0.002 * (cols - 80) ** 2  # a sagging line from row 38 at the edges to row 25 in the middle
-    wire = np.abs(rows - sag) < 1.5  # 3 px thick
-    image[wire] = 0.15
-    sky = heuristic_sky_mask((image * 255).round().astype(np.uint8))
-    below_wire = (rows > sag + 6) & (rows < 75)
-    assert sky[below_wire].mean() > 0.95
-    assert sky[wire].mean() < 0.5  # the wire itself stays still
-    assert sky[85:].max() == 0
-    # A lake across a shore as thin as that wire is not sky: it starts below the sky line and is darker.
-    thin_shore = heuristic_segment(_synthetic_lake(shore_rows=3))
-    assert thin_shore.sky_mask[56:].max() == 0 and thin_shore.water_mask[60:].mean() > 0.8
+    ridge = (0.55 * height + 0.06 * height * np.sin(cols[0] / width * 3 * np.pi)).astype(int)
+    sky = rows < ridge[None, :]
+    t = (rows / height)[..., None]
+    image = np.concatenate([0.30 + 0.35 * t, 0.50 + 0.30 * t, 0.90 + 0.05 * t], axis=-1)
+    clouds = np.zeros((height, width), bool)
+    for centre_row, centre_col, radius, grey in (
+        (0.12, 0.2, 0.08, 0.95),
+        (0.25, 0.6, 0.1, 0.85),
+        (0.35, 0.85, 0.07, 0.4),
+    ):
+        distance = ((rows - centre_row * height) ** 2 + ((cols - centre_col * width) / 1.8) ** 2) / (
+            radius * height
+        ) ** 2
+        alpha = np.clip(1.5 - distance, 0.0, 1.0)[..., None]
+        image = image * (1 - alpha) + grey * alpha
+        clouds |= alpha[..., 0] > 0.5
+    ground = np.array([0.25, 0.35, 0.12]) + 0.12 * _texture((height, width), seed=1)
+    return _to_uint8(np.where(sky[..., None], image, ground)), sky, clouds & sky
 
 
-def test_heuristic_on_a_real_photo(landscape_photos):
-    photo = next((p for p in landscape_photos if "beach_bridge" in p.name), landscape_photos[0])
-    result = heuristic_segment(photo)
-    height = result.sky_mask.shape[0]
-    assert result.sky_mask[: height // 5].mean() > result.sky_mask[-height // 5 :].mean()
-    assert result.dynamic_mask.shape == result.labels.shape
+def _lake(height: int = 180, width: int = 320, shore: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sky down to 45 % of the height, a textured shore, then the sky mirrored and darkened: (image, sky, water)."""
+    horizon = int(0.45 * height)
+    t = (np.arange(height) / height)[:, None, None]
+    sky_rows = np.concatenate([0.35 + 0.4 * t, 0.55 + 0.3 * t, 0.92 + 0.03 * t], axis=-1) * np.ones((1, width, 1))
+    image = sky_rows.copy()
+    image[horizon : horizon + shore] = np.array([0.15, 0.25, 0.1]) + 0.08 * _texture((shore, width), seed=2)
+    for row in range(horizon + shore, height):
+        image[row] = 0.8 * sky_rows[max(horizon - 1 - (row - horizon - shore), 0)]
+    sky, water = np.zeros((height, width), bool), np.zeros((height, width), bool)
+    sky[:horizon], water[horizon + shore :] = True, True
+    return _to_uint8(image), sky, water
+
+
+def _fog(brightness: float, height: int = 180, width: int = 320) -> np.ndarray:
+    """Fog over hills that are barely darker than it: what is sky cannot be told."""
+    rows, cols = np.mgrid[:height, :width]
+    hills = rows >= 0.5 * height + 0.08 * height * np.sin(cols / width * 5)
+    image = np.full((height, width, 3), brightness) - 0.012 * hills[..., None]
+    image += 0.004 * np.random.default_rng(3).normal(size=image.shape)
+    return _to_uint8(image)
+
+
+def test_region_segmenter_takes_clouds_of_any_grey_and_no_land():
+    image, sky, clouds = _clouds_over_hills()
+    result = heuristic_segment(image)  # the default method is the region segmenter
+    land = ~sky
+    assert _iou(result.sky_mask, sky) >= 0.95
+    assert (result.dynamic_mask[clouds] >= 0.5).mean() >= 0.98  # white, pale and dark grey clouds all move
+    assert (result.dynamic_mask[land] >= 0.5).mean() <= 0.002
+    assert result.uncertainty is None and result.confidence.shape == sky.shape
+    assert result.label_names == {0: "other", 1: "sky", 2: "water"}
+    # The older colour rule, kept for comparison, loses most of the dark grey cloud.
+    colour = heuristic_segment(image, method="colour")
+    assert (colour.dynamic_mask[clouds] >= 0.5).mean() < 0.9
+
+
+def test_region_segmenter_finds_a_lake_that_mirrors_the_sky():
+    image, sky, water = _lake()
+    result = region_segment(image)
+    assert _iou(result.sky_mask, sky) >= 0.95
+    assert _iou(result.water_mask, water) >= 0.9
+    shore = ~(sky | water)
+    assert (result.dynamic_mask[shore] >= 0.5).mean() <= 0.02  # the shore stays still
+    assert 0.4 <= result.horizon <= 0.55
+
+
+def test_region_segmenter_cuts_cables_and_a_kite_out_of_the_sky():
+    height, width = 180, 320
+    rows, cols = np.mgrid[:height, :width]
+    t = (rows / height)[..., None]
+    image = np.concatenate([0.30 + 0.35 * t, 0.50 + 0.30 * t, 0.90 + 0.05 * t], axis=-1)
+    cable = np.abs(rows - (0.1 * height + 0.35 * cols)) < 2.5  # a dark cable across the whole sky
+    kite = (np.abs(rows - 40) < 8) & (np.abs(cols - 250) < 8)
+    image[cable] = 0.1
+    image[kite] = (0.9, 0.1, 0.1)
+    image[rows >= 0.8 * height] = (
+        np.array([0.3, 0.35, 0.15]) + 0.1 * _texture((height, width), seed=4)[rows >= 0.8 * height]
+    )
+    result = region_segment(_to_uint8(image))
+    moving = result.dynamic_mask >= 0.5
+    assert moving[cable].mean() <= 0.02 and moving[kite].mean() == 0
+    open_sky = (rows < 0.75 * height) & ~ndimage.binary_dilation(cable | kite, iterations=4)
+    assert moving[open_sky].mean() >= 0.97  # on both sides of the cable and around the kite
+
+
+@pytest.mark.parametrize("brightness", [0.1, 0.7])
+def test_foggy_photo_where_nothing_can_be_told_apart_stays_still(brightness):
+    result = region_segment(_fog(brightness))
+    assert result.dynamic_mask.max() == 0 and result.sky_mask.max() == 0
+    assert result.uncertainty is not None
+    assert result.confidence.max() == 0
+
+
+def test_colour_method_and_bad_method():
+    lake, _, water = _lake()
+    assert heuristic_sky_mask(lake, method="colour").shape == lake.shape[:2]
+    assert _iou(heuristic_segment(lake, method="colour").water_mask, water) >= 0.8
+    with pytest.raises(ValueError, match="region, colour"):
+        heuristic_segment(lake, method="magic")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The pipeline: fallback, uncertainty warning, a painted mask always wins
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from test_pipeline import TINY_PRESETS, build_models
+
+    from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig
+
+    generator, encoder, dynamics = build_models()
+    config = PipelineConfig(presets=TINY_PRESETS, default_preset="fast", segmenter="deeplandscape-test/no-segmenter")
+    return DeepLandscapePipeline(generator, encoder, dynamics, config)
+
+
+def test_pipeline_falls_back_to_the_region_segmenter_with_a_warning(pipe, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    image, sky, _ = _clouds_over_hills()
+    with pytest.warns(UserWarning, match="The segmentation model could not be loaded.*offline sky-region"):
+        found = pipe.segment(image)
+    assert _iou(found.dynamic_mask, sky) >= 0.95 and found.confidence.shape == sky.shape
+    with pytest.raises(SegmenterUnavailableError, match="heuristic"):
+        pipe.segment(image, segmentation="model")
+
+
+def test_pipeline_warns_when_the_mask_is_uncertain(pipe):
+    with pytest.warns(UserWarning, match="mask is uncertain.*paint a mask"):
+        found = pipe.segment(_fog(0.7), segmentation="heuristic")
+    assert found.dynamic_mask.max() == 0
+
+
+def test_a_painted_mask_always_wins(pipe, monkeypatch):
+    from deeplandscape_hf import segmentation
+
+    def no_segmentation(*args, **kwargs):
+        raise AssertionError("segmentation ran although a mask was given")
+
+    monkeypatch.setattr(segmentation, "heuristic_segment", no_segmentation)
+    monkeypatch.setattr(segmentation, "SkySegmenter", no_segmentation)
+    image, _, _ = _clouds_over_hills(40, 48)
+    painted = np.zeros((40, 48), np.float32)
+    painted[5:15, 10:30] = 1.0  # deliberately not the sky
+    inverted = pipe.invert(Image.fromarray(image), mask=painted, perceptual=tiny_perceptual_loss)
+    assert np.array_equal(inverted.dynamic_mask, painted)
+
+
+def tiny_perceptual_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (prediction - target).abs().flatten(1).mean(1)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Hand-drawn labels and their scores
+
+
+def test_labels_render_and_score(tmp_path):
+    labels = {
+        "photo": "x.jpg",
+        "size": [40, 30],
+        "shapes": [
+            {"label": "sky", "polygon": [[0, 0], [40, 0], [40, 10], [0, 10]]},
+            {"label": "static", "line": [[0, 5], [40, 5]], "width": 2},
+            {"label": "water", "polygon": [[0, 20], [40, 20], [40, 30], [0, 30]]},
+            {"label": "ignore", "polygon": [[30, 20], [40, 20], [40, 30], [30, 30]]},
+            {"label": "cloud", "polygon": [[0, 0], [10, 0], [10, 3], [0, 3]]},
+        ],
+    }
+    truth = render_labels(labels)
+    assert truth.sky.sum() == 40 * 11 - 40 * 2  # polygons include their edges; the 2 px cable is cut out
+    assert truth.water[20:, :30].all() and not truth.scored[20:, 31:].any()
+    assert truth.cloud.sum() == 11 * 4 and truth.has_water
+    assert not truth.scored[5, 20] and truth.scored[0, 20]  # next to a drawn border: not scored
+    perfect = score_movable_mask((truth.sky | truth.water).astype(np.float32), truth, sky=truth.sky.astype(np.float32))
+    assert perfect.sky_iou == 1.0 and perfect.water_iou == 1.0 and perfect.land_in_mask == 0.0
+    assert perfect.cloud_included == 1.0
+    everything = score_movable_mask(np.ones((30, 40), np.float32), truth)
+    assert everything.land_in_mask == 1.0 and everything.water_iou is None
+    assert abs(render_labels(labels, size=(80, 60)).sky.sum() / truth.sky.sum() - 4) < 0.3  # drawn at 40 x 30
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"size": [40, 30], "shapes": [{"label": "lava", "polygon": [[0, 0], [1, 1], [2, 0]]}]}))
+    with pytest.raises(ValueError, match="label must be one of"):
+        render_labels(path)
+
+
+def test_evaluate_masks_command_scores_the_labelled_examples(capsys):
+    from deeplandscape_hf.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    photo = repo / "examples" / "castle_hills_01.jpg"
+    code = main(
+        [
+            "evaluate",
+            "masks",
+            str(photo),
+            "--labels",
+            str(repo / "benchmarks" / "mask_labels"),
+            "--methods",
+            "region,colour",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    region_row = next(line for line in out.splitlines() if line.startswith("| castle_hills_01 | region"))
+    sky_iou, _, land_percent = (cell.strip() for cell in region_row.split("|")[3:6])
+    assert float(sky_iou) >= 0.9 and float(land_percent) <= 2.0
+    assert "(median)" in out and "land in mask" in out

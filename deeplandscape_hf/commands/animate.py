@@ -44,6 +44,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "default: PHOTO-STEM_animated.mp4 in the current folder",
     )
     parser.add_argument("--mask", type=Path, default=None, help="PNG of what may move (white or opaque = animate)")
+    parser.add_argument(
+        "--save-mask",
+        type=Path,
+        default=None,
+        help="also write the movable mask that was used as a PNG (white = animated, at the video's size): check "
+        "it, paint over it and pass it back with --mask",
+    )
     parser.add_argument("--mode", choices=MODES, default=None, help="inversion variant (default: the model's, eoifs)")
     parser.add_argument("--style", choices=STYLES, default=None, help="time of day to move to (needs network A)")
     parser.add_argument(
@@ -73,8 +80,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         choices=("auto", "model", "heuristic", "none"),
         default="auto",
         help="how to find sky and water without --mask: model (the model's ADE20K segmenter, must be downloadable "
-        "or cached), heuristic (colour/position guess), auto (model, else heuristic with a warning), none "
-        "(nothing moves; only --style changes)",
+        "or cached), heuristic (offline sky-region segmenter, no weights), auto (model, else heuristic with a "
+        "warning), none (nothing moves; only --style changes)",
     )
     parser.add_argument(
         "--motion-source",
@@ -137,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_output(args.photo)
     if out.suffix.lower() not in ("", ".mp4", ".gif", ".webp", ".png"):
         raise CommandError(f"--out '{out}': use a name ending in .mp4, .gif or .webp, or a folder for PNG frames.")
+    if args.save_mask is not None and args.save_mask.suffix.lower() != ".png":
+        raise CommandError(f"--save-mask '{args.save_mask}': use a name ending in .png.")
     if args.perceptual == "none":
         print(
             "warning: --perceptual none fits the photo with L1 only; the reconstruction will be blurrier than with "
@@ -152,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
     except (SegmenterUnavailableError, PerceptualWeightsUnavailableError) as error:
         raise CommandError(str(error)) from error
     written = write_video(result.frames, out, fps=result.fps)
+    if args.save_mask is not None:
+        print(f"wrote {_save_mask(result.mask, args.save_mask)}: the movable mask (white = animated)")
     size = result.frames[0].size
     cached = " (inversion reused from the cache)" if result.cache_hit else ""
     print(
@@ -159,6 +170,17 @@ def run(args: argparse.Namespace) -> int:
         f"{cached}; {result.timings['total']:.1f} s"
     )
     return 0
+
+
+def _save_mask(mask, path: Path) -> Path:
+    """Write the mask PNG atomically: a temporary sibling renamed into place, never a half-written file."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial.png")
+    mask.save(partial)
+    os.replace(partial, path)
+    return path
 
 
 def _animate(pipe, args: argparse.Namespace, generator):

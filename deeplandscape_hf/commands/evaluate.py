@@ -7,6 +7,8 @@ Subcommands:
 - ``synthetic --model M --real DIR``: FID and FVD of a generator's videos against real videos.
 - ``inversion PHOTOS --model M``: the inversion-variant sweep of Table 2.
 - ``balance MODEL... --real DIR``: Table 1, trained models side by side (FID, FVD, static consistency, motion).
+- ``masks PHOTOS... --labels DIR``: the offline segmenters (and the ADE20K model when cached) against hand-drawn
+  sky / water labels.
 
 Heavy imports (torch, OpenCV, the models) happen inside the commands so that ``deeplandscape --help`` stays instant.
 """
@@ -42,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _add_synthetic(commands)
     _add_inversion(commands)
     _add_balance(commands)
+    _add_masks(commands)
     return parser
 
 
@@ -209,6 +212,34 @@ def _add_balance(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--segmenter", default=None, help="segmentation model id or folder (default SegFormer-B0)")
     _common(parser)
     parser.set_defaults(func=run_balance)
+
+
+MASK_METHODS = ("region", "colour", "model")
+
+
+def _add_masks(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "masks",
+        help="segmenters vs hand-drawn sky / water labels",
+        description=(
+            "Score what each segmenter lets move against hand-drawn polygon labels (one JSON file per photo, "
+            "named after it; the repository's set is benchmarks/mask_labels for the photos in examples/). Per "
+            "photo: IoU of the sky, IoU of the water, the share of land pixels inside the movable mask and the "
+            "share of cloud pixels included; then the median and the worst photo per method. Methods: region "
+            "(the offline sky-region segmenter, the fallback when the model cannot be loaded), colour (the older "
+            "colour/position rule, for comparison) and model (the ADE20K segmenter; left out with a note when "
+            "its weights are not cached)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("photos", nargs="+", help="photo files or folders")
+    parser.add_argument("--labels", type=Path, required=True, help="folder of label files (PHOTO-STEM.json)")
+    parser.add_argument(
+        "--methods", default=",".join(MASK_METHODS), help=f"comma-separated, from {','.join(MASK_METHODS)}"
+    )
+    parser.add_argument("--segmenter", default=None, help="segmentation model id or folder (default SegFormer-B0)")
+    _common(parser, flow=False, lpips=False)
+    parser.set_defaults(func=run_masks)
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
@@ -479,7 +510,7 @@ def run_inversion(args: argparse.Namespace) -> int:
         except SegmenterUnavailableError as error:
             segmentation = "heuristic"
             notes.append(
-                "sky/water masks from the colour heuristic because the segmenter is unavailable ("
+                "sky/water masks from the offline sky-region heuristic because the segmenter is unavailable ("
                 + str(error).split(" Without it")[0]
                 + "); pass --masks for reliable flow numbers."
             )
@@ -514,4 +545,49 @@ def run_inversion(args: argparse.Namespace) -> int:
     )
     result.protocol["perceptual loss"] = args.perceptual
     result.protocol["masks"] = "files" if masks else segmentation
+    return _finish(result, args)
+
+
+# ----------------------------------------------------------------------------------------------------- masks
+
+
+def _mask_segmenters(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
+    """method -> function(PIL) -> SegmentationResult, and notes for methods that cannot run here."""
+    from .. import segmentation as seg
+    from ..cli import CommandError
+
+    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    unknown = sorted(set(methods) - set(MASK_METHODS))
+    if unknown or not methods:
+        raise CommandError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; use {','.join(MASK_METHODS)}.")
+    segmenters: dict[str, Any] = {}
+    notes = []
+    for method in methods:
+        if method in seg.HEURISTIC_METHODS:
+            segmenters[method] = lambda photo, method=method: seg.heuristic_segment(photo, method=method)
+            continue
+        model_id = args.segmenter or seg.DEFAULT_SEGMENTER_ID
+        try:
+            model = seg.SkySegmenter(model_id, device=_device(args.device))
+        except seg.SegmenterUnavailableError as error:
+            notes.append(f"model left out: {str(error).split(' Without it')[0]}")
+            continue
+        segmenters[f"model {model_id}"] = model.segment
+    if not segmenters:
+        raise CommandError("none of --methods can run here: " + "; ".join(notes))
+    return segmenters, notes
+
+
+def run_masks(args: argparse.Namespace) -> int:
+    """Every labelled photo through every segmenter, scored against its labels."""
+    from .. import evaluation as ev
+    from ..mask_labels import evaluate_masks, label_files
+
+    _check_outputs(args)
+    photos = ev.find_photos(args.photos)
+    labels = label_files(args.labels)
+    segmenters, notes = _mask_segmenters(args)
+    result = evaluate_masks(photos, labels, segmenters)
+    for note in notes:
+        result.add_note(note)
     return _finish(result, args)

@@ -1,0 +1,258 @@
+"""Hand-drawn sky / water labels as polygon files, and the scores of a movable mask against them.
+
+A label file is JSON: ``{"photo": "name.jpg", "size": [W, H], "shapes": [...]}``. Each shape has a ``label``
+(``sky``, ``water``, ``static``, ``ignore`` or ``cloud``) and either a ``polygon`` ([[x, y], ...], pixel
+coordinates of the photo at ``size``) or a ``line`` (a polyline) with a ``width`` in pixels, for cables, stalks and
+masts. Shapes are painted in file order, each over the ones before: draw the sky, then cut what stands in front of
+it (a kite, a tower) with ``static``. ``ignore`` marks pixels nobody can label (fog where the sky meets a lake):
+they are left out of every score. ``cloud`` shapes are a separate layer: the cloud pixels are the cloud shapes
+inside the final sky, so a rough outline around a cloud is enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+if TYPE_CHECKING:
+    from .evaluation import EvaluationResult
+    from .segmentation import SegmentationResult
+
+__all__ = [
+    "MASK_COLUMNS",
+    "LabelMasks",
+    "MaskScores",
+    "evaluate_masks",
+    "label_files",
+    "load_labels",
+    "render_labels",
+    "score_movable_mask",
+]
+
+STATIC, SKY, WATER, IGNORE = 0, 1, 2, 255
+PAINTED = {"static": STATIC, "sky": SKY, "water": WATER, "ignore": IGNORE}
+SHAPE_LABELS = (*PAINTED, "cloud")
+# Hand-placed vertices sit within about two pixels of the true border (at 512 px), so a band that wide on each side of
+# every drawn border is left out of the scores: the scores then measure the segmenter, not the hand.
+BORDER_TOLERANCE_PX = 2
+
+
+@dataclass(frozen=True)
+class LabelMasks:
+    """Boolean (H, W) masks of one labelled photo; ``scored`` is False on ignored pixels and near drawn borders."""
+
+    sky: np.ndarray
+    water: np.ndarray
+    cloud: np.ndarray
+    scored: np.ndarray
+
+    @property
+    def land(self) -> np.ndarray:
+        return ~(self.sky | self.water)
+
+    @property
+    def has_water(self) -> bool:
+        return bool((self.water & self.scored).any())
+
+
+@dataclass(frozen=True)
+class MaskScores:
+    """How a movable mask agrees with a label; ``None`` where the photo has nothing to score (no water, no clouds)."""
+
+    sky_iou: float | None
+    water_iou: float | None
+    land_in_mask: float
+    cloud_included: float | None
+
+
+def load_labels(path: str | os.PathLike) -> dict:
+    """Read and check one label file; errors name the file and what is wrong."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"Cannot read the label file '{path}': {error}") from error
+    size = data.get("size")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+        raise ValueError(f"'{path}': 'size' must be [width, height] in pixels, got {size!r}.")
+    for index, shape in enumerate(data.get("shapes", [])):
+        where = f"'{path}', shape {index}"
+        if shape.get("label") not in SHAPE_LABELS:
+            raise ValueError(f"{where}: label must be one of {', '.join(SHAPE_LABELS)}, got {shape.get('label')!r}.")
+        points = shape.get("polygon", shape.get("line"))
+        if ("polygon" in shape) == ("line" in shape) or not isinstance(points, list) or len(points) < 2:
+            raise ValueError(
+                f"{where}: give exactly one of 'polygon' (3+ points) or 'line' (2+ points) as [[x, y], ...]."
+            )
+        if "line" in shape and not shape.get("width", 0) > 0:
+            raise ValueError(f"{where}: a 'line' needs a positive 'width' in pixels.")
+    return data
+
+
+def _draw(canvas: ImageDraw.ImageDraw, shape: dict, value: int, scale: tuple[float, float]) -> None:
+    points = [(x * scale[0], y * scale[1]) for x, y in shape.get("polygon", shape.get("line"))]
+    if "polygon" in shape:
+        canvas.polygon(points, fill=value)
+    else:
+        canvas.line(points, fill=value, width=max(1, round(shape["width"] * (scale[0] + scale[1]) / 2)), joint="curve")
+
+
+def render_labels(labels: dict | str | os.PathLike, size: tuple[int, int] | None = None) -> LabelMasks:
+    """Rasterise a label file (or its loaded dict) at ``size`` = (W, H), default the size it was drawn at."""
+    data = labels if isinstance(labels, dict) else load_labels(labels)
+    drawn_size = tuple(data["size"])
+    width, height = size or drawn_size
+    scale = (width / drawn_size[0], height / drawn_size[1])
+    classes = Image.new("L", (width, height), STATIC)
+    clouds = Image.new("L", (width, height), 0)
+    for shape in data.get("shapes", []):
+        if shape["label"] == "cloud":
+            _draw(ImageDraw.Draw(clouds), shape, 1, scale)
+        else:
+            _draw(ImageDraw.Draw(classes), shape, PAINTED[shape["label"]], scale)
+    painted = np.asarray(classes)
+    sky, water = painted == SKY, painted == WATER
+    tolerance = BORDER_TOLERANCE_PX * max(width, height) / max(drawn_size)
+    near_border = _near_any_border(painted, tolerance)
+    return LabelMasks(
+        sky=sky,
+        water=water,
+        cloud=(np.asarray(clouds) > 0) & sky,
+        scored=(painted != IGNORE) & ~near_border,
+    )
+
+
+def _near_any_border(painted: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pixels within ``tolerance`` of a change of painted class (image edges are not borders)."""
+    change = np.zeros(painted.shape, bool)
+    change[:, 1:] |= painted[:, 1:] != painted[:, :-1]
+    change[:, :-1] |= painted[:, 1:] != painted[:, :-1]
+    change[1:] |= painted[1:] != painted[:-1]
+    change[:-1] |= painted[1:] != painted[:-1]
+    if not change.any():
+        return change
+    return ndimage.distance_transform_edt(~change) <= tolerance
+
+
+def _iou(predicted: np.ndarray, truth: np.ndarray) -> float | None:
+    union = (predicted | truth).sum()
+    return None if not truth.any() else float((predicted & truth).sum() / union)
+
+
+def score_movable_mask(
+    movable: np.ndarray, labels: LabelMasks, sky: np.ndarray | None = None, threshold: float = 0.5
+) -> MaskScores:
+    """Score a movable mask (H, W) in [0, 1] against ``labels`` on the scored pixels.
+
+    ``sky`` is the segmenter's own sky mask; without one the sky IoU compares the whole movable mask with the sky and
+    the water IoU is not computed. Land inside the mask is the fraction of labelled land pixels above ``threshold``;
+    cloud inclusion the fraction of labelled cloud pixels above it.
+    """
+    if movable.shape != labels.sky.shape:
+        raise ValueError(f"mask is {movable.shape} but the labels are {labels.sky.shape}: render them at its size.")
+    scored = labels.scored
+    moving = (movable >= threshold) & scored
+    sky_found = moving if sky is None else (sky >= threshold) & scored
+    water_found = None if sky is None else moving & ~sky_found
+    land = labels.land & scored
+    clouds = labels.cloud & scored
+    return MaskScores(
+        sky_iou=_iou(sky_found, labels.sky & scored),
+        water_iou=None if water_found is None else _iou(water_found, labels.water & scored),
+        land_in_mask=float((moving & land).sum() / max(1, land.sum())),
+        cloud_included=float((moving & clouds).sum() / clouds.sum()) if clouds.any() else None,
+    )
+
+
+def label_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """Photo file name -> label file, for every ``*.json`` in ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"Label folder '{folder}' does not exist.")
+    return {load_labels(path).get("photo", path.stem): path for path in sorted(folder.glob("*.json"))}
+
+
+MASK_COLUMNS = ("photo", "method", "sky IoU", "water IoU", "land in mask %", "clouds included %", "seconds")
+Segmenter = Callable[[Image.Image], "SegmentationResult"]
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def _summary_rows(rows: Sequence[Mapping], methods: Sequence[str]) -> list[dict]:
+    """Per method: the median and the worst photo of every score (worst = lowest IoU, most land)."""
+    summary = []
+    for method in methods:
+        mine = [row for row in rows if row["method"] == method]
+        for label, pick_iou, pick_land in (("median", np.median, np.median), ("worst", np.min, np.max)):
+            row = {"photo": f"({label})", "method": method}
+            for column, pick in (
+                ("sky IoU", pick_iou),
+                ("water IoU", pick_iou),
+                ("land in mask %", pick_land),
+                ("clouds included %", pick_iou),
+                ("seconds", pick_land),
+            ):
+                present = [r[column] for r in mine if r[column] is not None]
+                row[column] = float(pick(present)) if present else None
+            summary.append(row)
+    return summary
+
+
+def evaluate_masks(
+    photos: Mapping[str, Path], labels: Mapping[str, Path], segmenters: Mapping[str, Segmenter]
+) -> EvaluationResult:
+    """Score every segmenter on every labelled photo: one row per photo and segmenter, then median / worst rows.
+
+    ``photos``: stem -> photo file; ``labels``: photo file name or stem -> label file (`label_files`). Photos
+    without a label file are an error naming them, so a typo never silently shrinks the set.
+    """
+    from .evaluation import EvaluationInputError, EvaluationResult
+    from .images import load_image
+
+    by_stem = {Path(name).stem: path for name, path in labels.items()}
+    unlabelled = sorted(set(photos) - set(by_stem))
+    if unlabelled:
+        raise EvaluationInputError(f"no label file for {', '.join(unlabelled)}: draw one (see mask_labels).")
+    rows = []
+    for stem, photo_path in photos.items():
+        photo = load_image(photo_path)
+        truth = render_labels(by_stem[stem], size=photo.size)
+        for method, segment in segmenters.items():
+            start = time.perf_counter()
+            found = segment(photo)
+            seconds = time.perf_counter() - start
+            scores = score_movable_mask(found.dynamic_mask, truth, sky=found.sky_mask)
+            rows.append(
+                {
+                    "photo": stem,
+                    "method": method,
+                    "sky IoU": scores.sky_iou,
+                    "water IoU": scores.water_iou,
+                    "land in mask %": _percent(scores.land_in_mask),
+                    "clouds included %": _percent(scores.cloud_included),
+                    "seconds": seconds,
+                }
+            )
+    result = EvaluationResult(command="masks", columns=MASK_COLUMNS, rows=rows + _summary_rows(rows, list(segmenters)))
+    result.protocol.update(
+        {
+            "photos": len(photos),
+            "scoring": f"pixels within {BORDER_TOLERANCE_PX} px (at the drawing's size) of a drawn border and "
+            "'ignore' shapes are left out; a mask pixel counts when >= 0.5",
+            "land in mask": "share of the labelled land pixels inside the movable mask (lower is better)",
+            "clouds included": "share of the labelled cloud pixels inside the movable mask",
+            "water IoU": "the movable mask minus the segmenter's sky, against the labelled water",
+        }
+    )
+    return result

@@ -1,0 +1,545 @@
+"""Sky and water as regions, found without any downloaded weights: the offline segmenter.
+
+Why a region and not a colour: a cloud can be white, grey, near black or orange, so no colour rule finds all of them.
+What clouds share with the sky around them is where they are (above the land, in one piece with the rest of the
+sky). So the sky is found as a per-column border, the row in each column above which everything is sky, chosen to
+separate sky colours above from land colours below (the classical sky-region formulation), in these steps:
+
+1. Costs, on a small copy: per pixel, how much more it looks like land than like sky. The sky's colours are those
+   of the clear sky at the top of the photo (and of the sky joined to it without any edge), plus every colour a
+   cloud in that sky can have: its hues mixed with grey, at any brightness but far darker than the sky. The land's
+   colours are those of the rough pixels below the border, mixed with "any colour" (unknown colours lean to land).
+   Texture adds cost: the sky is smooth at this scale, foliage and rock are not.
+2. The border: dynamic programming over the columns finds the cheapest border, with a cost per row of jump between
+   neighbouring columns (capped: towers have vertical sides) and a reward for lying on a strong vertical gradient.
+   A level band of clear land across the photo (a tree line, a ridge, a shore) ends the sky in its columns. The land
+   model is refitted to the new border, three times.
+3. Objects standing in the sky (cables, masts, kites) are cut out: pieces between sharp edges that are thin, or
+   small and not cloud-coloured, and whose colour differs from the sky around them.
+4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
+5. Water, below the horizon: smooth regions in the sky's hues (darker, as reflections are) or blue, wide, covering
+   a good part of the photo, whose far edge is level and lies near the horizon below a shore, or is a straight sea
+   horizon right under the sky.
+
+Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast) gets no movable
+pixels and an uncertainty sentence, and the confidence map is low along every border.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+__all__ = ["SkyRegions", "find_sky_regions"]
+
+COARSE_SIDE_PX = 256  # the border search runs on a copy this long: texture is measured at a known scale, and it is fast
+FINE_SIDE_PX = 768  # the refinement and the object cuts run at most at this size
+HISTOGRAM_BINS = 16  # per RGB channel
+REFIT_ROUNDS = 3  # border searches, each with the land model refitted to the border before
+JUMP_COST = 0.35  # per row of border jump between neighbouring columns (in units of one pixel's colour cost)
+MAX_JUMP_COST_ROWS = 12  # jumps longer than this cost the same: buildings and towers have vertical sides
+EDGE_REWARD = 3.0  # a border on a strong vertical gradient is preferred by up to this many pixels' cost
+SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sky's colours
+CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
+CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
+CLOUD_CHROMA_TOLERANCE = 0.035  # L1 distance of a cloud colour's chromaticity from the sky-hue-to-grey segment
+BROAD_WEIGHT = 0.15  # share of the land colour model given to every colour alike
+LAND_BAND = 0.03  # a run of land this fraction of the height tall ends the sky in its column ...
+LAND_BAND_WIDTH = 0.15  # ... and the band spans this fraction of the width
+LAND_BAND_MAX_SLOPE = 0.25  # ... and runs within this slope of level (rows per column)
+LAND_COST = 2.0  # ... when every pixel in it costs at least this much as sky
+MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is trusted fully
+CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
+SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
+PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds can have
+TEXTURE_WEIGHT = 0.7  # cost per unit of log texture above smooth
+CLOUD_TEXTURE_SHARE = 0.5  # share of the texture cost kept for cloud-coloured pixels
+SMOOTH_TEXTURE = 0.02  # local contrast (`_texture`, at the coarse size) of a smooth sky; above it, pixels look rough
+DARK_SKY_LUMA = 0.12  # a sky darker than this on average (night, deep dusk) is not trusted
+MIN_PHOTO_CONTRAST = 0.03  # std of the brightness over the whole photo below which nothing can be told apart
+MIN_BORDER_CONTRAST = 0.015  # median RGB step across the border needed to trust it (fog, haze below this)
+OBJECT_MAX_FRACTION = 0.02  # an object cut out of the sky covers at most this fraction of the image ...
+OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across (cables, masts, stalks)
+CLOUD_MAX_SATURATION = 0.2  # a piece this unsaturated (HSV) or less may be a cloud, however dark
+OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
+SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
+WATER_TEXTURE = 2.0  # water is smoother than this many times the smooth-sky texture ...
+SHORE_ROWS = 0.025  # a shore between sky and water is at least this fraction of the height tall
+MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground)
+HORIZON_MARGIN = 0.03  # the sky may reach this fraction of the height below the horizon of the land columns ...
+HORIZON_LAND_COLUMNS = 0.3  # ... when at least this share of the columns end at land
+SEA_HORIZON_SPREAD = 0.015  # ... or within this fraction right under the sky (a sea horizon)
+WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
+WATER_MIN_AREA = 0.02  # ... and covers this fraction of the image
+WATER_TOP_SPREAD = 0.03  # the top edge of water below a shore is level within this fraction of the height ...
+WATER_LEVEL_COLUMNS = 0.7  # ... in this share of its columns
+
+
+@dataclass(frozen=True)
+class SkyRegions:
+    """Masks at the input image's size, float32 (H, W) in [0, 1].
+
+    Attributes:
+        sky: sky pixels (clouds included).
+        water: water pixels below the horizon.
+        confidence: how sure the segmenter is of each pixel's label (1 sure, 0 a guess); low on the borders and
+            everywhere on an uncertain photo.
+        uncertainty: None when the masks can be trusted, else a sentence saying why not.
+    """
+
+    sky: np.ndarray
+    water: np.ndarray
+    confidence: np.ndarray
+    uncertainty: str | None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Features
+
+
+def _resized(image: Image.Image, long_side: int) -> np.ndarray:
+    scale = long_side / max(image.size)
+    if scale < 1:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _gradient(rgb: np.ndarray, sigma: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """(magnitude, vertical component) of the colour gradient: the largest over the channels, per pixel."""
+    smooth = ndimage.gaussian_filter(rgb, sigma=(sigma, sigma, 0), mode="nearest")
+    gy = np.abs(ndimage.sobel(smooth, axis=0, mode="nearest")).max(axis=2) / 4.0
+    gx = np.abs(ndimage.sobel(smooth, axis=1, mode="nearest")).max(axis=2) / 4.0
+    return np.hypot(gx, gy), gy
+
+
+def _texture(rgb: np.ndarray, window: int = 5) -> np.ndarray:
+    """Local contrast (luma std over mean), then weighted by how much of a wider window is rough: foliage, rock and
+    roofs stay rough, while the thin rough line along a cloud's edge (a few pixels wide) is diluted by the smooth
+    cloud and sky around it. Dividing by the brightness keeps dark land in shadow rough."""
+    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    mean = ndimage.uniform_filter(luma, size=window, mode="nearest")
+    mean_sq = ndimage.uniform_filter(luma * luma, size=window, mode="nearest")
+    local = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0)) / (mean + CONTRAST_FLOOR)
+    rough_share = ndimage.uniform_filter((local > SMOOTH_TEXTURE).astype(np.float32), size=2 * window + 1)
+    return local * rough_share
+
+
+def _bins(rgb: np.ndarray) -> np.ndarray:
+    quantised = np.minimum((rgb * HISTOGRAM_BINS).astype(np.int32), HISTOGRAM_BINS - 1)
+    return (quantised[..., 0] * HISTOGRAM_BINS + quantised[..., 1]) * HISTOGRAM_BINS + quantised[..., 2]
+
+
+def _histogram(
+    bins: np.ndarray, weights: np.ndarray, prior: np.ndarray | None = None, broad: bool = False
+) -> np.ndarray:
+    """A smoothed, normalised colour histogram: neighbouring colours share evidence, unseen colours keep a floor.
+
+    ``prior`` (a normalised histogram) is mixed in with PRIOR_WEIGHT of the total.
+    ``broad``: also give BROAD_WEIGHT to every colour alike. The ground model is broad: the ground is everything that
+    is not sky, so a colour seen nowhere yet is more likely land than sky, and the segmenter stays conservative.
+    """
+    counts = np.bincount(bins.ravel(), weights=weights.ravel().astype(np.float64), minlength=HISTOGRAM_BINS**3)
+    counts = ndimage.gaussian_filter(counts.reshape((HISTOGRAM_BINS,) * 3), sigma=1.0, mode="constant")
+    # Little evidence (a few rough pixels) must not make a sharp model: it is blended with "any colour" in proportion.
+    evidence = min(1.0, float(counts.sum()) / (MIN_EVIDENCE * bins.size))
+    model = evidence * counts / max(counts.sum(), 1e-9) + (1 - evidence) / counts.size
+    uniform = np.full_like(model, 1.0 / model.size) if broad else None
+    for extra, weight in ((prior, PRIOR_WEIGHT), (uniform, BROAD_WEIGHT)):
+        if extra is not None:
+            model = (1 - weight) * model + weight * extra
+    return model + 1e-4 / model.size
+
+
+def _cloud_prior(sky_rgb: np.ndarray) -> np.ndarray:
+    """Colours a cloud in this sky can have: mixtures of the clear sky's hues with grey, from white down to a little
+    darker than the clear sky, equally likely. White and grey clouds are colourless; thin or sunlit ones keep some of
+    the sky's hue (bluish at noon, orange at sunset), and a sky gets a little deeper towards the horizon or the
+    zenith, so the mixtures run a bit past the hue itself. ``sky_rgb``: (N, 3) pixels of clear sky."""
+    levels = (np.arange(HISTOGRAM_BINS) + 0.5) / HISTOGRAM_BINS
+    centres = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    chroma = centres / centres.sum(axis=1, keepdims=True)
+    neutral = np.full(3, 1 / 3)
+    hues = sky_rgb / np.maximum(sky_rgb.sum(axis=1, keepdims=True), 1e-6)
+    hues = np.quantile(hues, np.linspace(0.05, 0.95, 7), axis=0) if len(hues) else neutral[None]
+    near = np.zeros(len(centres), bool)
+    for hue in hues:
+        direction = hue - neutral
+        along = np.clip((chroma - neutral) @ direction / max(float(direction @ direction), 1e-9), 0.0, 1.6)
+        near |= np.abs(chroma - (neutral + along[:, None] * direction)).sum(axis=1) <= CLOUD_CHROMA_TOLERANCE
+    # A cloud may be a little darker than any clear sky seen (a grey underside), but much darker colours are far more
+    # often a mountain in haze or shade on the land.
+    darkest = float(np.quantile(sky_rgb.mean(axis=1), 0.1)) if len(sky_rgb) else 0.0
+    bright_enough = centres.mean(axis=1) >= max(CLOUD_MIN_BRIGHTNESS, darkest - CLOUD_DARKER_BY)
+    prior = (near & bright_enough).astype(np.float64).reshape((HISTOGRAM_BINS,) * 3)
+    prior = ndimage.gaussian_filter(prior, sigma=0.7, mode="constant")
+    return prior / max(prior.sum(), 1e-9)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The border
+
+
+def _below(border: np.ndarray, height: int) -> np.ndarray:
+    """(H, W) True at and below each column's border row (border = number of sky rows in that column)."""
+    return np.arange(height)[:, None] >= border[None, :]
+
+
+def _smoothly_connected(magnitude: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Pixels joined to ``seeds`` by paths without any edge: a sky that darkens or pales towards the horizon."""
+    # A noisy sky (JPEG, grain) has gradients everywhere: the threshold is the larger of a fixed step and twice the
+    # typical gradient among the seeds.
+    threshold = max(SKY_CONTINUITY_GRADIENT, 2.0 * float(np.median(magnitude[seeds]))) if seeds.any() else 0.0
+    regions, _ = ndimage.label(magnitude < threshold)
+    reached = np.unique(regions[seeds & (regions > 0)])
+    return np.isin(regions, reached[reached > 0])
+
+
+def _sky_costs(
+    rgb: np.ndarray, bins: np.ndarray, texture: np.ndarray, magnitude: np.ndarray, border: np.ndarray
+) -> np.ndarray:
+    """Per pixel, the cost of calling it sky minus the cost of calling it ground (negative = sky-like).
+
+    The sky model is what the clear sky at the top of the columns looks like, plus every colour a cloud in that sky
+    can have (`_cloud_prior`); it is not refitted to the pixels the border encloses, so a hazy mountain once taken
+    for sky cannot teach the model to keep it. The ground model is broad (any colour may be land) plus the colours of
+    the rough pixels below the current border. Rough pixels also cost more as sky.
+    """
+    height = rgb.shape[0]
+    roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
+    top = np.arange(height)[:, None] < np.minimum(border, max(1, round(SEED_BAND * height)))[None, :]
+    clear_sky = (top | _smoothly_connected(magnitude, top)) * (1.0 - roughness)
+    clouds = _cloud_prior(rgb[clear_sky > 0.5])
+    sky_model = _histogram(bins, clear_sky, prior=clouds)
+    ground_model = _histogram(bins, roughness * _below(border, height), broad=True)
+    colour = np.log(ground_model.ravel()[bins]) - np.log(sky_model.ravel()[bins])
+    rough = TEXTURE_WEIGHT * np.clip(np.log(np.maximum(texture, 1e-4) / SMOOTH_TEXTURE), 0.0, 2.0)
+    rough *= np.where(clouds.ravel()[bins] > 0, CLOUD_TEXTURE_SHARE, 1.0)  # cumulus are lumpy: texture counts less
+    return np.clip(colour, -4.0, 4.0) + rough
+
+
+def _best_border(costs: np.ndarray, vertical_gradient: np.ndarray) -> np.ndarray:
+    """Dynamic programming over columns: the border minimising sky costs above it, edge rewards and jump costs."""
+    height, width = costs.shape
+    above = np.vstack([np.zeros((1, width), np.float32), np.cumsum(costs, axis=0)])  # (H+1, W): cost of b sky rows
+    reward = np.vstack([np.zeros((1, width)), np.minimum(vertical_gradient / 0.1, 1.0)]) * EDGE_REWARD
+    reward[-1] = 0.0  # a border at the bottom edge is not on an edge
+    local = above - reward
+    total = local[:, 0].copy()
+    choice = np.zeros((height + 1, width), np.int32)
+    rows = np.arange(height + 1)
+    for column in range(1, width):
+        relaxed, origin = _truncated_l1_min(total, rows)
+        total = relaxed + local[:, column]
+        choice[:, column] = origin
+    border = np.empty(width, np.int64)
+    border[-1] = int(np.argmin(total))
+    for column in range(width - 1, 0, -1):
+        border[column - 1] = choice[border[column], column]
+    return border
+
+
+def _truncated_l1_min(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """min over r of values[r] + JUMP_COST * min(|row - r|, MAX_JUMP_COST_ROWS), and the r reaching it."""
+    ramp = JUMP_COST * rows
+    forward = values - ramp  # min over r <= row of values[r] + c (row - r) = c row + running min of (values - c r)
+    forward_min = np.minimum.accumulate(forward)
+    forward_origin = np.maximum.accumulate(np.where(forward <= forward_min, rows, 0))
+    backward = (values + ramp)[::-1]  # the same from the bottom up
+    backward_min = np.minimum.accumulate(backward)
+    backward_origin = np.maximum.accumulate(np.where(backward <= backward_min, np.arange(len(rows)), 0))
+    backward_origin = (len(rows) - 1 - backward_origin)[::-1]
+    best_forward, best_backward = forward_min + ramp, backward_min[::-1] - ramp
+    best = np.minimum(best_forward, best_backward)
+    origin = np.where(best_forward <= best_backward, forward_origin, backward_origin)
+    far = int(np.argmin(values))
+    far_cost = values[far] + JUMP_COST * MAX_JUMP_COST_ROWS
+    jump = far_cost < best
+    return np.where(jump, far_cost, best), np.where(jump, far, origin)
+
+
+def _coarse_sky(rgb: np.ndarray, texture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sky mask, per-pixel sky cost) at the coarse size; ``texture``: `_texture` at this size and the next."""
+    magnitude, vertical = _gradient(rgb)
+    bins = _bins(rgb)
+    border = np.full(rgb.shape[1], rgb.shape[0])  # first pass: no land colours known, any colour may be land
+    costs = _sky_costs(rgb, bins, texture, magnitude, border)
+    for _ in range(REFIT_ROUNDS):
+        border = np.minimum(_best_border(costs, vertical), _first_land_band(costs))
+        costs = _sky_costs(rgb, bins, texture, magnitude, border)
+    return ~_below(border, rgb.shape[0]), costs
+
+
+def _pooled(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Mean of ``values`` over the cells of a ``shape`` grid (the finer texture seen at the coarse size)."""
+    image = Image.fromarray(values.astype(np.float32))
+    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BOX), dtype=np.float32)
+
+
+def _first_land_band(costs: np.ndarray) -> np.ndarray:
+    """Per column, the first row of a run of clearly-land pixels LAND_BAND high, in a band at least LAND_BAND_WIDTH
+    wide (the number of rows when none).
+
+    The sky is one piece from the top: below a tree line or a shore, sky-coloured pixels are water or haze, not sky.
+    A cable or a stalk crossing the sky is thinner than the band and does not cut it.
+    """
+    height = costs.shape[0]
+    rows = max(2, round(LAND_BAND * height))
+    land = (costs > LAND_COST).astype(np.int32)
+    runs = ndimage.convolve1d(land, np.ones(rows, np.int32), axis=0, mode="constant", origin=-(rows // 2))
+    full = runs >= rows
+    # Only a band that runs across the photo (a tree line, a ridge, a shore) cuts the sky: a kite or a tower top is
+    # as tall but narrow, and the sky goes on below it (the object itself is cut out later).
+    bands, count = ndimage.label(ndimage.binary_dilation(full, np.ones((rows, 1), bool)), np.ones((3, 3), bool))
+    if count == 0:
+        return np.full(costs.shape[1], height)
+    cuts = np.zeros(count + 1, bool)
+    for index, piece in enumerate(ndimage.find_objects(bands), start=1):
+        rows_in, columns_in = np.nonzero(bands[piece] == index)
+        if np.ptp(columns_in) + 1 < LAND_BAND_WIDTH * costs.shape[1]:
+            continue
+        # A tree line, a ridge or a shore runs roughly level; a cable or a boom can cross the sky at any angle.
+        cuts[index] = abs(np.polyfit(columns_in, rows_in, 1)[0]) <= LAND_BAND_MAX_SLOPE
+    wide = full & cuts[bands]
+    return np.where(wide.any(axis=0), wide.argmax(axis=0), height)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Refinement at the finer size
+
+
+def _guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide: ``source`` smoothed, but with the edges of ``guide``."""
+    size = 2 * radius + 1
+
+    def box(values: np.ndarray) -> np.ndarray:
+        return ndimage.uniform_filter(values, size=size, mode="nearest")
+
+    mean_guide, mean_source = box(guide), box(source)
+    variance = box(guide * guide) - mean_guide * mean_guide
+    covariance = box(guide * source) - mean_guide * mean_source
+    slope = covariance / (variance + eps)
+    offset = mean_source - slope * mean_guide
+    return box(slope) * guide + box(offset)
+
+
+def _upsampled(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    image = Image.fromarray(mask.astype(np.float32))
+    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _refined(sky_coarse: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
+    """Soft sky (H, W) at the fine size whose border follows the photo's own edges near the coarse border."""
+    luma = fine_rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    scale = fine_rgb.shape[0] / sky_coarse.shape[0]
+    soft = _upsampled(sky_coarse, luma.shape)
+    return np.clip(_guided_filter(luma, soft, radius=max(2, round(2 * scale)), eps=1e-3), 0.0, 1.0)
+
+
+def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray) -> np.ndarray:
+    """Pixels of the sky that belong to things standing in it: cables, masts, kites, birds, branches.
+
+    Sharp edges split the sky into pieces. A piece is an object when it is thin (at most OBJECT_WIDTH of the short
+    side across) or small and not cloud-coloured (``sky_costs``, coarse, >= 0 on average), and its colour differs
+    from the sky around it (the large pieces nearby, blurred); the
+    sharp edges touching objects or land go with them. Clouds are soft-edged, so they stay in one piece with the sky,
+    and a cloud cut off by sharp edges still looks like its surroundings, or is large.
+    """
+    magnitude, _ = _gradient(fine_rgb, sigma=0.7)
+    if not sky.any():
+        return np.zeros_like(sky)
+    sharp = magnitude > max(SHARP_EDGE, 6.0 * float(np.median(magnitude[sky])))
+    pieces, count = ndimage.label(sky & ~sharp)
+    if count == 0:
+        return sky & sharp
+    index = np.arange(count + 1)
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+    widths = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=index))
+    thin = widths <= OBJECT_WIDTH * min(sky.shape)
+    # A small piece in colours a cloud can have (white or grey of any brightness, or the sky's colours) is a cloud,
+    # not a kite or a sign.
+    colour = np.stack([_piece_means(fine_rgb[..., channel], pieces, sizes) for channel in range(3)], axis=-1)
+    greyish = (colour.max(axis=1) - colour.min(axis=1)) <= CLOUD_MAX_SATURATION * np.maximum(colour.max(axis=1), 1e-6)
+    cloud_coloured = greyish | (_piece_means(_upsampled(sky_costs, sky.shape), pieces, sizes) < 0)
+    candidate = thin | ((sizes <= OBJECT_MAX_FRACTION * sky.size) & ~cloud_coloured)
+    candidate[0] = False
+    around = _surrounding_colour(fine_rgb, (pieces > 0) & ~candidate[pieces])
+    step = _piece_means(np.abs(fine_rgb - around).max(axis=2), pieces, sizes)
+    # A thin piece between sharp edges is most likely a cable or a mast: a smaller colour step gives it away.
+    objects = (candidate & (step > np.where(thin, 0.5, 1.0) * OBJECT_COLOUR_STEP))[pieces]
+    edge_chains, _ = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
+    touching = np.unique(edge_chains[ndimage.binary_dilation(objects | ~sky) & (edge_chains > 0)])
+    return objects | np.isin(edge_chains, touching[touching > 0])
+
+
+def _piece_means(values: np.ndarray, pieces: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` over each labelled piece (index 0 included), from its pixel counts ``sizes``."""
+    sums = np.bincount(pieces.ravel(), weights=values.ravel(), minlength=len(sizes))
+    return sums / np.maximum(sizes, 1)
+
+
+def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48) -> np.ndarray:
+    """The colour of the ``reference`` pixels nearby, at every pixel: a normalised blur over about 1/``cells`` of
+    the long side, computed on a small copy (fast) and brought back to full size."""
+    height, width = reference.shape
+    scale = cells / max(height, width)
+    small = (max(1, round(width * scale)), max(1, round(height * scale)))
+    weights = np.asarray(Image.fromarray(reference.astype(np.float32)).resize(small, Image.Resampling.BOX))
+    colour = np.stack(
+        [np.asarray(Image.fromarray(rgb[..., c] * reference).resize(small, Image.Resampling.BOX)) for c in range(3)],
+        axis=-1,
+    )
+    weights = ndimage.gaussian_filter(weights, 1.0, mode="nearest")
+    colour = ndimage.gaussian_filter(colour, (1.0, 1.0, 0), mode="nearest") / np.maximum(weights, 1e-6)[..., None]
+    return np.stack(
+        [np.asarray(Image.fromarray(colour[..., c].astype(np.float32)).resize((width, height))) for c in range(3)],
+        axis=-1,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Water
+
+
+def _above_horizon(sky: np.ndarray) -> np.ndarray:
+    """The sky cut at the horizon that the land columns show, when some columns run on far below it.
+
+    Beside a pier or between two shores nothing may separate a calm lake or a foggy one from the sky above it, so
+    the border of those columns runs down to the bottom of the photo. Where most columns end at land, the sky
+    there cannot reach much lower: the rest is offered to the water test (and stays sky if it is not water).
+    """
+    height = sky.shape[0]
+    border = sky.sum(axis=0)
+    ends_at_land = border < height * (1 - HORIZON_MARGIN)
+    if ends_at_land.mean() < HORIZON_LAND_COLUMNS:
+        return sky
+    horizon = int(np.quantile(border[ends_at_land], 0.9) + HORIZON_MARGIN * height)
+    capped = sky.copy()
+    capped[horizon:] = False
+    return capped
+
+
+def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
+    """Colours water takes: the sky's own hues mixed with grey at any brightness (a reflection is darker than what it
+    mirrors), or blue to cyan. Greens and browns (fields, sand, rivers thick with silt) are left out."""
+    chroma = rgb / np.maximum(rgb.sum(axis=2, keepdims=True), 1e-6)
+    neutral = np.full(3, 1 / 3)
+    hue = np.median(chroma[sky], axis=0) - neutral
+    along = np.clip((chroma - neutral) @ hue / max(float(hue @ hue), 1e-9), 0.0, 1.6)
+    sky_family = np.abs(chroma - (neutral + along[..., None] * hue)).sum(axis=2) <= CLOUD_CHROMA_TOLERANCE
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    bluish = (blue > red + 0.05) & (blue >= green - 0.05)
+    return sky_family | bluish
+
+
+def _water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """Water below the sky at the coarse size: smooth, water-coloured, wide and level on top.
+
+    Only regions shaped like a water surface survive: wide, and with a level upper edge (a far shore or a sea
+    horizon), which keeps out hazy mountains and pale walls.
+    """
+    height, width = sky.shape
+    if not sky.any() or sky.all():
+        return np.zeros_like(sky)
+    border = sky.sum(axis=0)
+    horizon = int(np.median(border))
+    below = np.arange(height)[:, None] >= np.maximum(border, horizon)[None, :]
+    candidates = below & (texture < WATER_TEXTURE * SMOOTH_TEXTURE) & _water_coloured(rgb, sky)
+    candidates = ndimage.binary_closing(candidates, structure=np.ones((1, 5), bool))
+    candidates = ndimage.binary_opening(candidates, structure=np.ones((3, 3), bool))
+    regions, count = ndimage.label(candidates)
+    water = np.zeros_like(sky)
+    for index in range(1, count + 1):
+        region = regions == index
+        columns = np.flatnonzero(region.any(axis=0))
+        if region.sum() < WATER_MIN_AREA * region.size or columns.size < WATER_MIN_WIDTH * width:
+            continue
+        tops = region[:, columns].argmax(axis=0)
+        # Right under the sky, only a sea horizon (a straight line) makes a smooth sky-coloured band water: a hazy
+        # range of hills has a ridge line (all columns must agree). Below a shore or a tree line, a level far bank is
+        # enough, in most columns (posts or grass in front may hide the rest).
+        below_a_shore = np.mean(tops >= border[columns] + SHORE_ROWS * height) >= 0.7
+        if below_a_shore:
+            level = np.mean(np.abs(tops - np.median(tops)) <= WATER_TOP_SPREAD * height) >= WATER_LEVEL_COLUMNS
+        else:
+            level = np.percentile(tops, 90) - np.percentile(tops, 10) <= SEA_HORIZON_SPREAD * height
+        # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
+        near_horizon = np.median(tops - border[columns]) <= MAX_SHORE_DEPTH * height
+        if near_horizon and level:
+            water |= ndimage.binary_fill_holes(region)
+    return water
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Confidence
+
+
+def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float | None:
+    """Median over the columns with land of the largest RGB step between the rows just above and below the border."""
+    height = sky.shape[0]
+    border = sky.sum(axis=0)
+    columns = np.flatnonzero((border >= rows) & (border <= height - rows))
+    if columns.size == 0:
+        return None
+    offsets = np.arange(rows)
+    above = rgb[border[columns][:, None] - 1 - offsets, columns[:, None]].mean(axis=1)
+    below = rgb[border[columns][:, None] + offsets, columns[:, None]].mean(axis=1)
+    return float(np.median(np.abs(above - below).max(axis=1)))
+
+
+def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
+    """A sentence saying why the sky cannot be trusted, or None."""
+    if not sky.any():
+        return "no region of the photo looks like sky"
+    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    if float(luma.std()) < MIN_PHOTO_CONTRAST:
+        return f"the photo has almost no contrast (brightness spread {float(luma.std()):.3f} of 1: fog or haze)"
+    sky_luma = float(np.median(luma[sky]))
+    if sky_luma < DARK_SKY_LUMA:
+        return f"the sky is too dark to tell from the land (median brightness {sky_luma:.2f} of 1)"
+    contrast = _border_contrast(rgb, sky)
+    if contrast is not None and contrast < MIN_BORDER_CONTRAST:
+        return f"sky and land barely differ where they meet (fog, haze or low contrast: step {contrast:.3f} of 1)"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def find_sky_regions(image: Image.Image) -> SkyRegions:
+    """Sky (with its clouds), water, a confidence map and an uncertainty verdict for ``image``, at its own size."""
+    fine = _resized(image, FINE_SIDE_PX)
+    fine_image = Image.fromarray((fine * 255).round().astype(np.uint8))
+    coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
+    texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
+    sky_coarse, costs = _coarse_sky(coarse, texture)
+    uncertainty = _uncertainty(coarse, sky_coarse)
+    water_coarse = _water(coarse, _above_horizon(sky_coarse), texture)
+    sky_coarse &= ~water_coarse
+    soft_sky = _refined(sky_coarse, fine)
+    sky = soft_sky >= 0.5
+    sky &= ~_objects_in_sky(sky, fine, costs)
+    soft_water = _refined(water_coarse & ~sky_coarse, fine)
+    water = (soft_water >= 0.5) & ~sky
+    confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
+    if uncertainty is not None:
+        confidence *= 0.0
+        sky, water = np.zeros_like(sky), np.zeros_like(water)
+    size = image.size
+    return SkyRegions(
+        sky=_to_image_size(sky, size),
+        water=_to_image_size(water, size),
+        confidence=np.clip(_to_image_size(confidence, size, binary=False), 0.0, 1.0),
+        uncertainty=uncertainty,
+    )
+
+
+def _to_image_size(mask: np.ndarray, size: tuple[int, int], binary: bool = True) -> np.ndarray:
+    values = mask.astype(np.float32)
+    if (values.shape[1], values.shape[0]) != tuple(size):
+        values = np.asarray(Image.fromarray(values).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    return (values >= 0.5).astype(np.float32) if binary else values
