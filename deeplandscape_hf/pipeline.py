@@ -528,6 +528,10 @@ class DeepLandscapePipeline:
         else:
             found = self._segment(photo, segmentation)
             dynamic_full, sky_full = found.dynamic_mask, found.sky_mask
+            if found.confidence is not None:
+                # Where the segmenter is unsure (along its borders) the mask softens, and so does the blend of the
+                # moving sky: a doubtful pixel moves a little, never fully.
+                dynamic_full = (dynamic_full * found.confidence).astype(np.float32)
         if self.config.mask_erosion_px > 0:
             from .segmentation import erode
 
