@@ -19,6 +19,8 @@ through the colour transform, continued smoothly beyond the crop.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,11 +28,11 @@ from PIL import Image
 
 from .colour_transfer import ColourTransform, fit_colour_transform
 from .images import CropBox
-from .motion import Homographies
+from .motion import FrameRecipe, Homographies, warp_by_recipe
 from .photo_motion import CropFrame, PhotoFlow
 from .segmentation import erode, feather
 
-__all__ = ["MOTION_SOURCES", "Compositor", "crop_mask", "output_size"]
+__all__ = ["MOTION_SOURCES", "Compositor", "HybridMotion", "crop_mask", "output_size"]
 
 MOTION_SOURCES = ("hybrid", "generator")
 STATIC_WEIGHT_MIN = 0.999  # pixels of the crop that count as static when measuring a style change for the land
@@ -144,20 +146,26 @@ class Compositor:
             ramp_y = np.minimum(ramp_y, np.clip((box_h - ys) / ramp_len, 0, 1))
         return ramp_y[:, None] * ramp_x[None, :]
 
-    def photo_flow(self, homographies: Homographies, horizon: float) -> PhotoFlow:
-        """The flow field of a motion over this output canvas, with sky and water plates cut from the photo."""
-        height = self.size[1]
-        split = int(np.clip(round(self.crop.top + horizon * self.crop.side), 0, height))
-        above = (torch.arange(height) < split).float()[:, None]
-        return PhotoFlow(
-            self.photo / 255.0,
-            self.mask * above,
-            self.mask * (1 - above),
-            self.crop,
-            homographies,
-            horizon,
-            rows=self.moving_rows,
-        )
+    def hybrid_motion(
+        self, homographies: Homographies, horizon: float, recipe: FrameRecipe, movable_crop: torch.Tensor
+    ) -> HybridMotion:
+        """The ``"hybrid"`` source for one video: the motion's flow field over this canvas, with sky and water
+        plates cut from the photo (none when nothing may move), and the generator's crop mask."""
+        flow = None
+        if bool((movable_crop > 0).any()) or bool((self.mask > 0).any()):
+            height = self.size[1]
+            split = int(np.clip(round(self.crop.top + horizon * self.crop.side), 0, height))
+            above = (torch.arange(height) < split).float()[:, None]
+            flow = PhotoFlow(
+                self.photo / 255.0,
+                self.mask * above,
+                self.mask * (1 - above),
+                self.crop,
+                homographies,
+                horizon,
+                rows=self.moving_rows,
+            )
+        return HybridMotion(self, homographies, horizon, recipe, movable_crop.detach().cpu().float(), flow)
 
     @torch.no_grad()
     def composite_hybrid(
@@ -238,3 +246,34 @@ class Compositor:
             base[:, top:bottom, left:right] = region + alpha[0] * (generated[index] - region)
             out[index] = base.round().clamp(0, 255).to(torch.uint8)
         return out.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+@dataclass
+class HybridMotion:
+    """The ``"hybrid"`` motion source of one video (``Compositor.hybrid_motion``): renders composited frames.
+
+    Per frame: the photo's sky and water advected along ``flow``; the generator's frame compared with its own
+    reconstruction moved by the same recipe gives a smooth colour transform (its change of light and of the clouds'
+    look), applied inside the movable region, or to the whole photo when the light changes with a style.
+    """
+
+    compositor: Compositor
+    homographies: Homographies
+    horizon: float
+    recipe: FrameRecipe
+    movable_crop: torch.Tensor  # (1, 1, R, R) in [0, 1]: the generator's crop of the movable mask
+    flow: PhotoFlow | None
+
+    @torch.no_grad()
+    def render(
+        self, images: torch.Tensor, reconstruction: torch.Tensor, frames: slice, relight_land: bool = False
+    ) -> np.ndarray:
+        """Generator frames ``images`` (t, 3, R, R) of the video's frames ``frames`` -> uint8 (t, H, W, 3)."""
+        images, reconstruction = images.detach().cpu().float(), reconstruction.detach().cpu().float()
+        moved = None if self.flow is None else self.flow.advect(self.recipe, frames)
+        expected = reconstruction
+        if self.flow is not None:
+            warped = warp_by_recipe(reconstruction, self.homographies, self.horizon, self.recipe, frames)
+            expected = reconstruction + self.movable_crop * (warped - reconstruction)
+        transform = fit_colour_transform(expected, images)
+        return self.compositor.composite_hybrid(moved, transform, relight_land=relight_land)

@@ -31,7 +31,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import inversion as inv
-from .colour_transfer import fit_colour_transform
 from .compositing import MOTION_SOURCES, Compositor, crop_mask
 from .generator import DeepLandscapeGenerator
 from .hub import ModelNotFoundError, default_model_path, resolve_model_folder
@@ -610,13 +609,14 @@ class DeepLandscapePipeline:
         timings["segmentation"] = time.perf_counter() - start
         if callback is not None:
             callback("segmentation", 1, 1)
-        if not (dynamic_crop > MOVABLE_THRESHOLD).any():
+        if not (dynamic_full > MOVABLE_THRESHOLD).any():
             warnings.warn(
-                "No sky or water to animate was found in the generator's crop of the photo (or the mask is empty): "
-                "nothing will move. A style change still works. Paint or pass a mask to choose what moves.",
+                "No sky or water to animate was found in the photo (or the mask is empty): nothing will move. A style "
+                "change still works. Paint or pass a mask to choose what moves.",
                 UserWarning,
                 stacklevel=3,
             )
+        if not (dynamic_crop > MOVABLE_THRESHOLD).any():
             if mode == "eoifs":
                 mode = "eoif"  # EOIFS routes the dynamic region to S^dyn; with no such region it is EOIF
         mask_tensor = torch.from_numpy(dynamic_crop)[None, None].to(self.device)
@@ -734,7 +734,7 @@ class DeepLandscapePipeline:
         ``frame_indices`` renders only those frames of the ``num_frames`` video (e.g. ``[0, num_frames]`` to check
         that a loop closes). See ``__call__`` for the other arguments.
         """
-        from .motion import frame_recipe, get_motion, resolve_homographies, warp_by_recipe, warp_noise_video
+        from .motion import frame_recipe, get_motion, resolve_homographies, warp_noise_video
 
         start_all = time.perf_counter()
         num_frames = self.config.num_frames if num_frames is None else int(num_frames)
@@ -769,13 +769,15 @@ class DeepLandscapePipeline:
                 static_weight=1 - inverted.dynamic_mask_crop[0, 0],
             )
         reconstruction = G.synthesize(result.w_plus, result.static_noise, result.dynamic_noise)
-        hybrid = compositor is not None and source == "hybrid"
-        if hybrid:
+        hybrid = None
+        if compositor is not None and source == "hybrid":
             # One motion for the photo and the generator: the same homographies and per-frame recipe.
-            homographies = resolve_homographies(motion_obj, inverted.horizon)
-            recipe, _ = frame_recipe(indices.astype(np.float64), num_frames, loop)
-            flow = compositor.photo_flow(homographies, inverted.horizon) if inverted.has_motion else None
-            movable_crop = inverted.dynamic_mask_crop.to(reconstruction)
+            hybrid = compositor.hybrid_motion(
+                resolve_homographies(motion_obj, inverted.horizon),
+                inverted.horizon,
+                frame_recipe(indices.astype(np.float64), num_frames, loop)[0],
+                inverted.dynamic_mask_crop if inverted.has_motion else torch.zeros_like(inverted.dynamic_mask_crop),
+            )
 
         frames: list[Any] = []  # PIL images, or uint8 (t, H, W, 3) chunks
         render_s = composite_s = 0.0
@@ -809,16 +811,10 @@ class DeepLandscapePipeline:
                 render_s += time.perf_counter() - t0
                 # 3. Onto the photo, or raw.
                 t0 = time.perf_counter()
-                if hybrid:
-                    frames_of_chunk = slice(start, start + count)
-                    moved = None if flow is None else flow.advect(recipe, frames_of_chunk)
-                    # The generator's change against its own reconstruction moved the same way: light, evolution.
-                    expected = reconstruction
-                    if flow is not None:
-                        warped = warp_by_recipe(reconstruction, homographies, inverted.horizon, recipe, frames_of_chunk)
-                        expected = reconstruction + movable_crop * (warped - reconstruction)
-                    transform = fit_colour_transform(expected.cpu(), images.detach().cpu())
-                    chunk_uint8 = compositor.composite_hybrid(moved, transform, relight_land=style_w is not None)
+                if hybrid is not None:
+                    chunk_uint8 = hybrid.render(
+                        images, reconstruction, slice(start, start + count), relight_land=style_w is not None
+                    )
                 elif compositor is not None:
                     chunk_uint8 = compositor(images, reconstruction if style_w is not None else None)
                 else:
@@ -838,7 +834,7 @@ class DeepLandscapePipeline:
 
         # 4. Output types (diffusers: np / pt in [0, 1]).
         if compositor is not None:
-            mask_values = (compositor.movable_alpha if hybrid else compositor.alpha)[0].numpy()
+            mask_values = (compositor.alpha if hybrid is None else compositor.movable_alpha)[0].numpy()
         else:
             mask_values = inverted.dynamic_mask_crop[0, 0].cpu().numpy()
         mask_image = Image.fromarray((mask_values * 255).round().astype(np.uint8))

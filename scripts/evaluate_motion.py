@@ -40,7 +40,9 @@ def parse_args() -> argparse.Namespace:
 
 def loop_closure(pipe: DeepLandscapePipeline, inverted, motion: str, frames: int) -> float:
     """Mean absolute difference, in 8-bit levels, between the frame after the last of a loop and frame 0."""
-    out = pipe.animate(inverted, motion=motion, num_frames=frames, loop=True, frame_indices=[0, frames], output_type="np")
+    out = pipe.animate(
+        inverted, motion=motion, num_frames=frames, loop=True, frame_indices=[0, frames], output_type="np"
+    )
     first, after_last = (np.round(out.frames * 255)).astype(np.float64)
     return float(np.abs(after_last - first).mean())
 

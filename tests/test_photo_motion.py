@@ -95,7 +95,9 @@ def test_fill_from_region_keeps_the_region_and_fills_smoothly():
     filled = fill_from_region(image, weight)
     assert torch.equal(filled[:, :10], image[:, :10])
     assert torch.allclose(filled[:, 10:], torch.tensor([0.2, 0.4, 0.8])[:, None, None].expand(3, 22, 32), atol=1e-5)
-    assert torch.allclose(fill_from_region(image, torch.zeros(32, 32)), image.mean((1, 2), keepdim=True).expand_as(image))
+    assert torch.allclose(
+        fill_from_region(image, torch.zeros(32, 32)), image.mean((1, 2), keepdim=True).expand_as(image)
+    )
 
 
 def test_colour_transform_identity_and_a_known_change():
