@@ -616,9 +616,8 @@ class DeepLandscapePipeline:
                 UserWarning,
                 stacklevel=3,
             )
-        if not (dynamic_crop > MOVABLE_THRESHOLD).any():
-            if mode == "eoifs":
-                mode = "eoif"  # EOIFS routes the dynamic region to S^dyn; with no such region it is EOIF
+        if mode == "eoifs" and not (dynamic_crop > MOVABLE_THRESHOLD).any():
+            mode = "eoif"  # EOIFS routes the dynamic region to S^dyn; with no such region it is EOIF
         mask_tensor = torch.from_numpy(dynamic_crop)[None, None].to(self.device)
 
         # 3. Inversion, or the cached result of the same inversion.
