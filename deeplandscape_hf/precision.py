@@ -1,0 +1,79 @@
+"""Numeric precision of rendering and inversion: fp32, or bf16 autocast where the hardware runs it natively.
+
+bf16 halves memory traffic and doubles the matmul rate on CPUs with AVX-512 BF16 or AMX tiles and on recent GPUs;
+elsewhere it is emulated and slower than fp32, so ``"auto"`` picks it only where the hardware has it. Autocast keeps
+the parameters in fp32 and runs convolutions and linear layers in bf16, while the statistics of AdaIN stay in fp32
+(`deeplandscape_hf.layers.AdaIN`); the generator returns frames in the dtype of its W+ input, so callers always get
+fp32 frames back. ``benchmarks/bench_generate.py`` measures the PSNR of bf16 frames against fp32 ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+__all__ = ["DTYPE_CHOICES", "autocast", "bf16_is_native", "frame_psnr", "resolve_dtype"]
+
+DTYPE_CHOICES = ("auto", "float32", "bfloat16")
+_NAMED = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+@lru_cache(maxsize=1)
+def _cpu_has_native_bf16() -> bool:
+    # oneDNN must have a bf16 path at all, and the cores must execute bf16 dot products natively (AMX tiles or the
+    # AVX-512 BF16 extension): with AVX-512 alone, bf16 is converted in software and is no faster than fp32.
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return False
+    init_amx = getattr(torch._C._cpu, "_init_amx", None)
+    if init_amx is not None and init_amx():
+        return True
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpuinfo.exists() and "avx512_bf16" in cpuinfo.read_text(errors="replace").split()
+
+
+def bf16_is_native(device: torch.device | str) -> bool:
+    """True when ``device`` runs bf16 convolutions natively (a CUDA GPU with bf16, or a CPU with AMX / AVX-512 BF16)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return _cpu_has_native_bf16()
+    return False
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -> torch.dtype:
+    """``"auto"`` / None -> bf16 where `bf16_is_native`, else fp32; ``"float32"`` / ``"bfloat16"`` as asked."""
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    elif dtype is None or dtype == "auto":
+        return torch.bfloat16 if bf16_is_native(device) else torch.float32
+    elif isinstance(dtype, str) and dtype.lower() in _NAMED:
+        resolved = _NAMED[dtype.lower()]
+    else:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPE_CHOICES)} (or a torch.dtype), got {dtype!r}.")
+    if resolved not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"dtype must be float32 or bfloat16, got {resolved}.")
+    return resolved
+
+
+@contextlib.contextmanager
+def autocast(dtype: str | torch.dtype | None, device: torch.device | str) -> Iterator[torch.dtype]:
+    """Run the block in the resolved precision on ``device``; yields the dtype that runs (say it in logs / output)."""
+    device = torch.device(device)
+    resolved = resolve_dtype(dtype, device)
+    if resolved == torch.float32:
+        yield resolved
+        return
+    with torch.autocast(device_type=device.type, dtype=resolved):
+        yield resolved
+
+
+def frame_psnr(frames: torch.Tensor, reference: torch.Tensor) -> float:
+    """PSNR in dB of frames in [-1, 1] (clamped, as every writer does) against reference frames; inf if equal."""
+    error = (frames.float().clamp(-1, 1) - reference.float().clamp(-1, 1)).pow(2).mean().item()
+    return float("inf") if error == 0 else 10 * math.log10(2.0**2 / error)
