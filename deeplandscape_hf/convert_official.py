@@ -780,9 +780,13 @@ def _as_state_dict(obj: Any, what: str) -> tuple[dict[str, torch.Tensor], dict[s
 
 
 def convert_encoder_state_dict(
-    official: Mapping[str, torch.Tensor], num_levels: int, w_dim: int
+    official: Mapping[str, torch.Tensor], num_levels: int, w_dim: int, image_size: int = 256
 ) -> tuple[Any, dict[str, torch.Tensor]]:
-    """Official ``ResNetEncoder`` state -> (EncoderConfig, our state dict). The trunk depth is read from the keys."""
+    """Official ``ResNetEncoder`` state -> (EncoderConfig, our state dict). The trunk depth is read from the keys.
+
+    ``image_size`` is what the encoder is fed: the authors' animation code gives it the photo's crop at the
+    generator's resolution (512 px for the 512 px model), not a 256 px resize.
+    """
     from .encoder import EncoderConfig
 
     official = _strip_wrappers(official)
@@ -807,6 +811,7 @@ def convert_encoder_state_dict(
         w_dim=w_dim,
         hidden=int(official["backbone.fc.0.weight"].shape[0]),
         pretrained_backbone=False,  # every trunk weight comes from the checkpoint
+        image_size=image_size,
     )
     return config, _apply_table("encoder", official).state_dict
 
@@ -1047,7 +1052,7 @@ def _converted_encoder(path: Path, g_config: GeneratorConfig, resolution: int) -
     from .encoder import DeepLandscapeEncoder
 
     state, _ = _as_state_dict(load_official_file(path), "encoder")
-    e_config, e_state = convert_encoder_state_dict(state, g_config.num_levels, g_config.w_dim)
+    e_config, e_state = convert_encoder_state_dict(state, g_config.num_levels, g_config.w_dim, resolution)
     model = DeepLandscapeEncoder(e_config)
     load_state_dict_strict(model, e_state, source=str(path))
     return model

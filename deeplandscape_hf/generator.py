@@ -359,8 +359,8 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
 
         ``level`` (default: the last) stops growth early for progressive training; ``alpha`` < 1 blends in the
         nearest-upsampled RGB of the previous level, as during a fade-in phase. ``alpha=None`` is the config's
-        ``fade_in_alpha`` at the last level (1 for a finished model) and 1 below it. The images have the dtype of
-        ``w_plus``, also under bf16 autocast (`deeplandscape_hf.precision`).
+        ``fade_in_alpha`` at the last level (1 for a finished model) and 1 below it. Under bf16 autocast
+        (`deeplandscape_hf.precision`) the images still come back in fp32.
         """
         level = self.num_levels - 1 if level is None else level
         if alpha is None:
@@ -384,7 +384,7 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
         if level > 0 and 0 <= alpha < 1:
             skip = F.interpolate(self.to_rgb[level - 1](previous), scale_factor=2, mode="nearest")
             rgb = torch.lerp(skip, rgb, alpha)
-        return rgb.to(w_plus.dtype)  # fp32 frames also from a bf16 autocast run
+        return rgb.float() if torch.is_autocast_enabled(rgb.device.type) else rgb  # fp32 frames from bf16 runs
 
     def forward(
         self,
