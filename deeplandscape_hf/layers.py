@@ -207,8 +207,10 @@ class NoiseInjection(nn.Module):
         self.weight = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.scale = math.sqrt(2.0 / channels)  # the authors' equal-lr hook: fan_in = C for (1, C, 1, 1)
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(x, self.weight * self.scale, noise)
+    def forward(self, x: torch.Tensor, noise: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """x + w * noise; ``in_place`` overwrites ``x`` (only for a tensor the caller owns, outside autograd)."""
+        weight = self.weight * self.scale
+        return x.addcmul_(weight, noise) if in_place else torch.addcmul(x, weight, noise)
 
 
 class AdaIN(nn.Module):
@@ -222,13 +224,15 @@ class AdaIN(nn.Module):
             self.style.bias.copy_(bias_init)
         self.eps = 1e-5  # as nn.InstanceNorm2d
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """Normalised and restyled ``x``; ``in_place`` overwrites ``x`` (a tensor the caller owns, outside autograd)."""
         gamma, beta = self.style(w)[:, :, None, None].chunk(2, dim=1)
         # gamma * (x - mean) / std + beta folded into one per-channel affine: one pass over x instead of four.
         stats_input = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # statistics in >= fp32
         var, mean = torch.var_mean(stats_input, dim=(2, 3), keepdim=True, correction=0)
         scale = gamma * torch.rsqrt(var + self.eps)
-        return torch.addcmul((beta - mean * scale).to(x.dtype), x, scale.to(x.dtype))
+        shift, scale = (beta - mean * scale).to(x.dtype), scale.to(x.dtype)
+        return torch.addcmul(shift, x, scale, out=x) if in_place else torch.addcmul(shift, x, scale)
 
 
 class ConstantInput(nn.Module):
@@ -239,7 +243,7 @@ class ConstantInput(nn.Module):
         self.input = nn.Parameter(torch.randn(1, channels, size, size))
 
     def forward(self, batch_size: int) -> torch.Tensor:
-        return self.input.expand(batch_size, -1, -1, -1)
+        return self.input.expand(batch_size, -1, -1, -1).clone()  # a fresh tensor: the block may work in place
 
 
 class MinibatchStdDev(nn.Module):
