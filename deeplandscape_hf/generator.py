@@ -443,7 +443,7 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
 
         Delegates to `deeplandscape_hf.synthetic.generate_video`, which documents every argument and the accepted
         ``motion`` / ``style`` types (``style=None`` is the official random z_dyn slerp; a style name sets z_dyn to
-        its target). ``options``: ``mixing``, ``style_strength``, ``working_resolution``, ``clamp``.
+        its target). ``options``: ``mixing``, ``style_strength``, ``working_resolution``, ``clamp``, ``dtype``.
         """
         from .synthetic import generate_video
 

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["DTYPE_CHOICES", "autocast", "bf16_is_native", "frame_psnr", "resolve_dtype"]
+from .vocabulary import DTYPE_CHOICES
 
-DTYPE_CHOICES = ("auto", "float32", "bfloat16")
+__all__ = ["DTYPE_CHOICES", "DtypeLike", "autocast", "bf16_is_native", "frame_psnr", "resolve_dtype"]
+
+DtypeLike = str | torch.dtype | None  # a DTYPE_CHOICES name, torch.float32 / torch.bfloat16, or None for "auto"
 _NAMED = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
 
@@ -46,7 +48,7 @@ def bf16_is_native(device: torch.device | str) -> bool:
     return False
 
 
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -> torch.dtype:
+def resolve_dtype(dtype: DtypeLike, device: torch.device | str) -> torch.dtype:
     """``"auto"`` / None -> bf16 where `bf16_is_native`, else fp32; ``"float32"`` / ``"bfloat16"`` as asked."""
     if isinstance(dtype, torch.dtype):
         resolved = dtype
@@ -62,7 +64,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -
 
 
 @contextlib.contextmanager
-def autocast(dtype: str | torch.dtype | None, device: torch.device | str) -> Iterator[torch.dtype]:
+def autocast(dtype: DtypeLike, device: torch.device | str) -> Iterator[torch.dtype]:
     """Run the block in the resolved precision on ``device``; yields the dtype that runs (say it in logs / output)."""
     device = torch.device(device)
     resolved = resolve_dtype(dtype, device)
