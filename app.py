@@ -42,6 +42,7 @@ from deeplandscape_hf.motion import MOTION_PRESETS, get_motion, motion_from_dire
 from deeplandscape_hf.segmentation import SegmentationResult
 from deeplandscape_hf.styles import STYLE_NAMES, style_path
 from deeplandscape_hf.video import VideoWriteError, write_video
+from deeplandscape_hf.vocabulary import DTYPE_CHOICES
 
 try:  # ZeroGPU on Hugging Face Spaces; everywhere else the decorator is not applied.
     import spaces
@@ -354,6 +355,7 @@ def run_animation(
     mode: str,
     seed: int,
     progress: Callable[..., Any] | None = None,
+    dtype: str = "auto",
 ) -> Animation:
     """Animate ``photo``: mask, invert (or reuse the cached inversion), render, write mp4 + GIF, report."""
     started = time.perf_counter()
@@ -402,6 +404,7 @@ def run_animation(
             perceptual="auto",  # VGG19 when its weights are cached, else L1 only (relayed as VGG_FALLBACK)
         )
         report_progress(0.8, desc="Rendering frames")
+        pipe.dtype = dtype  # renders are serialised (one concurrency group), so this request's choice holds
         output = pipe.animate(
             inverted, style=style_arg, motion=motion_arg, speed=speed_arg, num_frames=num_frames, fps=fps, loop=loop
         )
@@ -499,6 +502,7 @@ def render_from_editor(
     mode: str,
     seed: int,
     progress: Callable[..., Any] | None = None,
+    dtype: str = "auto",
 ) -> Animation:
     """The GPU part of a UI request: photo and strokes from the editor, then ``run_animation``.
 
@@ -522,6 +526,7 @@ def render_from_editor(
             mode,
             seed,
             progress=progress,
+            dtype=dtype,
         )
     except Exception as error:  # noqa: BLE001 - every failure becomes a sentence in the UI
         raise as_gr_error(error) from error
@@ -545,11 +550,13 @@ def animate_ui(
     loop: bool,
     mode: str,
     seed: int,
+    dtype: str = "auto",
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Animate button: photo + strokes from the editor, every option from the widgets."""
     options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed)
-    return _ui_outputs(render_from_editor(editor_value, *options, progress=_progress_for_worker(progress)))
+    worker_progress = _progress_for_worker(progress)
+    return _ui_outputs(render_from_editor(editor_value, *options, progress=worker_progress, dtype=dtype))
 
 
 def reanimate_ui(
@@ -564,11 +571,12 @@ def reanimate_ui(
     loop: bool,
     mode: str,
     seed: int,
+    dtype: str = "auto",
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Re-animate button: like Animate, and says so when there was no inversion to reuse."""
     options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed)
-    result = render_from_editor(editor_value, *options, progress=_progress_for_worker(progress))
+    result = render_from_editor(editor_value, *options, progress=_progress_for_worker(progress), dtype=dtype)
     if not result.cache_hit:
         gr.Info(
             "There was no earlier inversion of this photo with this mask, mode, preset and seed, so it was fitted "
@@ -670,6 +678,12 @@ def build_demo() -> gr.Blocks:
                 with gr.Accordion("Advanced", open=False):
                     mode = gr.Dropdown(MODE_CHOICES, value=AUTO_MODE, label="Inversion", elem_id="mode")
                     seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+                    dtype = gr.Dropdown(
+                        list(DTYPE_CHOICES),
+                        value="auto",
+                        label="Rendering precision (auto: bf16 where the hardware runs it natively)",
+                        elem_id="dtype",
+                    )
                 with gr.Row():
                     run = gr.Button("Animate", variant="primary", elem_id="animate")
                     again = gr.Button("Re-animate (reuse the fitted photo)", elem_id="reanimate")
@@ -678,7 +692,7 @@ def build_demo() -> gr.Blocks:
                 files = gr.File(label="Downloads (mp4, GIF)", file_count="multiple", elem_id="downloads")
                 overlay = gr.Image(label="What moves (blue)", type="pil", interactive=False, elem_id="overlay")
                 report = gr.Markdown(elem_id="report")
-        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed]
+        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, dtype]
         outputs = [video, files, overlay, report]
         run.click(animate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
         again.click(reanimate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
