@@ -681,7 +681,7 @@ def build_demo() -> gr.Blocks:
                     dtype = gr.Dropdown(
                         list(DTYPE_CHOICES),
                         value="auto",
-                        label="Rendering precision (auto: bf16 where the hardware runs it natively)",
+                        label="Rendering precision (auto: fp32 until bf16 meets the 40 dB bound)",
                         elem_id="dtype",
                     )
                 with gr.Row():

@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> dict:
         ("probe GFLOP/s", f"{probe:.1f}", f"2048^2 fp32 matmul, before {probe_before:.1f} / after {probe_after:.1f}"),
         ("floor s/frame", f"{floor:.3f}", "GFLOPs/frame / probe"),
         (f"b{big} / floor", f"{ratio:.2f}", f"target <= {FLOOR_RATIO_TARGET} {_judge(ratio, FLOOR_RATIO_TARGET)}"),
-        ("bf16 native on this CPU", f"{native_bf16}", "AMX or AVX-512 BF16 with oneDNN bf16: --dtype auto uses it"),
+        ("bf16 native on this CPU", f"{native_bf16}", "AMX or AVX-512 BF16 with oneDNN bf16"),
         ("video render dtype", results["render_dtype"], f"--dtype {args.dtype}"),
         (
             "video s/frame batched",

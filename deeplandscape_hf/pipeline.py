@@ -270,8 +270,8 @@ class DeepLandscapePipeline:
         config: ``PipelineConfig`` (``pipeline.json``).
         model_id: name used in cache keys and messages (set by ``from_pretrained``).
         cache_dir: folder for the on-disk inversion cache (None: memory only).
-        dtype: precision of rendering frames: ``"auto"`` (bf16 autocast where the hardware runs it natively, else
-            fp32), ``"float32"`` or ``"bfloat16"``. Inversion and fine-tuning stay in fp32.
+        dtype: precision of rendering frames: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (bf16 autocast); see
+            `deeplandscape_hf.precision` for what ``"auto"`` picks. Inversion and fine-tuning stay in fp32.
     """
 
     def __init__(

@@ -168,8 +168,8 @@ class SyntheticVideo:
     ) -> Iterator[tuple[slice, torch.Tensor]]:
         """Yield (positions in ``frame_indices``, frames (n, 3, H, W) unclamped) chunk by chunk, for streaming.
 
-        ``dtype``: precision of the synthesis (`deeplandscape_hf.precision`): ``"auto"`` is bf16 autocast where the
-        hardware runs it natively, else fp32; frames come back in fp32 either way.
+        ``dtype``: precision of the synthesis, ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see
+        `deeplandscape_hf.precision` for what ``"auto"`` picks. Frames come back in fp32 either way.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
@@ -418,8 +418,8 @@ def generate_video(
         working_resolution: resolution at which S_dyn is warped (default: the model's; official inference uses 256
             or 512, official ``generate.py`` the maps' own).
         clamp: clamp to [-1, 1] (what every writer does anyway); False returns the raw generator output.
-        dtype: ``"auto"`` (bf16 autocast where the hardware runs it natively, else fp32), ``"float32"`` or
-            ``"bfloat16"``; frames come back in fp32 either way (`deeplandscape_hf.precision`).
+        dtype: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see `deeplandscape_hf.precision` for what
+            ``"auto"`` picks. Frames come back in fp32 either way.
     """
     plan = plan_video(
         model,
