@@ -58,8 +58,9 @@ class LevelPlan:
 
 
 # Per output side, measured on a 2-core AVX2 CPU (fp32, batch 1 and 8, official channel counts) with
-# `python benchmarks/bench_generate.py --level-table`: the variant with the lower median time of its interleaved
-# repeats. Sides missing here (512, 1024 px) take the largest measured one's plan.
+# `python benchmarks/bench_generate.py --level-table` (medians of interleaved rounds): per side, the variant whose
+# times at batch 1 and 8, each relative to that batch's fastest variant, sum lowest. Sides missing here (512,
+# 1024 px) take the largest measured one's plan.
 CPU_LEVEL_PLANS = {
     4: LevelPlan(transposed_upsample=False, channels_last=False),
     8: LevelPlan(transposed_upsample=False, channels_last=True),
