@@ -43,6 +43,7 @@ from deeplandscape_hf.motion import MOTION_PRESETS, get_motion, motion_from_dire
 from deeplandscape_hf.segmentation import SegmentationResult
 from deeplandscape_hf.styles import STYLE_NAMES, style_path
 from deeplandscape_hf.video import VideoWriteError, write_video
+from deeplandscape_hf.vocabulary import DTYPE_CHOICES
 
 try:  # ZeroGPU on Hugging Face Spaces; everywhere else the decorator is not applied.
     import spaces
@@ -356,6 +357,7 @@ def run_animation(
     seed: int,
     motion_source: str = "hybrid",
     progress: Callable[..., Any] | None = None,
+    dtype: str = "auto",
 ) -> Animation:
     """Animate ``photo``: mask, invert (or reuse the cached inversion), render, write mp4 + GIF, report."""
     started = time.perf_counter()
@@ -404,6 +406,7 @@ def run_animation(
             perceptual="auto",  # VGG19 when its weights are cached, else L1 only (relayed as VGG_FALLBACK)
         )
         report_progress(0.8, desc="Rendering frames")
+        pipe.dtype = dtype  # renders are serialised (one concurrency group), so this request's choice holds
         output = pipe.animate(
             inverted,
             style=style_arg,
@@ -509,6 +512,7 @@ def render_from_editor(
     seed: int,
     motion_source: str = "hybrid",
     progress: Callable[..., Any] | None = None,
+    dtype: str = "auto",
 ) -> Animation:
     """The GPU part of a UI request: photo and strokes from the editor, then ``run_animation``.
 
@@ -533,6 +537,7 @@ def render_from_editor(
             seed,
             motion_source=motion_source,
             progress=progress,
+            dtype=dtype,
         )
     except Exception as error:  # noqa: BLE001 - every failure becomes a sentence in the UI
         raise as_gr_error(error) from error
@@ -557,11 +562,13 @@ def animate_ui(
     mode: str,
     seed: int,
     motion_source: str = "hybrid",
+    dtype: str = "auto",
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Animate button: photo + strokes from the editor, every option from the widgets."""
     options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source)
-    return _ui_outputs(render_from_editor(editor_value, *options, progress=_progress_for_worker(progress)))
+    worker_progress = _progress_for_worker(progress)
+    return _ui_outputs(render_from_editor(editor_value, *options, progress=worker_progress, dtype=dtype))
 
 
 def reanimate_ui(
@@ -577,11 +584,12 @@ def reanimate_ui(
     mode: str,
     seed: int,
     motion_source: str = "hybrid",
+    dtype: str = "auto",
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Re-animate button: like Animate, and says so when there was no inversion to reuse."""
     options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source)
-    result = render_from_editor(editor_value, *options, progress=_progress_for_worker(progress))
+    result = render_from_editor(editor_value, *options, progress=_progress_for_worker(progress), dtype=dtype)
     if not result.cache_hit:
         gr.Info(
             "There was no earlier inversion of this photo with this mask, mode, preset and seed, so it was fitted "
@@ -691,6 +699,12 @@ def build_demo() -> gr.Blocks:
                         "light on top; generator: the model's own frames of its centre square (the paper's output)",
                         elem_id="motion_source",
                     )
+                    dtype = gr.Dropdown(
+                        list(DTYPE_CHOICES),
+                        value="auto",
+                        label="Rendering precision (auto: fp32 until bf16 meets the 40 dB bound)",
+                        elem_id="dtype",
+                    )
                 with gr.Row():
                     run = gr.Button("Animate", variant="primary", elem_id="animate")
                     again = gr.Button("Re-animate (reuse the fitted photo)", elem_id="reanimate")
@@ -699,7 +713,7 @@ def build_demo() -> gr.Blocks:
                 files = gr.File(label="Downloads (mp4, GIF)", file_count="multiple", elem_id="downloads")
                 overlay = gr.Image(label="What moves (blue)", type="pil", interactive=False, elem_id="overlay")
                 report = gr.Markdown(elem_id="report")
-        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source]
+        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source, dtype]
         outputs = [video, files, overlay, report]
         run.click(animate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
         again.click(reanimate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")

@@ -62,6 +62,13 @@ def _box_filtered_transposed(out_channels: Callable[[nn.Module], int]) -> Callab
     return count
 
 
+def _nearest_upsample_conv(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
+    """NearestUpsampleConv2d runs either as a 4x4 transposed conv or as upsample + 3x3 conv (its ``transposed``)."""
+    if getattr(module, "transposed", True):
+        return _box_filtered_transposed(lambda m: m.weight.shape[0])(module, inputs, output)
+    return _conv(module, inputs, output)
+
+
 def _conv_transpose(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     weight = module.weight  # (in, out / groups, kh, kw)
     return inputs[0].numel() * weight.shape[1] * weight.shape[2] * weight.shape[3]
@@ -85,7 +92,7 @@ def default_handlers() -> dict[type, Callable[[nn.Module, tuple, torch.Tensor], 
         "Blur": _blur,
         "FusedDownsample": _box_filtered_conv,
         "FusedUpsample": _box_filtered_transposed(lambda m: m.weight.shape[1]),  # weight (in, out, 3, 3)
-        "NearestUpsampleConv2d": _box_filtered_transposed(lambda m: m.weight.shape[0]),  # weight (out, in, 3, 3)
+        "NearestUpsampleConv2d": _nearest_upsample_conv,  # weight (out, in, 3, 3)
     }
     for name, handler in ours.items():
         cls = getattr(layers, name, None)

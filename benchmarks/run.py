@@ -140,7 +140,12 @@ def _generate_rows(results: dict[str, Any], quick: bool) -> list[Row]:
             "GFLOP/s",
             note=f"{achieved / probe:.0%} of the matmul probe ({probe:.0f} GFLOP/s)" if achieved and probe else "",
         ),
-        Row(name, "time / FLOP floor", ratio, "x", "<= 1.5", judge(ratio, 1.5)),
+        Row(name, "synthesis b8 / FLOP floor", ratio, "x", "<= 1.3", judge(ratio, 1.3)),
+        *(
+            Row(name, f"ours / reference, batch {b}", value, "x", f"<= {target}", judge(value, target))
+            for b, target in (("1", 0.8), (str(results.get("batch_size")), 0.7))
+            if (value := (results.get("ours_over_reference") or {}).get(b)) is not None
+        ),
         Row(
             name,
             "peak RSS",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import collections
+import contextlib
 import hashlib
 import io
 import json
@@ -36,16 +37,18 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from tqdm.auto import tqdm
 
 from .discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
 from .generator import SUPPORTED_RESOLUTIONS, DeepLandscapeGenerator, GeneratorConfig
-from .hub import load_state_dict_strict
+from .hub import give_default_permissions, load_state_dict_strict
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +197,22 @@ class _TensorType(_Marker):
         return f"<tensor type {self.name}>"
 
 
+class _LegacyBackend(_Marker):
+    """What ``torch.nn.backends.thnn._get_thnn_function_backend`` resolves to.
+
+    torch 1.0-1.2 stored every module's ``_backend`` attribute as a call of that function. The call lands here and
+    returns this same inert object, which nothing reads: torch's function itself is never looked up or run.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _LegacyBackend:
+        return self
+
+    def __repr__(self) -> str:
+        return "<legacy torch backend, unused>"
+
+
 def _rebuild_tensor(
     storage: _Storage,
     storage_offset: int,
@@ -272,6 +291,7 @@ _ADMITTED: dict[tuple[str, str], Any] = {
     ("builtins", "complex"): complex,
     ("builtins", "object"): object,
     ("copyreg", "_reconstructor"): _reconstructor,
+    ("torch.nn.backends.thnn", "_get_thnn_function_backend"): _LegacyBackend(),
     **{("torch", name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()},
     **{("torch.storage", name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()},
     **{
@@ -760,9 +780,13 @@ def _as_state_dict(obj: Any, what: str) -> tuple[dict[str, torch.Tensor], dict[s
 
 
 def convert_encoder_state_dict(
-    official: Mapping[str, torch.Tensor], num_levels: int, w_dim: int
+    official: Mapping[str, torch.Tensor], num_levels: int, w_dim: int, image_size: int = 256
 ) -> tuple[Any, dict[str, torch.Tensor]]:
-    """Official ``ResNetEncoder`` state -> (EncoderConfig, our state dict). The trunk depth is read from the keys."""
+    """Official ``ResNetEncoder`` state -> (EncoderConfig, our state dict). The trunk depth is read from the keys.
+
+    ``image_size`` is what the encoder is fed: the authors' animation code gives it the photo's crop at the
+    generator's resolution (512 px for the 512 px model), not a 256 px resize.
+    """
     from .encoder import EncoderConfig
 
     official = _strip_wrappers(official)
@@ -787,6 +811,7 @@ def convert_encoder_state_dict(
         w_dim=w_dim,
         hidden=int(official["backbone.fc.0.weight"].shape[0]),
         pretrained_backbone=False,  # every trunk weight comes from the checkpoint
+        image_size=image_size,
     )
     return config, _apply_table("encoder", official).state_dict
 
@@ -906,6 +931,7 @@ def convert_official_checkpoint(
     w_avg_samples: int = W_AVG_SAMPLES,
     w_avg_seed: int = W_AVG_SEED,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> ConversionReport:
     """Convert the authors' checkpoint (plus optional encoder / network A) into a hub-ready folder ``out_dir``.
 
@@ -918,6 +944,7 @@ def convert_official_checkpoint(
         z_dynamic_dim: size of z_dyn (not stored in checkpoints; official 3).
         w_avg_samples, w_avg_seed: the mean w used for truncation is the mean of M(z) over this many seeded z.
         overwrite: replace an existing ``out_dir`` (only after the new one is complete).
+        progress: show a progress bar over the stages (reading, converting, w_avg, writing) on stderr.
 
     Raises:
         OfficialCheckpointError / UnsafeCheckpointError: unreadable, refused or unexpected input; nothing is written.
@@ -933,72 +960,135 @@ def convert_official_checkpoint(
         raise ValueError(f"w_avg_samples must be >= 1, got {w_avg_samples}.")
 
     # 1. Read everything first: a refused or broken input stops us before anything touches the disk.
-    logger.info("reading %s", checkpoint)
-    loaded = load_official_file(checkpoint)
-    if not isinstance(loaded, Mapping) or not isinstance(loaded.get("g_running"), Mapping):
-        keys = sorted(str(k) for k in loaded)[:10] if isinstance(loaded, Mapping) else type(loaded).__name__
-        raise OfficialCheckpointError(
-            f"{checkpoint} is not an official DeepLandscape generator checkpoint: expected a dict with 'g_running', "
-            f"'discriminator', 'n_frames_discriminator', ...; found {keys}."
-        )
-    resolution = _checkpoint_resolution(loaded, resolution, str(checkpoint))
-    info = _scalar_info(loaded)
-    if isinstance(info.get("alpha"), float) and info["alpha"] < 1:
-        logger.warning("checkpoint alpha is %s < 1: it was saved during a fade-in phase.", info["alpha"])
+    stages = ["reading checkpoint", "generator", "w_avg", "discriminators"]
+    stages += ["encoder"] * (encoder is not None) + ["network A"] * (dynamics is not None) + ["writing"]
+    bar = tqdm(total=len(stages), desc="convert-official", unit="stage", disable=not progress)
 
-    g_config, g_state, g_dropped = convert_generator_state_dict(loaded["g_running"], resolution, z_dynamic_dim)
-    generator = DeepLandscapeGenerator(g_config)
-    load_state_dict_strict(generator, {**g_state, "w_avg": generator.w_avg}, source=f"{checkpoint} [g_running]")
-    generator.eval()
-    generator.compute_w_avg(num_samples=w_avg_samples, seed=w_avg_seed)
-    components = ["generator (g_running)"]
-    dropped = {"generator": g_dropped}
+    @contextlib.contextmanager
+    def stage(name: str) -> Iterator[None]:
+        bar.set_postfix_str(name)
+        yield
+        bar.update(1)
 
-    discriminators = {}
-    for key, sub, cls, frames in (
-        ("discriminator", "image", ImageDiscriminator, 1),
-        ("n_frames_discriminator", "pairwise", PairwiseDiscriminator, 2),
-    ):
-        if not isinstance(loaded.get(key), Mapping):
-            logger.warning("%s has no '%s'; discriminators/%s is not written.", checkpoint, key, sub)
-            continue
-        d_config, d_state, d_dropped = convert_discriminator_state_dict(loaded[key], resolution, frames)
-        model = cls(d_config)
-        load_state_dict_strict(model, d_state, source=f"{checkpoint} [{key}]")
-        discriminators[sub] = model
-        components.append(f"discriminators/{sub} ({key})")
-        dropped[key] = d_dropped
-
-    extras = {}
-    if encoder is not None:
-        from .encoder import DeepLandscapeEncoder
-
-        state, _ = _as_state_dict(load_official_file(encoder), "encoder")
-        e_config, e_state = convert_encoder_state_dict(state, g_config.num_levels, g_config.w_dim)
-        model = DeepLandscapeEncoder(e_config)
-        load_state_dict_strict(model, e_state, source=str(encoder))
-        extras["encoder"] = model
-        components.append(f"encoder ({Path(encoder).name})")
-    if dynamics is not None:
-        from .dynamics import StyleDynamicsNet
-
-        state, _ = _as_state_dict(load_official_file(dynamics), "dynamics")
-        a_config, a_state = convert_dynamics_state_dict(state)
-        if a_config.w_dim != g_config.w_dim or a_config.z_dynamic_dim != z_dynamic_dim:
+    with bar:
+        with stage("reading checkpoint"):
+            loaded = load_official_file(checkpoint)
+        if not isinstance(loaded, Mapping) or not isinstance(loaded.get("g_running"), Mapping):
+            keys = sorted(str(k) for k in loaded)[:10] if isinstance(loaded, Mapping) else type(loaded).__name__
             raise OfficialCheckpointError(
-                f"network A works on w_dim {a_config.w_dim} and z_dyn of {a_config.z_dynamic_dim}, the generator on "
-                f"{g_config.w_dim} and {z_dynamic_dim}: they do not belong together."
+                f"{checkpoint} is not an official DeepLandscape generator checkpoint: expected a dict with "
+                f"'g_running', 'discriminator', 'n_frames_discriminator', ...; found {keys}."
             )
-        model = StyleDynamicsNet(a_config)
-        load_state_dict_strict(model, a_state, source=str(dynamics))
-        extras["dynamics"] = model
-        components.append(f"dynamics ({Path(dynamics).name})")
+        resolution = _checkpoint_resolution(loaded, resolution, str(checkpoint))
+        info = _scalar_info(loaded)
+        with stage("generator"):
+            generator, g_dropped = _converted_generator(
+                loaded["g_running"], resolution, z_dynamic_dim, info, checkpoint
+            )
+        with stage("w_avg"):
+            generator.compute_w_avg(num_samples=w_avg_samples, seed=w_avg_seed, progress=progress)
+        components = ["generator (g_running)"]
+        dropped = {"generator": g_dropped}
 
-    report = ConversionReport(out_dir, resolution, components, dropped, info)
+        discriminators = {}
+        with stage("discriminators"):
+            for key, sub, cls, frames in (
+                ("discriminator", "image", ImageDiscriminator, 1),
+                ("n_frames_discriminator", "pairwise", PairwiseDiscriminator, 2),
+            ):
+                if not isinstance(loaded.get(key), Mapping):
+                    logger.warning("%s has no '%s'; discriminators/%s is not written.", checkpoint, key, sub)
+                    continue
+                d_config, d_state, d_dropped = convert_discriminator_state_dict(loaded[key], resolution, frames)
+                model = cls(d_config)
+                load_state_dict_strict(model, d_state, source=f"{checkpoint} [{key}]")
+                discriminators[sub] = model
+                components.append(f"discriminators/{sub} ({key})")
+                dropped[key] = d_dropped
 
-    # 2. Write into a hidden sibling folder, then rename: no half-written output on any failure.
+        extras = {}
+        if encoder is not None:
+            with stage("encoder"):
+                extras["encoder"] = _converted_encoder(Path(encoder), generator.config, resolution)
+            components.append(f"encoder ({Path(encoder).name})")
+        if dynamics is not None:
+            with stage("network A"):
+                extras["dynamics"] = _converted_dynamics(Path(dynamics), generator.config)
+            components.append(f"dynamics ({Path(dynamics).name})")
+        report = ConversionReport(out_dir, resolution, components, dropped, info)
+        with stage("writing"):
+            _write_folder(
+                out_dir,
+                overwrite,
+                generator,
+                discriminators,
+                extras,
+                checkpoint,
+                info,
+                report,
+                w_avg_samples,
+                w_avg_seed,
+            )
+    logger.info("wrote %s (%s)", out_dir, ", ".join(components))
+    return report
+
+
+def _converted_generator(
+    official: Mapping[str, Any], resolution: int, z_dynamic_dim: int, info: dict[str, Any], source: Path
+) -> tuple[DeepLandscapeGenerator, list[str]]:
+    """Our generator with the converted ``g_running`` weights (``w_avg`` still zero), and the dropped official keys."""
+    config, state, dropped = convert_generator_state_dict(official, resolution, z_dynamic_dim)
+    alpha = info.get("alpha")
+    if isinstance(alpha, (int, float)) and 0 <= alpha < 1:
+        # Saved mid fade-in: the authors' generator blends the last level with the previous one at this alpha.
+        logger.warning("checkpoint alpha is %s < 1 (saved during a fade-in): the model renders with it.", alpha)
+        config = replace(config, fade_in_alpha=float(alpha))
+    generator = DeepLandscapeGenerator(config)
+    load_state_dict_strict(generator, {**state, "w_avg": generator.w_avg}, source=f"{source} [g_running]")
+    return generator.eval(), dropped
+
+
+def _converted_encoder(path: Path, g_config: GeneratorConfig, resolution: int) -> nn.Module:
+    from .encoder import DeepLandscapeEncoder
+
+    state, _ = _as_state_dict(load_official_file(path), "encoder")
+    e_config, e_state = convert_encoder_state_dict(state, g_config.num_levels, g_config.w_dim, resolution)
+    model = DeepLandscapeEncoder(e_config)
+    load_state_dict_strict(model, e_state, source=str(path))
+    return model
+
+
+def _converted_dynamics(path: Path, g_config: GeneratorConfig) -> nn.Module:
+    from .dynamics import StyleDynamicsNet
+
+    state, _ = _as_state_dict(load_official_file(path), "dynamics")
+    a_config, a_state = convert_dynamics_state_dict(state)
+    if a_config.w_dim != g_config.w_dim or a_config.z_dynamic_dim != g_config.z_dynamic_dim:
+        raise OfficialCheckpointError(
+            f"network A works on w_dim {a_config.w_dim} and z_dyn of {a_config.z_dynamic_dim}, the generator on "
+            f"{g_config.w_dim} and {g_config.z_dynamic_dim}: they do not belong together."
+        )
+    model = StyleDynamicsNet(a_config)
+    load_state_dict_strict(model, a_state, source=str(path))
+    return model
+
+
+def _write_folder(
+    out_dir: Path,
+    overwrite: bool,
+    generator: DeepLandscapeGenerator,
+    discriminators: dict[str, nn.Module],
+    extras: dict[str, nn.Module],
+    checkpoint: Path,
+    info: dict[str, Any],
+    report: ConversionReport,
+    w_avg_samples: int,
+    w_avg_seed: int,
+) -> None:
+    """Write into a hidden sibling folder, then rename: no half-written output on any failure."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    resolution = report.resolution
     try:
         generator.save_pretrained(staging)
         w_avg_note = f"mean of M(z) over {w_avg_samples} z ~ N(0, I) drawn with seed {w_avg_seed}"
@@ -1010,12 +1100,11 @@ def convert_official_checkpoint(
             model.save_pretrained(staging / sub)
         pipeline = {"resolution": resolution, "style_strength": STYLE_STRENGTH.get(resolution, DEFAULT_STYLE_STRENGTH)}
         (staging / "pipeline.json").write_text(json.dumps(pipeline, indent=2) + "\n", encoding="utf-8")
+        give_default_permissions(staging)  # mkdtemp made it private; the finished model is for sharing
         _move_into_place(staging, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    logger.info("wrote %s (%s)", out_dir, ", ".join(components))
-    return report
 
 
 def _move_into_place(staging: Path, out_dir: Path, overwrite: bool) -> None:

@@ -49,7 +49,7 @@ class EncoderConfig:
     w_dim: int = 512  # style vector size (official code_dim)
     hidden: int = 2048  # width of the head's bottleneck (official w_bottleneck_size)
     pretrained_backbone: bool = True  # load torchvision's ImageNet weights into the trunk when constructed
-    image_size: int = 256  # px of the renders E is trained on (official: 256, also for the 512 px generator)
+    image_size: int = 256  # px of the square E is fed; the authors' animation feeds the crop at G's resolution
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:

@@ -45,6 +45,38 @@ OFFICIAL_CHANNELS = [512, 512, 512, 512, 256, 128, 64, 32, 16]
 SUPPORTED_RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
 
 
+@dataclass(frozen=True)
+class LevelPlan:
+    """How one synthesis level runs: two ways to compute the same numbers, up to float rounding.
+
+    ``transposed_upsample``: nearest upsampling + 3x3 conv as one transposed conv (`NearestUpsampleConv2d`);
+    ``channels_last``: the level's activations in NHWC memory on CPU (oneDNN's fast layout for wide maps).
+    """
+
+    transposed_upsample: bool
+    channels_last: bool
+
+
+# Per output side, measured on a 2-core AVX2 CPU (fp32, batch 1 and 8, official channel counts) with
+# `python benchmarks/bench_generate.py --level-table` (medians of interleaved rounds): per side, the variant whose
+# times at batch 1 and 8, each relative to that batch's fastest variant, sum lowest. Sides missing here (512,
+# 1024 px) take the largest measured one's plan.
+CPU_LEVEL_PLANS = {
+    4: LevelPlan(transposed_upsample=False, channels_last=False),
+    8: LevelPlan(transposed_upsample=False, channels_last=True),
+    16: LevelPlan(transposed_upsample=False, channels_last=True),
+    32: LevelPlan(transposed_upsample=True, channels_last=True),
+    64: LevelPlan(transposed_upsample=True, channels_last=True),
+    128: LevelPlan(transposed_upsample=True, channels_last=True),
+    256: LevelPlan(transposed_upsample=True, channels_last=True),
+}
+
+
+def level_plan(resolution: int) -> LevelPlan:
+    """The measured `LevelPlan` of the level that outputs ``resolution`` px."""
+    return CPU_LEVEL_PLANS.get(resolution, CPU_LEVEL_PLANS[max(CPU_LEVEL_PLANS)])
+
+
 @dataclass
 class GeneratorConfig:
     """Architecture of :class:`DeepLandscapeGenerator`.
@@ -60,6 +92,9 @@ class GeneratorConfig:
         two_noises: separate static and dynamic noise maps (False is the single-noise StyleGAN ablation; then only
             ``dynamic_noise`` is used).
         truncation: default truncation psi for sampling.
+        fade_in_alpha: blend of the last level when rendering at full resolution (`synthesize` with ``alpha=None``):
+            1 for a finished model; a checkpoint saved in the middle of a fade-in phase renders, as its authors' code
+            does, (1 - alpha) x the upsampled previous level's RGB + alpha x the last level's.
         rgb_init_gain: factor on the initial to-RGB weights (training from scratch only; loaded weights replace
             them). 1 is the authors' init, whose fresh outputs have a std near 3 against about 0.5 for photos: with
             their 600k images per phase G has time to shrink that, a short CPU run does not (every fade-in then
@@ -76,6 +111,7 @@ class GeneratorConfig:
     fused_from_resolution: int = 128
     two_noises: bool = True
     truncation: float = 0.7
+    fade_in_alpha: float = 1.0
     rgb_init_gain: float = 1.0
 
     def __post_init__(self) -> None:
@@ -87,6 +123,8 @@ class GeneratorConfig:
                 f"channels needs one entry per level ({self.num_levels} for {self.resolution} px), "
                 f"got {len(self.channels)}."
             )
+        if not 0 <= self.fade_in_alpha <= 1:
+            raise ValueError(f"fade_in_alpha must be in [0, 1] (1 = no fade-in), got {self.fade_in_alpha}.")
         if not 0 <= self.z_dynamic_dim < self.z_dim:
             raise ValueError(f"z_dynamic_dim must be in [0, z_dim), got {self.z_dynamic_dim} with z_dim {self.z_dim}.")
 
@@ -116,12 +154,22 @@ class MappingNetwork(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution: conv -> +S_st -> +S_dyn -> LReLU -> AdaIN, twice. Both convs share the level's two maps."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, upsample: str, two_noises: bool):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        upsample: str,
+        two_noises: bool,
+        plan: LevelPlan = LevelPlan(transposed_upsample=True, channels_last=True),
+    ):
         super().__init__()
+        self.channels_last = plan.channels_last
         if upsample == "none":  # level 0 starts from a learned constant
             self.conv1: nn.Module = ConstantInput(out_channels)
         elif upsample == "nearest":
-            self.conv1 = nn.Sequential(NearestUpsampleConv2d(in_channels, out_channels), Blur(out_channels))
+            upsample_conv = NearestUpsampleConv2d(in_channels, out_channels, transposed=plan.transposed_upsample)
+            self.conv1 = nn.Sequential(upsample_conv, Blur(out_channels))
         elif upsample == "fused":
             self.conv1 = nn.Sequential(FusedUpsample(in_channels, out_channels, 3), Blur(out_channels))
         else:
@@ -136,21 +184,33 @@ class SynthesisBlock(nn.Module):
         self.adain2 = AdaIN(out_channels, w_dim)
         self.activation = nn.LeakyReLU(0.2)
 
-    def _inject(self, x: torch.Tensor, static: nn.Module | None, dynamic: nn.Module, noise) -> torch.Tensor:
+    def _memory_format(self, x: torch.Tensor) -> torch.memory_format:
+        # The measured plan is for CPUs; GPU convolutions (cuDNN, bf16 above all) prefer NHWC at every size.
+        return torch.channels_last if self.channels_last or x.device.type != "cpu" else torch.contiguous_format
+
+    def _noise_and_activation(
+        self, x: torch.Tensor, static: nn.Module | None, dynamic: nn.Module, noise, in_place: bool
+    ) -> torch.Tensor:
         static_map, dynamic_map = noise
         if static is not None:
-            x = static(x, static_map)
-        return dynamic(x, dynamic_map)
+            x = static(x, static_map, in_place=in_place)
+        x = dynamic(x, dynamic_map, in_place=in_place)
+        return F.leaky_relu(x, self.activation.negative_slope, inplace=in_place)
 
     def forward(
         self, x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor]
     ) -> torch.Tensor:
+        # Outside autograd the element-wise steps overwrite the fresh conv output instead of allocating a new map
+        # each (at 256 px in batches of 8, 134 MB apiece). Not under bf16 autocast: there the out-of-place steps
+        # promote the maps to fp32, and keeping them in bf16 cost 3 dB of frame PSNR on a small test generator.
+        in_place = not torch.is_grad_enabled() and not torch.is_autocast_enabled(w1.device.type)
         x = self.conv1(w1.shape[0]) if isinstance(self.conv1, ConstantInput) else self.conv1(x)
-        x = self._inject(x, self.static_noise1, self.dynamic_noise1, noise)
-        x = self.adain1(self.activation(x), w1)
+        x = x.contiguous(memory_format=self._memory_format(x))
+        x = self._noise_and_activation(x, self.static_noise1, self.dynamic_noise1, noise, in_place)
+        x = self.adain1(x, w1, in_place=in_place)
         x = self.conv2(x)
-        x = self._inject(x, self.static_noise2, self.dynamic_noise2, noise)
-        return self.adain2(self.activation(x), w2)
+        x = self._noise_and_activation(x, self.static_noise2, self.dynamic_noise2, noise, in_place)
+        return self.adain2(x, w2, in_place=in_place)
 
 
 class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
@@ -174,7 +234,11 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
             else:
                 upsample = "fused" if resolution >= config.fused_from_resolution else "nearest"
             in_channels = channels[max(level - 1, 0)]
-            self.blocks.append(SynthesisBlock(in_channels, channels[level], config.w_dim, upsample, config.two_noises))
+            self.blocks.append(
+                SynthesisBlock(
+                    in_channels, channels[level], config.w_dim, upsample, config.two_noises, level_plan(resolution)
+                )
+            )
             self.to_rgb.append(EqualConv2d(channels[level], 3, 1))
             if config.rgb_init_gain != 1.0:
                 with torch.no_grad():
@@ -246,16 +310,20 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
         return mixed
 
     @torch.no_grad()
-    def compute_w_avg(self, num_samples: int = 102_400, seed: int = 0, batch_size: int = 1024) -> torch.Tensor:
+    def compute_w_avg(
+        self, num_samples: int = 102_400, seed: int = 0, batch_size: int = 1024, progress: bool = False
+    ) -> torch.Tensor:
         """Mean of M(z) over ``num_samples`` z ~ N(0, I) drawn with a fixed seed; stored in ``w_avg``."""
+        from tqdm.auto import tqdm
+
         generator = torch.Generator().manual_seed(seed)
         total = torch.zeros(self.config.w_dim, dtype=torch.float64, device=self.device)
-        done = 0
-        while done < num_samples:
-            count = min(batch_size, num_samples - done)
+        for start in tqdm(
+            range(0, num_samples, batch_size), desc="w_avg", unit="batch", disable=not progress, leave=False
+        ):
+            count = min(batch_size, num_samples - start)
             z = torch.randn(count, self.config.z_dim, generator=generator).to(self.device)
             total += self.mapping(z).double().sum(0)
-            done += count
         self.w_avg.copy_((total / num_samples).to(self.w_avg.dtype))
         return self.w_avg
 
@@ -293,14 +361,18 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
         static_noise: Sequence[torch.Tensor],
         dynamic_noise: Sequence[torch.Tensor],
         level: int | None = None,
-        alpha: float = 1.0,
+        alpha: float | None = None,
     ) -> torch.Tensor:
         """Images (N, 3, H, W), roughly in [-1, 1], from W+ (N, num_ws, w_dim) and per-level noise maps.
 
         ``level`` (default: the last) stops growth early for progressive training; ``alpha`` < 1 blends in the
-        nearest-upsampled RGB of the previous level, as during a fade-in phase.
+        nearest-upsampled RGB of the previous level, as during a fade-in phase. ``alpha=None`` is the config's
+        ``fade_in_alpha`` at the last level (1 for a finished model) and 1 below it. Under bf16 autocast
+        (`deeplandscape_hf.precision`) the images still come back in fp32.
         """
         level = self.num_levels - 1 if level is None else level
+        if alpha is None:
+            alpha = self.config.fade_in_alpha if level == self.num_levels - 1 else 1.0
         if not 0 <= level < self.num_levels:
             raise ValueError(
                 f"level must be in [0, {self.num_levels - 1}] for a {self.resolution} px model, got {level}."
@@ -320,7 +392,7 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
         if level > 0 and 0 <= alpha < 1:
             skip = F.interpolate(self.to_rgb[level - 1](previous), scale_factor=2, mode="nearest")
             rgb = torch.lerp(skip, rgb, alpha)
-        return rgb
+        return rgb.float() if torch.is_autocast_enabled(rgb.device.type) else rgb  # fp32 frames from bf16 runs
 
     def forward(
         self,
@@ -332,7 +404,7 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
         mixing_z: torch.Tensor | None = None,
         crossover_level: int | None = None,
         level: int | None = None,
-        alpha: float = 1.0,
+        alpha: float | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Images (B, 3, H, W) from z (B, z_dim). Missing noise maps are drawn fresh (from ``generator``).
@@ -372,7 +444,7 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
 
         Delegates to `deeplandscape_hf.synthetic.generate_video`, which documents every argument and the accepted
         ``motion`` / ``style`` types (``style=None`` is the official random z_dyn slerp; a style name sets z_dyn to
-        its target). ``options``: ``mixing``, ``style_strength``, ``working_resolution``, ``clamp``.
+        its target). ``options``: ``mixing``, ``style_strength``, ``working_resolution``, ``clamp``, ``dtype``.
         """
         from .synthetic import generate_video
 

@@ -55,6 +55,39 @@ NETWORK_PROBE_TIMEOUT_S = 3.0  # a TCP connection to a reachable host takes well
 PROBE_NOTICE_AFTER_S = 0.5  # a probe still waiting after this long tells the user what it is waiting for
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (``/proc``), else by a set-and-restore."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def give_default_permissions(path: str | os.PathLike) -> None:
+    """Give ``path`` (and, for a folder, everything in it) the mode a plain ``open`` / ``mkdir`` would: 0666 / 0777
+    less the umask.
+
+    Private temporary folders (``tempfile.mkdtemp``: 0700) and safetensors' own writer (0600) otherwise leave saved
+    models readable by their owner only, so another user, a web server or a cluster job could not load them.
+    """
+    mask = current_umask()
+    path = Path(path)
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if not item.is_symlink():
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~mask)
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> None:
+    """``safetensors.torch.save_file`` with the usual file mode (it writes 0600 whatever the umask)."""
+    save_file(tensors, str(path), metadata=metadata)
+    give_default_permissions(path)
+
+
 class ModelNotFoundError(FileNotFoundError):
     """Raised when a model folder or hub repository cannot be found or reached."""
 
@@ -367,4 +400,4 @@ class HubModelMixin(PyTorchModelHubMixin):
 
     def _save_pretrained(self, save_directory: Path) -> None:
         model = unwrap_model(self)  # type: ignore[arg-type]
-        save_file(clean_state_dict(model.state_dict()), str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_safetensors(clean_state_dict(model.state_dict()), save_directory / WEIGHTS_NAME, {"format": "pt"})

@@ -661,7 +661,7 @@ def initial_latents(
     if spec.init_from_encoder:
         if encoder is None:
             raise ValueError("This inversion mode starts from the encoder's W+, but no encoder was given.")
-        # E sees the size it was trained on (official: 256 px renders, also for the 512 px G). Resized here rather
+        # E sees the size its config names (the authors' animation: the crop at G's resolution). Resized here rather
         # than with E's resize=True, which refuses inputs under 32 px before resizing (tiny test generators).
         size = getattr(getattr(encoder, "config", None), "image_size", None)
         images = target

@@ -46,6 +46,7 @@ from .images import (
     pil_to_tensor,
     tensor_to_pil,
 )
+from .precision import DtypeLike, autocast, resolve_dtype
 from .segmentation import DEFAULT_SEGMENTER_ID, SegmentationResult
 
 logger = logging.getLogger(__name__)
@@ -277,6 +278,8 @@ class DeepLandscapePipeline:
         config: ``PipelineConfig`` (``pipeline.json``).
         model_id: name used in cache keys and messages (set by ``from_pretrained``).
         cache_dir: folder for the on-disk inversion cache (None: memory only).
+        dtype: precision of rendering frames: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (bf16 autocast); see
+            `deeplandscape_hf.precision` for what ``"auto"`` picks. Inversion and fine-tuning stay in fp32.
     """
 
     def __init__(
@@ -288,7 +291,10 @@ class DeepLandscapePipeline:
         *,
         model_id: str | None = None,
         cache_dir: str | os.PathLike | None = None,
+        dtype: DtypeLike = "auto",
     ):
+        resolve_dtype(dtype, "cpu")  # a clear error for a bad name now, not at the first frame
+        self.dtype = dtype  # precision of rendering; inversion and fine-tuning always run in fp32
         self.generator = generator.eval().requires_grad_(False)
         self.encoder = None if encoder is None else encoder.eval().requires_grad_(False)
         self.dynamics = None if dynamics is None else dynamics.eval().requires_grad_(False)
@@ -313,6 +319,7 @@ class DeepLandscapePipeline:
         local_files_only: bool = False,
         device: str | torch.device | None = None,
         cache_dir: str | os.PathLike | None = None,
+        dtype: DtypeLike = "auto",
     ) -> DeepLandscapePipeline:
         """Load G (repo root), E (``encoder/``) and A (``dynamics/``) when present, and ``pipeline.json``.
 
@@ -348,7 +355,7 @@ class DeepLandscapePipeline:
                 generator.resolution,
             )
         config.resolution = generator.resolution
-        pipe = cls(generator, config=config, model_id=str(source), cache_dir=cache_dir, **components)
+        pipe = cls(generator, config=config, model_id=str(source), cache_dir=cache_dir, dtype=dtype, **components)
         return pipe.to(device) if device is not None else pipe
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
@@ -767,7 +774,8 @@ class DeepLandscapePipeline:
                 self.config.max_output_side,
                 static_weight=1 - inverted.dynamic_mask_crop[0, 0],
             )
-        reconstruction = G.synthesize(result.w_plus, result.static_noise, result.dynamic_noise)
+        with autocast(self.dtype, G.device):
+            reconstruction = G.synthesize(result.w_plus, result.static_noise, result.dynamic_noise)
         hybrid = None
         if compositor is not None and source == "hybrid":
             # One motion for the photo and the generator: the same homographies and per-frame recipe.
@@ -806,7 +814,8 @@ class DeepLandscapePipeline:
                 else:
                     w_plus = style_w[start : start + count]
                 static = [s.expand(count, -1, -1, -1) for s in result.static_noise]
-                images = G.synthesize(w_plus, static, dynamic)  # (t, 3, R, R) in ~[-1, 1]
+                with autocast(self.dtype, G.device):
+                    images = G.synthesize(w_plus, static, dynamic)  # (t, 3, R, R) in ~[-1, 1]
                 render_s += time.perf_counter() - t0
                 # 3. Onto the photo, or raw.
                 t0 = time.perf_counter()

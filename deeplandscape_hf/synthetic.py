@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .motion import Motion, MotionLike, MotionPreset, get_motion, warp_noise_video
+from .precision import DtypeLike, autocast
 from .styles import STYLE_NAMES, StylePath, slerp, style_path
 
 if TYPE_CHECKING:
@@ -163,9 +164,13 @@ class SyntheticVideo:
         return [level[0] for level in warped]  # (1, n, 1, s, s) -> (n, 1, s, s)
 
     def iter_chunks(
-        self, frame_indices: Sequence[int] | np.ndarray | None = None, batch_size: int = 8
+        self, frame_indices: Sequence[int] | np.ndarray | None = None, batch_size: int = 8, dtype: DtypeLike = "auto"
     ) -> Iterator[tuple[slice, torch.Tensor]]:
-        """Yield (positions in ``frame_indices``, frames (n, 3, H, W) unclamped) chunk by chunk, for streaming."""
+        """Yield (positions in ``frame_indices``, frames (n, 3, H, W) unclamped) chunk by chunk, for streaming.
+
+        ``dtype``: precision of the synthesis, ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see
+        `deeplandscape_hf.precision` for what ``"auto"`` picks. Frames come back in fp32 either way.
+        """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
         indices = self._indices(frame_indices)
@@ -178,7 +183,8 @@ class SyntheticVideo:
             with torch.inference_mode():
                 static = [level.expand(count, -1, -1, -1) for level in self.static_noise]
                 dynamic = self.dynamic_noise_at(indices[chunk])
-                images = self.model.synthesize(self._w_plus(w, other, inverse[chunk]), static, dynamic)
+                with autocast(dtype, self.model.device):
+                    images = self.model.synthesize(self._w_plus(w, other, inverse[chunk]), static, dynamic)
             yield chunk, images
 
     def render(
@@ -187,12 +193,16 @@ class SyntheticVideo:
         batch_size: int = 8,
         progress: bool = False,
         clamp: bool = True,
+        dtype: DtypeLike = "auto",
     ) -> torch.Tensor:
-        """Frames (n, 3, H, W) float32 on the model's device, clamped to [-1, 1] unless ``clamp=False``."""
+        """Frames (n, 3, H, W) float32 on the model's device, clamped to [-1, 1] unless ``clamp=False``.
+
+        ``dtype``: precision of the synthesis, as in `iter_chunks`.
+        """
         indices = self._indices(frame_indices)
         resolution = self.model.resolution
         frames = torch.empty(len(indices), 3, resolution, resolution, device=self.model.device)
-        chunks = self.iter_chunks(indices, batch_size)
+        chunks = self.iter_chunks(indices, batch_size, dtype)
         if progress:
             from tqdm.auto import tqdm
 
@@ -381,6 +391,7 @@ def generate_video(
     style_strength: float = 1.0,
     working_resolution: int | None = None,
     clamp: bool = True,
+    dtype: DtypeLike = "auto",
 ) -> torch.Tensor:
     """Render a synthetic landscape video: float (T, 3, H, W) in [-1, 1] on the model's device.
 
@@ -407,6 +418,8 @@ def generate_video(
         working_resolution: resolution at which S_dyn is warped (default: the model's; official inference uses 256
             or 512, official ``generate.py`` the maps' own).
         clamp: clamp to [-1, 1] (what every writer does anyway); False returns the raw generator output.
+        dtype: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see `deeplandscape_hf.precision` for what
+            ``"auto"`` picks. Frames come back in fp32 either way.
     """
     plan = plan_video(
         model,
@@ -424,4 +437,4 @@ def generate_video(
         working_resolution=working_resolution,
         generator=generator,
     )
-    return plan.render(batch_size=batch_size, progress=progress, clamp=clamp)
+    return plan.render(batch_size=batch_size, progress=progress, clamp=clamp, dtype=dtype)

@@ -557,3 +557,107 @@ def test_pipeline_json_and_card(tmp_path):
     assert json.loads((tmp_path / "out" / "pipeline.json").read_text()) == {"resolution": 32, "style_strength": 0.7}
     card = (tmp_path / "out" / "README.md").read_text()
     assert "g_running" in card and "dropped" in card and Path(path).name in card
+
+
+# ------------------------------------------------------------------------ sharing, fade-in, legacy, encoder size
+def test_converted_folder_is_readable_by_other_users(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "ckpt.model"
+    torch.save(tiny_checkpoint(), path)
+    previous = os.umask(0o027)  # group may read, others nothing: the result must follow the umask, not 0700 / 0600
+    try:
+        convert_official_checkpoint(path, tmp_path / "group", w_avg_samples=16)
+        os.umask(0o022)
+        convert_official_checkpoint(path, tmp_path / "all", w_avg_samples=16)
+    finally:
+        os.umask(previous)
+    for folder, dir_mode, file_mode in ((tmp_path / "group", 0o750, 0o640), (tmp_path / "all", 0o755, 0o644)):
+        items = [folder, *folder.rglob("*")]
+        assert any(item.name == "model.safetensors" for item in items)
+        for item in items:
+            expected = dir_mode if item.is_dir() else file_mode
+            assert stat.S_IMODE(item.stat().st_mode) == expected, f"{item}: {oct(item.stat().st_mode)}"
+
+
+def test_fade_in_alpha_is_recorded_and_rendered_as_the_authors_do(tmp_path):
+    torch.manual_seed(0)
+    checkpoint = {**tiny_checkpoint(step=3, fused_from_level=3), "alpha": 0.4}
+    path = tmp_path / "fading.model"
+    torch.save(checkpoint, path)
+    convert_official_checkpoint(path, tmp_path / "out", w_avg_samples=16)
+    model = DeepLandscapeGenerator.from_pretrained(tmp_path / "out")
+    assert model.config.fade_in_alpha == pytest.approx(0.4)
+    generator = torch.Generator().manual_seed(1)
+    z = torch.randn(2, 16, generator=generator)
+    static, dynamic = model.make_noise(2, generator=generator)
+    sd = checkpoint["g_running"]
+    with torch.no_grad():
+        ours = model(z, static, dynamic)  # no alpha given: the checkpoint's
+        theirs = official_forward(sd, z, static, dynamic, step=3, mean_style=model.w_avg, psi=1.0, alpha=0.4)
+        finished = official_forward(sd, z, static, dynamic, step=3, mean_style=model.w_avg, psi=1.0, alpha=1.0)
+    assert (ours - theirs).abs().max() <= 1e-5 * max(1.0, theirs.abs().max().item())
+    assert (ours - finished).abs().max() > 1e-2
+
+
+def _legacy_backend_function():
+    raise AssertionError("the converter must never call torch's thnn backend")
+
+
+class _LegacyBackendObject:
+    """Pickles as a call of torch.nn.backends.thnn._get_thnn_function_backend, as modules of torch 1.0-1.2 did."""
+
+    def __reduce__(self):
+        return _legacy_backend_function, ()
+
+
+@pytest.mark.filterwarnings("ignore:Couldn't retrieve source code")
+def test_module_pickle_naming_the_thnn_backend_converts(tmp_path, official_inference_module, monkeypatch):
+    thnn = types.ModuleType("torch.nn.backends.thnn")
+    thnn._get_thnn_function_backend = _legacy_backend_function
+    _legacy_backend_function.__module__ = "torch.nn.backends.thnn"
+    _legacy_backend_function.__qualname__ = "_get_thnn_function_backend"
+    monkeypatch.setitem(sys.modules, "torch.nn.backends.thnn", thnn)
+    torch.manual_seed(0)
+    encoder = official_inference_module.ResNetEncoder(num_levels=4).eval()
+    for module in encoder.modules():
+        module._backend = _LegacyBackendObject()  # what torch <= 1.2 set in every nn.Module.__init__
+    torch.save(encoder, tmp_path / "encoder.pth")
+    assert b"_get_thnn_function_backend" in (tmp_path / "encoder.pth").read_bytes()
+    torch.save(tiny_checkpoint(), tmp_path / "ckpt.model")
+
+    convert_official_checkpoint(tmp_path / "ckpt.model", tmp_path / "out", encoder=tmp_path / "encoder.pth")
+    from deeplandscape_hf.encoder import DeepLandscapeEncoder
+
+    ours = DeepLandscapeEncoder.from_pretrained(tmp_path / "out", subfolder="encoder")
+    images = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert ours(images).shape == (1, 8, 16)
+    # Only that one name is let through: anything else from the same module is still refused.
+    thnn.other = _legacy_backend_function
+    _legacy_backend_function.__qualname__ = "other"
+    torch.save({"g_running": {}, "x": _LegacyBackendObject()}, tmp_path / "other.model")
+    with pytest.raises(UnsafeCheckpointError, match="torch.nn.backends.thnn.other"):
+        load_official_file(tmp_path / "other.model")
+
+
+@pytest.mark.filterwarnings("ignore:Couldn't retrieve source code")
+def test_512_px_encoder_is_fed_the_512_px_crop(tmp_path, official_inference_module):
+    from deeplandscape_hf.encoder import DeepLandscapeEncoder
+    from deeplandscape_hf.inversion import VARIANTS, initial_latents
+
+    torch.manual_seed(0)
+    torch.save(official_inference_module.ResNetEncoder(num_levels=8).eval(), tmp_path / "encoder.pth")
+    torch.save(tiny_checkpoint(step=7), tmp_path / "ckpt.model")
+    convert_official_checkpoint(
+        tmp_path / "ckpt.model", tmp_path / "out", encoder=tmp_path / "encoder.pth", w_avg_samples=16
+    )
+    generator = DeepLandscapeGenerator.from_pretrained(tmp_path / "out")
+    encoder = DeepLandscapeEncoder.from_pretrained(tmp_path / "out", subfolder="encoder")
+    assert generator.resolution == 512 and encoder.config.image_size == 512
+    seen = []
+    encoder.register_forward_pre_hook(lambda module, inputs: seen.append(tuple(inputs[0].shape)))
+    photo_crop = torch.rand(1, 3, 512, 512) * 2 - 1
+    w_plus, _, _ = initial_latents(generator, photo_crop, VARIANTS["e"], encoder)
+    assert seen == [(1, 3, 512, 512)] and w_plus.shape == (1, generator.num_ws, 16)

@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             w_avg_samples=args.w_avg_samples,
             w_avg_seed=args.seed,
             overwrite=args.overwrite,
+            progress=True,
         )
     except (OfficialCheckpointError, FileExistsError) as error:
         raise CommandError(str(error)) from error

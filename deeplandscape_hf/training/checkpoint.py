@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from ..hub import save_safetensors
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ def save_state_files(folder: str | os.PathLike, name: str, state: Any) -> None:
     """Write ``state`` as ``<name>.safetensors`` (tensors) + ``<name>.json`` (the rest) in ``folder``."""
     folder = Path(folder)
     tensors, skeleton = flatten_state(state)
-    save_file(tensors, str(folder / f"{name}.safetensors"), metadata={"format": "pt"})
+    save_safetensors(tensors, folder / f"{name}.safetensors", {"format": "pt"})
     (folder / f"{name}.json").write_text(json.dumps(skeleton, indent=1))
 
 
@@ -129,7 +131,7 @@ def load_state_files(folder: str | os.PathLike, name: str) -> Any:
 def save_weights(folder: str | os.PathLike, name: str, state_dict: dict[str, torch.Tensor]) -> None:
     """A module's flat ``state_dict`` as ``<name>.safetensors``."""
     tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
-    save_file(tensors, str(Path(folder) / f"{name}.safetensors"), metadata={"format": "pt"})
+    save_safetensors(tensors, Path(folder) / f"{name}.safetensors", {"format": "pt"})
 
 
 def load_weights(folder: str | os.PathLike, name: str) -> dict[str, torch.Tensor]:
