@@ -713,7 +713,21 @@ def build_demo() -> gr.Blocks:
                 files = gr.File(label="Downloads (mp4, GIF)", file_count="multiple", elem_id="downloads")
                 overlay = gr.Image(label="What moves (blue)", type="pil", interactive=False, elem_id="overlay")
                 report = gr.Markdown(elem_id="report")
-        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source, dtype]
+        inputs = [
+            editor,
+            style,
+            motion,
+            direction,
+            speed,
+            num_frames,
+            fps,
+            preset,
+            loop,
+            mode,
+            seed,
+            motion_source,
+            dtype,
+        ]
         outputs = [video, files, overlay, report]
         run.click(animate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
         again.click(reanimate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
