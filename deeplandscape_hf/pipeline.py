@@ -43,6 +43,7 @@ from .images import (
     load_image,
     load_mask,
     official_resize_and_crop,
+    parse_max_side,
     pil_to_tensor,
     tensor_to_pil,
 )
@@ -91,8 +92,11 @@ class PipelineConfig:
         max_in_resolution: first resize of the official preprocessing (shorter side, px).
         mask_erosion_px: shrink the movable mask by this many photo pixels before use (keeps tree tops still).
         feather_px: soft mask edge for compositing, in output pixels.
-        max_output_side: composited frames are at most this many px on their longer side; None: the photo's size.
-        max_input_pixels: larger photos are refused (decompression bombs).
+        max_output_side: composited frames are at most this many px on their longer side (default 1920: H.264 that
+            every browser plays); None, 0 or "full": the photo's own size, where memory allows. Larger photos are
+            decoded straight at this size (``images.load_image``'s ``max_side``).
+        max_input_pixels: photos whose header claims more pixels are refused, and so are large files with more
+            pixels than ``images.MAX_PIXELS_PER_BYTE`` per byte (decompression bombs); None disables both checks.
         cache_size: inversions kept in memory for re-animation.
         presets: per-preset overrides of ``inversion.PRESETS`` fields, e.g. ``{"fast": {"fine_tune_iterations": 40}}``.
     """
@@ -110,7 +114,7 @@ class PipelineConfig:
     max_in_resolution: int = MAX_IN_RESOLUTION
     mask_erosion_px: float = 0.0
     feather_px: float = 6.0
-    max_output_side: int | None = 1920
+    max_output_side: int | str | None = 1920
     max_input_pixels: int | None = DEFAULT_MAX_PIXELS
     cache_size: int = 2
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -118,6 +122,7 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.num_frames < 1 or not self.fps > 0:
             raise ValueError(f"num_frames must be >= 1 and fps > 0, got {self.num_frames} and {self.fps}.")
+        parse_max_side(self.max_output_side)  # a typo in pipeline.json fails on load, not after an inversion
         for name, overrides in self.presets.items():
             if name not in inv.PRESETS:
                 raise ValueError(
@@ -516,6 +521,10 @@ class DeepLandscapePipeline:
             dynamic_full = np.asarray(erode(dynamic_full, self.config.mask_erosion_px), dtype=np.float32)
         return dynamic_full, sky_full
 
+    def _max_output_side(self, value: int | str | None) -> int | None:
+        """Longest output side in px, or None for the photo's own size; ``value`` None: pipeline.json's choice."""
+        return parse_max_side(self.config.max_output_side if value is None else value)
+
     def _validate_style(self, style: Any) -> None:
         if style is None:
             return
@@ -542,6 +551,7 @@ class DeepLandscapePipeline:
         settings: inv.InversionSettings | None = None,
         horizon: float | None = None,
         callback: Callable[[str, int, int], Any] | None = None,
+        max_output_side: int | str | None = None,
     ) -> InvertedPhoto:
         """Load, crop, segment and invert a photo (cached). ``animate`` then renders any number of videos from it.
 
@@ -571,7 +581,13 @@ class DeepLandscapePipeline:
         perceptual_fn, perceptual_name = self._perceptual_loss(perceptual)
 
         # 1. The photo and the official preprocessing (shorter side 600, then G's size, centre square).
-        photo = load_image(image, max_pixels=self.config.max_input_pixels)
+        # Decoded no larger than the output needs, nor smaller than segmentation and inversion need.
+        photo = load_image(
+            image,
+            max_pixels=self.config.max_input_pixels,
+            max_side=self._max_output_side(max_output_side),
+            min_short_side=max(self.config.max_in_resolution, resolution),
+        )
         crop, box = official_resize_and_crop(photo, resolution, self.config.max_in_resolution)
 
         # 2. What may move: the user's mask, else segmentation (DESIGN decision 5); then the horizon.
@@ -705,6 +721,7 @@ class DeepLandscapePipeline:
         composite: bool = True,
         frame_indices: Sequence[int] | None = None,
         callback: Callable[[str, int, int], Any] | None = None,
+        max_output_side: int | str | None = None,
     ) -> DeepLandscapePipelineOutput:
         """Render a video from an ``InvertedPhoto``: S^dyn warped per frame, S^st and W+ fixed (but for a style).
 
@@ -741,7 +758,7 @@ class DeepLandscapePipeline:
                 inverted.box,
                 inverted.dynamic_mask,
                 self.config.feather_px,
-                self.config.max_output_side,
+                self._max_output_side(max_output_side),
                 static_weight=1 - inverted.dynamic_mask_crop[0, 0],
             )
         reconstruction = G.synthesize(result.w_plus, result.static_noise, result.dynamic_noise)
@@ -851,6 +868,7 @@ class DeepLandscapePipeline:
         callback: Callable[[str, int, int], Any] | None = None,
         settings: inv.InversionSettings | None = None,
         horizon: float | None = None,
+        max_output_side: int | str | None = None,
     ) -> DeepLandscapePipelineOutput:
         """Animate a photo.
 
@@ -878,6 +896,9 @@ class DeepLandscapePipeline:
                 "optimization", "fine_tune", "render").
             settings: ``inversion.InversionSettings`` replacing the preset's numbers.
             horizon: override the horizon (fraction of the crop's height) found from the sky.
+            max_output_side: longest side of composited frames in px; 0 or "full" for the photo's own size (a
+                200 MP photo then needs gigabytes per second of video); None: pipeline.json's (1920). The photo
+                is decoded at this size, so a larger value here than in ``invert`` cannot add detail.
 
         Returns:
             ``DeepLandscapePipelineOutput``.
@@ -906,6 +927,7 @@ class DeepLandscapePipeline:
             settings=settings,
             horizon=horizon,
             callback=callback,
+            max_output_side=max_output_side,
         )
         return self.animate(
             inverted,
@@ -918,6 +940,7 @@ class DeepLandscapePipeline:
             output_type=output_type,
             composite=composite,
             callback=callback,
+            max_output_side=max_output_side,
         )
 
     def __repr__(self) -> str:
