@@ -72,6 +72,9 @@ AUTO_MODE = "auto"
 MODE_CHOICES = [("auto: EOIFS with a mask, EOIF without", AUTO_MODE)]
 MODE_CHOICES += [(mode.upper(), mode) for mode in INVERSION_MODES]
 
+# Longest side of the video. 1920 is H.264 that every browser plays; larger photos are decoded straight at this size.
+VIDEO_SIZES = [("1920 px (plays everywhere)", "1920"), ("3840 px (4K)", "3840"), ("the photo's full size", "full")]
+DEFAULT_VIDEO_SIZE = "1920"
 MIN_FRAMES, MAX_FRAMES = 8, 200
 MIN_FPS, MAX_FPS = 5, 60
 MAX_UPLOAD = "20mb"  # refused in the browser before it is sent
@@ -353,6 +356,7 @@ def run_animation(
     preset: str,
     mode: str,
     seed: int,
+    max_size: str = DEFAULT_VIDEO_SIZE,
     progress: Callable[..., Any] | None = None,
 ) -> Animation:
     """Animate ``photo``: mask, invert (or reuse the cached inversion), render, write mp4 + GIF, report."""
@@ -400,10 +404,18 @@ def run_animation(
             preset=preset,
             generator=torch.Generator().manual_seed(seed % 2**63),
             perceptual="auto",  # VGG19 when its weights are cached, else L1 only (relayed as VGG_FALLBACK)
+            max_output_side=max_size,
         )
         report_progress(0.8, desc="Rendering frames")
         output = pipe.animate(
-            inverted, style=style_arg, motion=motion_arg, speed=speed_arg, num_frames=num_frames, fps=fps, loop=loop
+            inverted,
+            style=style_arg,
+            motion=motion_arg,
+            speed=speed_arg,
+            num_frames=num_frames,
+            fps=fps,
+            loop=loop,
+            max_output_side=max_size,
         )
     notes.extend(_relay(caught))
 
@@ -498,6 +510,7 @@ def render_from_editor(
     loop: bool,
     mode: str,
     seed: int,
+    max_size: str = DEFAULT_VIDEO_SIZE,
     progress: Callable[..., Any] | None = None,
 ) -> Animation:
     """The GPU part of a UI request: photo and strokes from the editor, then ``run_animation``.
@@ -521,6 +534,7 @@ def render_from_editor(
             preset,
             mode,
             seed,
+            max_size,
             progress=progress,
         )
     except Exception as error:  # noqa: BLE001 - every failure becomes a sentence in the UI
@@ -545,10 +559,11 @@ def animate_ui(
     loop: bool,
     mode: str,
     seed: int,
+    max_size: str = DEFAULT_VIDEO_SIZE,
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Animate button: photo + strokes from the editor, every option from the widgets."""
-    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed)
+    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, max_size)
     return _ui_outputs(render_from_editor(editor_value, *options, progress=_progress_for_worker(progress)))
 
 
@@ -564,10 +579,11 @@ def reanimate_ui(
     loop: bool,
     mode: str,
     seed: int,
+    max_size: str = DEFAULT_VIDEO_SIZE,
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Re-animate button: like Animate, and says so when there was no inversion to reuse."""
-    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed)
+    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, max_size)
     result = render_from_editor(editor_value, *options, progress=_progress_for_worker(progress))
     if not result.cache_hit:
         gr.Info(
@@ -670,6 +686,9 @@ def build_demo() -> gr.Blocks:
                 with gr.Accordion("Advanced", open=False):
                     mode = gr.Dropdown(MODE_CHOICES, value=AUTO_MODE, label="Inversion", elem_id="mode")
                     seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+                    max_size = gr.Dropdown(
+                        VIDEO_SIZES, value=DEFAULT_VIDEO_SIZE, label="Video size (longest side)", elem_id="max_size"
+                    )
                 with gr.Row():
                     run = gr.Button("Animate", variant="primary", elem_id="animate")
                     again = gr.Button("Re-animate (reuse the fitted photo)", elem_id="reanimate")
@@ -678,7 +697,7 @@ def build_demo() -> gr.Blocks:
                 files = gr.File(label="Downloads (mp4, GIF)", file_count="multiple", elem_id="downloads")
                 overlay = gr.Image(label="What moves (blue)", type="pil", interactive=False, elem_id="overlay")
                 report = gr.Markdown(elem_id="report")
-        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed]
+        inputs = [editor, style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, max_size]
         outputs = [video, files, overlay, report]
         run.click(animate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
         again.click(reanimate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
