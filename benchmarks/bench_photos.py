@@ -12,8 +12,9 @@ a fresh process, as ``deeplandscape animate`` does: ``DeepLandscapePipeline`` on
 mp4. Each animation's seconds (model loading excluded: it is the same for every photo) and peak RSS are its own
 process's. The photos show the same smooth picture at every size (gradients with soft blotches, so the files stay
 small), so the inversion sees nearly the same 1920 px picture and the difference between sizes is what the file
-costs. The machine is shared and its speed swings with load: the 12 MP baseline runs first and again last, and the
-200 MP run is compared with their mean, all within one run.
+costs. The machine is shared and its speed swings with load, so the time target is judged on CPU seconds (see
+``summarise``; wall seconds are reported too), and the 12 MP baseline runs first and again last, the 200 MP run
+being compared with their mean, all within one run.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024**3 if sys.platform == "darwin" else 1024**2)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads together."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def animate_worker(photo: Path, model: str | None, preset: str, frames: int, threads: int | None) -> dict[str, Any]:
     """Photo file -> mp4 in this process; seconds from the file to the written video, and this process's peak RSS."""
     import torch
@@ -95,25 +102,26 @@ def animate_worker(photo: Path, model: str | None, preset: str, frames: int, thr
         pipe = random_model()
     pipe.set_progress_bar_config(disable=True)
     with tempfile.TemporaryDirectory(prefix="bench-photos-") as folder:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = pipe(str(photo), preset=preset, num_frames=frames, generator=torch.Generator().manual_seed(0))
             write_video(out.frames, Path(folder) / "video.mp4", fps=out.fps)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     peak = peak_rss_gb()  # before the decode-only timing below, which must not add to it
     size = out.frames[0].size
     stages = {name: round(value, 2) for name, value in out.timings.items()}
     del out
-    start = time.perf_counter()
+    start = cpu_seconds()
     shorter = max(pipe.config.max_in_resolution, pipe.generator.resolution)  # as the pipeline decodes it
     load_image(photo, max_side=parse_max_side(pipe.config.max_output_side), min_short_side=shorter)
-    decode_s = time.perf_counter() - start
+    decode_cpu_s = cpu_seconds() - start
     notes += sorted({str(warning.message).split(".")[0] for warning in caught})
     return {
         "seconds": seconds,
+        "cpu_s": cpu,
         "peak_rss_gb": peak,
-        "decode_s": decode_s,
+        "decode_cpu_s": decode_cpu_s,
         "output_size": list(size),
         "stages_s": stages,
         "threads": torch.get_num_threads(),
@@ -131,22 +139,33 @@ def run_worker(arguments: list[str]) -> dict[str, Any]:
 
 
 def summarise(results: dict[str, dict[str, Any]], frames: int, preset: str) -> dict[str, Any]:
-    """The three numbers the targets are stated for, judged only for the run they are stated for."""
-    baseline = (results["12mp_jpeg"]["seconds"] + results["12mp_jpeg_again"]["seconds"]) / 2
+    """The three numbers the targets are stated for, judged only for the run they are stated for.
+
+    The time target is judged on CPU seconds: on a shared machine the wall time of the same work swings by minutes
+    with the load, while its CPU time barely moves, and added CPU seconds bound the added wall seconds of a machine
+    of our own (work spread over 2 cores takes at most its CPU time). Wall seconds are reported beside them.
+    """
+
+    def mean_12mp(key: str) -> float:
+        return (results["12mp_jpeg"][key] + results["12mp_jpeg_again"][key]) / 2
+
     applies = frames == 60 and preset == "fast"
-    added = results["200mp_jpeg"]["seconds"] - baseline
+    added = results["200mp_jpeg"]["cpu_s"] - mean_12mp("cpu_s")
     jpeg_rss = results["200mp_jpeg"]["peak_rss_gb"]
     png_rss = results["50mp_png"]["peak_rss_gb"]
     return {
-        "baseline_12mp_s": baseline,
-        "added_s_200mp_jpeg": added,
-        "added_s_50mp_png": results["50mp_png"]["seconds"] - baseline,
+        "baseline_12mp_cpu_s": mean_12mp("cpu_s"),
+        "added_cpu_s_200mp_jpeg": added,
+        "added_cpu_s_50mp_png": results["50mp_png"]["cpu_s"] - mean_12mp("cpu_s"),
+        "baseline_12mp_wall_s": mean_12mp("seconds"),
+        "added_wall_s_200mp_jpeg": results["200mp_jpeg"]["seconds"] - mean_12mp("seconds"),
+        "added_wall_s_50mp_png": results["50mp_png"]["seconds"] - mean_12mp("seconds"),
         "peak_rss_gb_12mp_jpeg": max(results["12mp_jpeg"]["peak_rss_gb"], results["12mp_jpeg_again"]["peak_rss_gb"]),
         "peak_rss_gb_200mp_jpeg": jpeg_rss,
         "peak_rss_gb_50mp_png": png_rss,
         "targets_apply": applies,
         "met": {
-            "added_s_200mp_jpeg<=10": added <= ADDED_SECONDS_TARGET,
+            "added_cpu_s_200mp_jpeg<=10": added <= ADDED_SECONDS_TARGET,
             "peak_rss_gb_200mp_jpeg<=3": jpeg_rss <= JPEG_200MP_RSS_TARGET_GB,
             "peak_rss_gb_50mp_png<=4": png_rss <= PNG_50MP_RSS_TARGET_GB,
         },
@@ -183,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             results[label] = {"size": [width, height], **made, **animated}
             print(
                 f"{label:>16}: {width}x{height} ({width * height / 1e6:.0f} MP, {path.stat().st_size / 1e6:.1f} MB) "
-                f"-> {animated['output_size'][0]}x{animated['output_size'][1]}: {animated['seconds']:.1f} s, peak "
-                f"{animated['peak_rss_gb']:.2f} GB (decoding alone {animated['decode_s']:.2f} s)",
+                f"-> {animated['output_size'][0]}x{animated['output_size'][1]}: {animated['cpu_s']:.1f} CPU s "
+                f"({animated['seconds']:.1f} s wall), peak {animated['peak_rss_gb']:.2f} GB (decoding alone "
+                f"{animated['decode_cpu_s']:.2f} CPU s)",
                 flush=True,
             )
     summary = summarise(results, args.frames, args.preset)
@@ -196,9 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         "photos": results,
     }
     print(
-        f"200 MP JPEG adds {summary['added_s_200mp_jpeg']:.1f} s over 12 MP (mean {summary['baseline_12mp_s']:.1f} s),"
-        f" peak {summary['peak_rss_gb_200mp_jpeg']:.2f} GB; 50 MP PNG adds {summary['added_s_50mp_png']:.1f} s, peak"
-        f" {summary['peak_rss_gb_50mp_png']:.2f} GB"
+        f"200 MP JPEG adds {summary['added_cpu_s_200mp_jpeg']:.1f} CPU s ({summary['added_wall_s_200mp_jpeg']:.1f} s "
+        f"wall) over 12 MP (mean {summary['baseline_12mp_cpu_s']:.1f} CPU s), peak "
+        f"{summary['peak_rss_gb_200mp_jpeg']:.2f} GB; 50 MP PNG adds {summary['added_cpu_s_50mp_png']:.1f} CPU s, "
+        f"peak {summary['peak_rss_gb_50mp_png']:.2f} GB"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,7 @@ DEFAULT_MAX_PIXELS = 1_000_000_000
 # decoding it would allocate memory the file never paid for.
 MAX_PIXELS_PER_BYTE = 400
 DENSITY_CHECK_PIXELS = 64_000_000  # below this any decode is affordable (64 MP RGBA: 256 MB), however small the file
-FULL_SIZE_WORDS = ("full", "0", "none")  # how users ask for no size limit (CLI, app, pipeline.json)
+FULL_SIZE_WORDS = ("full", "0")  # how users ask for no size limit (CLI, app, pipeline.json)
 MAX_IN_RESOLUTION = 600  # official configs/inference/*: `max_in_resolution: 600`
 BACKGROUND_RGB = (255, 255, 255)  # transparent pixels are composited on white (see `load_image`)
 
