@@ -73,7 +73,7 @@ MODE_CHOICES = [("auto: EOIFS with a mask, EOIF without", AUTO_MODE)]
 MODE_CHOICES += [(mode.upper(), mode) for mode in INVERSION_MODES]
 
 # Longest side of the video. 1920 is H.264 that every browser plays; larger photos are decoded straight at this size.
-VIDEO_SIZES = [("1920 px (plays everywhere)", "1920"), ("3840 px (4K)", "3840"), ("the photo's full size", "full")]
+VIDEO_SIZES = [("1920 px (plays everywhere)", "1920"), ("3840 px (4K)", "3840"), ("full photo size (slow)", "full")]
 DEFAULT_VIDEO_SIZE = "1920"
 MIN_FRAMES, MAX_FRAMES = 8, 200
 MIN_FPS, MAX_FPS = 5, 60
