@@ -74,6 +74,9 @@ AUTO_MODE = "auto"
 MODE_CHOICES = [("auto: EOIFS with a mask, EOIF without", AUTO_MODE)]
 MODE_CHOICES += [(mode.upper(), mode) for mode in INVERSION_MODES]
 
+# Longest side of the video. 1920 is H.264 that every browser plays; larger photos are decoded straight at this size.
+VIDEO_SIZES = [("1920 px (plays everywhere)", "1920"), ("3840 px (4K)", "3840"), ("full photo size (slow)", "full")]
+DEFAULT_VIDEO_SIZE = "1920"
 MIN_FRAMES, MAX_FRAMES = 8, 200
 MIN_FPS, MAX_FPS = 5, 60
 MAX_UPLOAD = "20mb"  # refused in the browser before it is sent
@@ -356,6 +359,7 @@ def run_animation(
     mode: str,
     seed: int,
     motion_source: str = "hybrid",
+    max_size: str = DEFAULT_VIDEO_SIZE,
     progress: Callable[..., Any] | None = None,
     dtype: str = "auto",
 ) -> Animation:
@@ -404,6 +408,7 @@ def run_animation(
             preset=preset,
             generator=torch.Generator().manual_seed(seed % 2**63),
             perceptual="auto",  # VGG19 when its weights are cached, else L1 only (relayed as VGG_FALLBACK)
+            max_output_side=max_size,
         )
         report_progress(0.8, desc="Rendering frames")
         pipe.dtype = dtype  # renders are serialised (one concurrency group), so this request's choice holds
@@ -416,6 +421,7 @@ def run_animation(
             fps=fps,
             loop=loop,
             motion_source=motion_source,
+            max_output_side=max_size,
         )
     notes.extend(_relay(caught))
 
@@ -511,6 +517,7 @@ def render_from_editor(
     mode: str,
     seed: int,
     motion_source: str = "hybrid",
+    max_size: str = DEFAULT_VIDEO_SIZE,
     progress: Callable[..., Any] | None = None,
     dtype: str = "auto",
 ) -> Animation:
@@ -536,6 +543,7 @@ def render_from_editor(
             mode,
             seed,
             motion_source=motion_source,
+            max_size=max_size,
             progress=progress,
             dtype=dtype,
         )
@@ -562,11 +570,12 @@ def animate_ui(
     mode: str,
     seed: int,
     motion_source: str = "hybrid",
+    max_size: str = DEFAULT_VIDEO_SIZE,
     dtype: str = "auto",
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Animate button: photo + strokes from the editor, every option from the widgets."""
-    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source)
+    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source, max_size)
     worker_progress = _progress_for_worker(progress)
     return _ui_outputs(render_from_editor(editor_value, *options, progress=worker_progress, dtype=dtype))
 
@@ -584,11 +593,12 @@ def reanimate_ui(
     mode: str,
     seed: int,
     motion_source: str = "hybrid",
+    max_size: str = DEFAULT_VIDEO_SIZE,
     dtype: str = "auto",
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
 ) -> tuple[str, list[str], Image.Image, str]:
     """The Re-animate button: like Animate, and says so when there was no inversion to reuse."""
-    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source)
+    options = (style, motion, direction, speed, num_frames, fps, preset, loop, mode, seed, motion_source, max_size)
     result = render_from_editor(editor_value, *options, progress=_progress_for_worker(progress), dtype=dtype)
     if not result.cache_hit:
         gr.Info(
@@ -705,6 +715,9 @@ def build_demo() -> gr.Blocks:
                         label="Rendering precision (auto: fp32 until bf16 meets the 40 dB bound)",
                         elem_id="dtype",
                     )
+                    max_size = gr.Dropdown(
+                        VIDEO_SIZES, value=DEFAULT_VIDEO_SIZE, label="Video size (longest side)", elem_id="max_size"
+                    )
                 with gr.Row():
                     run = gr.Button("Animate", variant="primary", elem_id="animate")
                     again = gr.Button("Re-animate (reuse the fitted photo)", elem_id="reanimate")
@@ -726,6 +739,7 @@ def build_demo() -> gr.Blocks:
             mode,
             seed,
             motion_source,
+            max_size,
             dtype,
         ]
         outputs = [video, files, overlay, report]

@@ -275,6 +275,37 @@ def _segmentation_rows(results: dict[str, Any], quick: bool) -> list[Row]:
     return rows
 
 
+def _photos_arguments(quick: bool, threads: int | None, json_path: Path) -> list[str]:
+    arguments = ["--json", str(json_path)] + (["--frames", "12"] if quick else [])
+    return arguments + (["--threads", str(threads)] if threads else [])
+
+
+def _photos_rows(results: dict[str, Any], quick: bool) -> list[Row]:
+    name = "photos"
+    summary = results.get("summary", {})
+    applies = bool(summary.get("targets_apply")) and not quick  # fast preset, 60 frames (frames are held in memory)
+    note = "" if applies else "targets are for the fast preset and 60 frames"
+    added, jpeg_rss = summary.get("added_cpu_s_200mp_jpeg"), summary.get("peak_rss_gb_200mp_jpeg")
+    png_rss = summary.get("peak_rss_gb_50mp_png")
+    wall = (
+        f"wall: {summary.get('added_wall_s_200mp_jpeg', 0):+.0f} s over {summary.get('baseline_12mp_wall_s', 0):.0f} s"
+    )
+    return [
+        Row(name, "12 MP JPEG -> mp4", summary.get("baseline_12mp_cpu_s"), "CPU s", note="mean of a run before, after"),
+        Row(name, "200 MP JPEG adds", added, "CPU s", "<= 10 s", judge(added, 10.0, applies=applies), note or wall),
+        Row(
+            name,
+            "200 MP JPEG adds, decoding alone",
+            summary.get("added_decode_cpu_s_200mp_jpeg"),
+            "CPU s",
+            note="the part that depends on the file; the rest of a run differs by load only",
+        ),
+        Row(name, "200 MP JPEG peak RSS", jpeg_rss, "GB", "<= 3 GB", judge(jpeg_rss, 3.0, applies=applies), note),
+        Row(name, "50 MP PNG adds", summary.get("added_cpu_s_50mp_png"), "CPU s", note="decoded in full, then reduced"),
+        Row(name, "50 MP PNG peak RSS", png_rss, "GB", "<= 4 GB", judge(png_rss, 4.0, applies=applies), note),
+    ]
+
+
 ADAPTERS: dict[str, Adapter] = {
     "generate": Adapter("generate", _generate_arguments, _generate_rows, "synthetic frames: s/frame vs FLOP floor"),
     "animate": Adapter("animate", _animate_arguments, _animate_rows, "photo animation per preset and stage"),
@@ -282,6 +313,7 @@ ADAPTERS: dict[str, Adapter] = {
     "segmentation": Adapter(
         "segmentation", _segmentation_arguments, _segmentation_rows, "offline sky/water segmentation s/photo"
     ),
+    "photos": Adapter("photos", _photos_arguments, _photos_rows, "200 MP JPEG, 50 MP PNG vs 12 MP"),
 }
 
 

@@ -1,14 +1,18 @@
 """Input images and masks: loading any photo a user may hand us, and the authors' preprocessing.
 
 Everything that enters the library from the outside world passes through here, so the rest of the code can assume
-an RGB PIL image (or a float tensor in [-1, 1]) and a float mask in [0, 1] with 1 = movable. Preprocessing follows
-the official `inference/encode_and_animate.py` (see reference section 5.1): shorter side -> 600 px, shorter side ->
-G resolution (bilinear), centre square crop; we also return the crop box so results can be composited back onto the
-full-resolution photo.
+an RGB PIL image (or a float tensor in [-1, 1]) and a float mask in [0, 1] with 1 = movable. Camera-sized photos
+(24-200 MP) are decoded straight at the size the caller needs (`max_side`): JPEGs at 1/2, 1/4 or 1/8 scale inside
+the decoder, so their full-size bitmap never exists. Decompression bombs are refused from the file's header alone.
+
+Preprocessing follows the official `inference/encode_and_animate.py` (see reference section 5.1): shorter side ->
+600 px, shorter side -> G resolution (bilinear), centre square crop; we also return the crop box so results can be
+composited back onto the full-resolution photo.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
@@ -24,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MIN_SIDE_PX",
     "MAX_IN_RESOLUTION",
+    "MAX_PIXELS_PER_BYTE",
     "CropBox",
     "ImageInput",
     "InvalidImageError",
@@ -31,12 +36,27 @@ __all__ = [
     "load_image",
     "load_mask",
     "official_resize_and_crop",
+    "parse_max_side",
     "pil_to_tensor",
     "tensor_to_pil",
+    "working_size",
 ]
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MIN_SIDE_PX = 32  # smaller inputs carry no usable landscape; the G's first crop is 256 px anyway
-DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: larger than any phone photo; a 50 MP RGB decode is already 150 MB
+# A header claiming more pixels than this is refused whatever the file: 5x the largest phone sensor (200 MP), and an
+# RGB decode of it is 3 GB, more than a demo server should hand to one upload.
+DEFAULT_MAX_PIXELS = 1_000_000_000
+# Above DENSITY_CHECK_PIXELS a file must also pay for its pixels with bytes. A camera JPEG spends 1-5 bits a pixel
+# (2-8 pixels per byte) and a photo PNG 8 bits or more (at most 1). Even a perfectly flat RGB picture cannot do much
+# better than ~170 pixels per byte as JPEG (every 8x8 block costs a few bits) or ~340 as PNG (deflate expands at most
+# ~1000:1, and an RGB pixel is 3 bytes). A file that claims more pixels per byte than MAX_PIXELS_PER_BYTE is built to
+# expand (1-bit or grey data of one value) or has a header that promises data the file does not hold: either way,
+# decoding it would allocate memory the file never paid for.
+MAX_PIXELS_PER_BYTE = 400
+DENSITY_CHECK_PIXELS = 64_000_000  # below this any decode is affordable (64 MP RGBA: 256 MB), however small the file
+FULL_SIZE_WORDS = ("full", "0")  # how users ask for no size limit (CLI, app, pipeline.json)
 MAX_IN_RESOLUTION = 600  # official configs/inference/*: `max_in_resolution: 600`
 BACKGROUND_RGB = (255, 255, 255)  # transparent pixels are composited on white (see `load_image`)
 
@@ -113,14 +133,39 @@ def _too_many_pixels_message(name: str, width: int, height: int, max_pixels: int
     )
 
 
-def _open_path(path: Path, max_pixels: int | None) -> Image.Image:
-    """Open and fully decode an image file, turning every failure into a clear `InvalidImageError`."""
+def _check_header(name: str, width: int, height: int, file_bytes: int, max_pixels: int | None) -> None:
+    """Refuse a decompression bomb from its header, before any pixel is decoded (see MAX_PIXELS_PER_BYTE for why)."""
+    if max_pixels is None:
+        return
+    pixels = width * height
+    if pixels > max_pixels:
+        raise InvalidImageError(_too_many_pixels_message(name, width, height, max_pixels))
+    density = pixels / max(1, file_bytes)
+    if pixels > DENSITY_CHECK_PIXELS and density > MAX_PIXELS_PER_BYTE:
+        raise InvalidImageError(
+            f"{name} claims {width}x{height} pixels ({pixels / 1e6:.1f} MP) but holds only {file_bytes:,} bytes "
+            f"({density:.0f} pixels per byte, where real photos stay far below {MAX_PIXELS_PER_BYTE}). Such a file is "
+            "made to expand in memory (a 'decompression bomb') or is cut short. Re-export the photo, or pass "
+            "max_pixels=None if you trust the file."
+        )
+
+
+def _open_path(
+    path: Path, max_pixels: int | None, max_side: int | None = None, min_short_side: int = 0
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Open and decode an image file, reduced towards `working_size` while decoding where the format allows it.
+
+    Every failure becomes a clear `InvalidImageError`. Returns the upright image (EXIF orientation applied) in the
+    file's colour mode, possibly smaller than the file (never smaller than `working_size`), and the upright size
+    of the full picture.
+    """
     name = f"'{path}'"
     if not path.exists():
         raise FileNotFoundError(f"{name} does not exist. Check the path to the photo.")
     if path.is_dir():
         raise InvalidImageError(f"{name} is a folder, not an image file. Pass the path of one photo.")
-    if path.stat().st_size == 0:
+    file_bytes = path.stat().st_size
+    if file_bytes == 0:
         raise InvalidImageError(f"{name} is empty (0 bytes): the upload or copy did not finish. Copy the file again.")
     try:
         with _PixelLimit(max_pixels), warnings.catch_warnings():
@@ -129,14 +174,17 @@ def _open_path(path: Path, max_pixels: int | None) -> Image.Image:
             image = Image.open(path)
         try:
             width, height = image.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise InvalidImageError(_too_many_pixels_message(name, width, height, max_pixels))
+            _check_header(name, width, height, file_bytes, max_pixels)
             image.seek(0)  # animated GIF/WebP/APNG, multi-page TIFF: use the first frame
+            target = working_size((width, height), max_side, min_short_side)
+            if target != (width, height):
+                image.draft(None, target)  # JPEG: decode at 1/2, 1/4 or 1/8 scale (never below target); others: no-op
             image.load()  # decode now, so truncated data fails here and not later inside the pipeline
             upright = _upright(image)  # a new image, detached from the file (TIFF keeps its orientation tag here)
+            turned = upright.size != image.size  # 90-degree EXIF rotation (a square decode needs no swap anyway)
+            full_size = (height, width) if turned else (width, height)
         finally:
             image.close()
-        image = upright
     except Image.DecompressionBombError as error:
         raise InvalidImageError(
             f"{name} is too large to open safely ({error}). Downscale the photo first, or raise the limit with "
@@ -153,7 +201,7 @@ def _open_path(path: Path, max_pixels: int | None) -> Image.Image:
             f"{name} is not a readable image: {error}. The file may be truncated or corrupt; re-export or "
             "re-download it."
         ) from error
-    return image
+    return upright, full_size
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -259,12 +307,75 @@ def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image
         raise InvalidImageError(message) from error
 
 
+def working_size(size: tuple[int, int], max_side: int | None, min_short_side: int = 0) -> tuple[int, int]:
+    """(W, H) a photo of `size` is worked on at: the longer side at most `max_side` (aspect kept), but the shorter
+    side not below `min_short_side` (a panorama keeps enough height for segmentation and inversion). Never larger
+    than `size`; `max_side` None keeps `size`."""
+    width, height = size
+    if max_side is None:
+        return width, height
+    if max_side < 1:
+        raise ValueError(f"max_side must be a positive number of pixels or None (full size), got {max_side}.")
+    scale = max(max_side / max(width, height), min_short_side / min(width, height))
+    if scale >= 1:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def parse_max_side(value: int | str | None) -> int | None:
+    """A user's output-size choice -> longest side in px, or None for the photo's full size.
+
+    Accepts a positive int or its string ("1920"), and "full", "0", 0 or None for no limit (CLI ``--max-size``, the
+    app's option, ``pipeline.json``'s ``max_output_side``).
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in FULL_SIZE_WORDS):
+        return None
+    try:
+        side = int(value)
+    except (TypeError, ValueError):
+        side = -1
+    if isinstance(value, float) and value != side:
+        side = -1
+    if side == 0:
+        return None
+    if side < 0:
+        raise ValueError(f"The output size must be a number of pixels (e.g. 1920) or 'full', got {value!r}.")
+    return side
+
+
+def _shrink(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Downscale to exactly `size`: a whole-factor box reduction first, then Lanczos over the last 2x or more.
+
+    The gap of 2 halves the time of a 50 MP -> 2 MP resize against 3 (PIL's "indistinguishable from fair" setting),
+    and a box average followed by a Lanczos step of at least 2x leaves no visible aliasing on photos.
+    """
+    if image.size == size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def _log_reduction(name: str, stored: tuple[int, int], decoded: tuple[int, int], final: tuple[int, int]) -> None:
+    how = "" if decoded == stored else f", decoded at {decoded[0]}x{decoded[1]} (scaled in the JPEG decoder)"
+    logger.info(
+        "%s is %dx%d (%.1f MP); working at %dx%d%s",
+        name,
+        stored[0],
+        stored[1],
+        stored[0] * stored[1] / 1e6,
+        final[0],
+        final[1],
+        how,
+    )
+
+
 def load_image(
     image: ImageInput,
     *,
     min_side_px: int = DEFAULT_MIN_SIDE_PX,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     background: tuple[int, int, int] = BACKGROUND_RGB,
+    max_side: int | None = None,
+    min_short_side: int = 0,
 ) -> Image.Image:
     """Load a photo from a path, PIL image or numpy array as an upright 8-bit RGB PIL image.
 
@@ -273,33 +384,44 @@ def load_image(
     white by default: see `_to_rgb` for why). EXIF orientation is applied, so phone photos come out upright.
     Arrays may be uint8, uint16, bool or float in [0, 1], shaped (H, W), (H, W, 3|4) or channel-first.
 
+    Args:
+        max_side: return the photo at most this many px on its longer side (see `working_size`; None: full size).
+            Files are decoded reduced where the format allows (JPEG: 1/2, 1/4, 1/8 in the decoder), so a 200 MP
+            camera JPEG never exists at full size in memory; other formats are decoded, then reduced. The size
+            used is logged once (INFO) when the photo was reduced.
+        min_short_side: but keep at least this many px on the shorter side (what segmentation and inversion need).
+        max_pixels: refuse files whose header claims more pixels, and large files with more than
+            `MAX_PIXELS_PER_BYTE` pixels per byte of file (decompression bombs); None disables both checks.
+
     Raises:
         FileNotFoundError: the path does not exist.
-        InvalidImageError: not an image, truncated or corrupt, smaller than `min_side_px` on a side, or more than
-            `max_pixels` pixels (decompression bombs; `None` disables the check).
+        InvalidImageError: not an image, truncated or corrupt, smaller than `min_side_px` on a side, or a
+            decompression bomb (see `max_pixels`).
     """
     name = _describe(image)
     if isinstance(image, (str, os.PathLike)):
-        pil = _open_path(Path(image), max_pixels)
-    elif isinstance(image, Image.Image):
-        pil = image
-    elif isinstance(image, np.ndarray):
-        pil = _array_to_pil(image, name)
+        pil, full_size = _open_path(Path(image), max_pixels, max_side, min_short_side)
+    elif isinstance(image, (Image.Image, np.ndarray)):
+        pil = image if isinstance(image, Image.Image) else _array_to_pil(image, name)
+        if max_pixels is not None and pil.width * pil.height > max_pixels:
+            raise InvalidImageError(_too_many_pixels_message(name, pil.width, pil.height, max_pixels))
+        pil = _upright(pil)  # files were turned upright while open
+        full_size = pil.size
     else:
         raise InvalidImageError(
             f"Cannot load an image from a {type(image).__name__}; pass a file path, a PIL image or a numpy array."
         )
-    width, height = pil.size
-    if max_pixels is not None and width * height > max_pixels:
-        raise InvalidImageError(_too_many_pixels_message(name, width, height, max_pixels))
-    if not isinstance(image, (str, os.PathLike)):
-        pil = _upright(pil)  # files were turned upright while open
-    rgb = _to_rgb(pil, background)
-    if min(rgb.size) < min_side_px:
+    if min(full_size) < min_side_px:
         raise InvalidImageError(
-            f"{name} is {rgb.width}x{rgb.height} pixels; images must be at least {min_side_px} px on each side. "
+            f"{name} is {full_size[0]}x{full_size[1]} pixels; images must be at least {min_side_px} px on each side. "
             "Use a larger photo."
         )
+    decoded_size = pil.size
+    rgb = _to_rgb(pil, background)
+    target = working_size(full_size, max_side, min_short_side)
+    if target != full_size:
+        rgb = _shrink(rgb, target)
+        _log_reduction(name, full_size, decoded_size, target)
     return rgb
 
 
@@ -436,12 +558,13 @@ def load_mask(mask: MaskInput, size: Sequence[int] | None = None) -> np.ndarray:
 
     Args:
         size: target (width, height) in PIL order, usually `image.size`. A mask of another size is resized
-            (bilinear) with a warning, because a mismatch usually means the mask was drawn on another version
-            of the photo.
+            (bilinear). That comes with a warning when the mask is smaller or of another shape, because such a
+            mismatch usually means it was drawn on another version of the photo; a larger mask of the same shape
+            is quietly reduced (it was drawn on the full-size photo, which `load_image` reduced to `max_side`).
     """
     name = _describe(mask)
     if isinstance(mask, (str, os.PathLike)):
-        values = _mask_from_pil(_open_path(Path(mask), DEFAULT_MAX_PIXELS))
+        values = _mask_from_pil(_open_path(Path(mask), DEFAULT_MAX_PIXELS)[0])
     elif isinstance(mask, Image.Image):
         values = _mask_from_pil(mask)
     elif isinstance(mask, torch.Tensor):
@@ -456,15 +579,15 @@ def load_mask(mask: MaskInput, size: Sequence[int] | None = None) -> np.ndarray:
         target_w, target_h = int(size[0]), int(size[1])
         height, width = values.shape
         if (width, height) != (target_w, target_h):
-            aspect_note = ""
-            if abs(width / height - target_w / target_h) > 0.01:
-                aspect_note = " The aspect ratios differ too, so the mask will be stretched."
-            warnings.warn(
-                f"The mask {name} is {width}x{height} but the image is {target_w}x{target_h}; resizing the mask "
-                f"(bilinear).{aspect_note}",
-                UserWarning,
-                stacklevel=2,
-            )
+            same_shape = abs(width / height - target_w / target_h) <= 0.01
+            if not same_shape or width < target_w:
+                aspect_note = "" if same_shape else " The aspect ratios differ too, so the mask will be stretched."
+                warnings.warn(
+                    f"The mask {name} is {width}x{height} but the image is {target_w}x{target_h}; resizing the mask "
+                    f"(bilinear).{aspect_note}",
+                    UserWarning,
+                    stacklevel=2,
+                )
             resized = Image.fromarray(values).resize((target_w, target_h), Image.Resampling.BILINEAR)
             values = np.asarray(resized, dtype=np.float32)
     return np.clip(values, 0.0, 1.0).astype(np.float32, copy=False)

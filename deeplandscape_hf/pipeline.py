@@ -43,6 +43,7 @@ from .images import (
     load_image,
     load_mask,
     official_resize_and_crop,
+    parse_max_side,
     pil_to_tensor,
     tensor_to_pil,
 )
@@ -94,8 +95,11 @@ class PipelineConfig:
         max_in_resolution: first resize of the official preprocessing (shorter side, px).
         mask_erosion_px: shrink the movable mask by this many photo pixels before use (keeps tree tops still).
         feather_px: soft mask edge for compositing, in output pixels.
-        max_output_side: composited frames are at most this many px on their longer side; None: the photo's size.
-        max_input_pixels: larger photos are refused (decompression bombs).
+        max_output_side: composited frames are at most this many px on their longer side (default 1920: H.264 that
+            every browser plays); None, 0 or "full": the photo's own size, where memory allows. Larger photos are
+            decoded straight at this size (``images.load_image``'s ``max_side``).
+        max_input_pixels: photos whose header claims more pixels are refused, and so are large files with more
+            pixels than ``images.MAX_PIXELS_PER_BYTE`` per byte (decompression bombs); None disables both checks.
         cache_size: inversions kept in memory for re-animation.
         presets: per-preset overrides of ``inversion.PRESETS`` fields, e.g. ``{"fast": {"fine_tune_iterations": 40}}``.
     """
@@ -114,7 +118,7 @@ class PipelineConfig:
     max_in_resolution: int = MAX_IN_RESOLUTION
     mask_erosion_px: float = 0.0
     feather_px: float = 6.0
-    max_output_side: int | None = 1920
+    max_output_side: int | str | None = 1920
     max_input_pixels: int | None = DEFAULT_MAX_PIXELS
     cache_size: int = 2
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -127,6 +131,7 @@ class PipelineConfig:
                 f"{PIPELINE_CONFIG_NAME} 'motion_source' must be one of {', '.join(MOTION_SOURCES)}; "
                 f"got {self.motion_source!r}."
             )
+        parse_max_side(self.max_output_side)  # a typo in pipeline.json fails on load, not after an inversion
         for name, overrides in self.presets.items():
             if name not in inv.PRESETS:
                 raise ValueError(
@@ -544,6 +549,10 @@ class DeepLandscapePipeline:
             dynamic_full = np.asarray(erode(dynamic_full, self.config.mask_erosion_px), dtype=np.float32)
         return dynamic_full, sky_full
 
+    def _max_output_side(self, value: int | str | None) -> int | None:
+        """Longest output side in px, or None for the photo's own size; ``value`` None: pipeline.json's choice."""
+        return parse_max_side(self.config.max_output_side if value is None else value)
+
     def _validate_style(self, style: Any) -> None:
         if style is None:
             return
@@ -570,6 +579,7 @@ class DeepLandscapePipeline:
         settings: inv.InversionSettings | None = None,
         horizon: float | None = None,
         callback: Callable[[str, int, int], Any] | None = None,
+        max_output_side: int | str | None = None,
     ) -> InvertedPhoto:
         """Load, crop, segment and invert a photo (cached). ``animate`` then renders any number of videos from it.
 
@@ -599,7 +609,13 @@ class DeepLandscapePipeline:
         perceptual_fn, perceptual_name = self._perceptual_loss(perceptual)
 
         # 1. The photo and the official preprocessing (shorter side 600, then G's size, centre square).
-        photo = load_image(image, max_pixels=self.config.max_input_pixels)
+        # Decoded no larger than the output needs, nor smaller than segmentation and inversion need.
+        photo = load_image(
+            image,
+            max_pixels=self.config.max_input_pixels,
+            max_side=self._max_output_side(max_output_side),
+            min_short_side=max(self.config.max_in_resolution, resolution),
+        )
         crop, box = official_resize_and_crop(photo, resolution, self.config.max_in_resolution)
 
         # 2. What may move: the user's mask, else segmentation (DESIGN decision 5); then the horizon.
@@ -734,6 +750,7 @@ class DeepLandscapePipeline:
         frame_indices: Sequence[int] | None = None,
         callback: Callable[[str, int, int], Any] | None = None,
         motion_source: str | None = None,
+        max_output_side: int | str | None = None,
     ) -> DeepLandscapePipelineOutput:
         """Render a video from an ``InvertedPhoto``: S^dyn warped per frame, S^st and W+ fixed (but for a style).
 
@@ -771,7 +788,7 @@ class DeepLandscapePipeline:
                 inverted.box,
                 inverted.dynamic_mask,
                 self.config.feather_px,
-                self.config.max_output_side,
+                self._max_output_side(max_output_side),
                 static_weight=1 - inverted.dynamic_mask_crop[0, 0],
             )
         with autocast(self.dtype, G.device):
@@ -897,6 +914,7 @@ class DeepLandscapePipeline:
         settings: inv.InversionSettings | None = None,
         horizon: float | None = None,
         motion_source: Literal["hybrid", "generator"] | None = None,
+        max_output_side: int | str | None = None,
     ) -> DeepLandscapePipelineOutput:
         """Animate a photo.
 
@@ -929,6 +947,9 @@ class DeepLandscapePipeline:
                 the whole photo, with the generator's change of light and clouds applied as a smooth colour
                 transform; ``generator`` pastes the generator's frames of its crop (the paper's output; sky outside
                 the crop stays still).
+            max_output_side: longest side of composited frames in px; 0 or "full" for the photo's own size (a
+                200 MP photo then needs gigabytes per second of video); None: pipeline.json's (1920). The photo
+                is decoded at this size, so a larger value here than in ``invert`` cannot add detail.
 
         Returns:
             ``DeepLandscapePipelineOutput``.
@@ -959,6 +980,7 @@ class DeepLandscapePipeline:
             settings=settings,
             horizon=horizon,
             callback=callback,
+            max_output_side=max_output_side,
         )
         return self.animate(
             inverted,
@@ -972,6 +994,7 @@ class DeepLandscapePipeline:
             composite=composite,
             callback=callback,
             motion_source=motion_source,
+            max_output_side=max_output_side,
         )
 
     def __repr__(self) -> str:

@@ -93,6 +93,34 @@ def test_raw_frames_folder_and_defaults(files, tmp_path, capsys):
     assert (info.width, info.height) == (16, 16)
 
 
+@pytest.mark.parametrize("max_size,expected", [(None, (32, 26)), ("40", (40, 32)), ("full", (50, 40))])
+def test_max_size_gives_the_requested_output_size(files, tmp_path, max_size, expected):
+    """The model's pipeline.json says 32 px; --max-size overrides it, 'full' keeps the 50 x 40 photo's size."""
+    generator, encoder, dynamics = build_models()
+    config = PipelineConfig(presets=TINY_PRESETS, default_preset="fast", num_frames=2, max_output_side=32)
+    DeepLandscapePipeline(generator, encoder, dynamics, config).save_pretrained(tmp_path / "model")
+    argv = common(files, tmp_path / "sized.mp4", *([] if max_size is None else ["--max-size", max_size]))
+    argv[argv.index("--model") + 1] = str(tmp_path / "model")
+    assert run_cli(argv) == 0
+    info = video_info(tmp_path / "sized.mp4")
+    assert (info.width, info.height) == expected
+
+
+def test_a_camera_sized_jpeg_is_worked_on_at_the_output_size(files, tmp_path, capsys):
+    """12 MP with --max-size 640: decoded at 1/4 scale, kept at 600 px of height for the inversion, and said so."""
+    photo = tmp_path / "camera.jpg"
+    make_photo(48, 36).resize((4000, 3000), Image.Resampling.BILINEAR).save(photo, quality=90)
+    argv = common(files, tmp_path / "camera.mp4", "--max-size", "640", "--segmentation", "none", "--frames", "2")
+    argv[1] = str(photo)
+    argv.remove("--quiet")
+    mask_at = argv.index("--mask")
+    del argv[mask_at : mask_at + 2]
+    assert run_cli(argv) == 0
+    info = video_info(tmp_path / "camera.mp4")
+    assert (info.width, info.height) == (640, 480)
+    assert "4000x3000 (12.0 MP); working at 800x600, decoded at 1000x750" in capsys.readouterr().err
+
+
 def test_help_explains(capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_cli(["animate", "--help"])
@@ -122,6 +150,9 @@ def test_bad_inputs_give_clear_errors_and_no_file(files, tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_cli(common(files, out, "--style", "purple"))
     assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(common(files, out, "--max-size", "huge"))
+    assert "number of pixels (e.g. 1920) or 'full'" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".*"))
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import struct
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -10,13 +13,17 @@ import torch
 from PIL import Image
 
 from deeplandscape_hf.images import (
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_PER_BYTE,
     CropBox,
     InvalidImageError,
     load_image,
     load_mask,
     official_resize_and_crop,
+    parse_max_side,
     pil_to_tensor,
     tensor_to_pil,
+    working_size,
 )
 
 
@@ -152,6 +159,111 @@ def test_decompression_bombs_are_refused_without_touching_the_global_limit(tmp_p
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# camera-sized photos and decompression bombs
+
+QUADRANT_RGB = ((200, 40, 40), (40, 200, 40), (40, 40, 200), (220, 220, 60))  # top-left, top-right, bottom-l., -r.
+
+
+def _quadrant_photo(width: int, height: int) -> Image.Image:
+    """Four flat quadrants: cheap to make at 100+ MP, compresses small, and shows which way up it came out."""
+    image = Image.new("RGB", (width, height), QUADRANT_RGB[0])
+    image.paste(QUADRANT_RGB[1], (width // 2, 0, width, height // 2))
+    image.paste(QUADRANT_RGB[2], (0, height // 2, width // 2, height))
+    image.paste(QUADRANT_RGB[3], (width // 2, height // 2, width, height))
+    return image
+
+
+def _quadrant_colours(image: Image.Image) -> np.ndarray:
+    width, height = image.size
+    points = [(width // 4, height // 4), (3 * width // 4, height // 4), (width // 4, 3 * height // 4)]
+    points.append((3 * width // 4, 3 * height // 4))
+    return np.array([image.getpixel(point) for point in points], dtype=int)
+
+
+def _png_header(path, width: int, height: int, padding: int = 0) -> None:
+    """A PNG whose header claims width x height RGB pixels, with `padding` bytes of a private chunk and no real data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    filler = chunk(b"prVt", bytes(padding)) if padding else b""
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + header + filler + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+    )
+
+
+def test_working_size_and_output_size_choices():
+    assert working_size((16320, 12240), 1920) == (1920, 1440)  # 200 MP, 4:3
+    assert working_size((12240, 16320), 1920, 600) == (1440, 1920)
+    assert working_size((20000, 2000), 1920, 600) == (6000, 600)  # a panorama keeps 600 px of height
+    assert working_size((1000, 800), 1920, 600) == (1000, 800)  # never enlarged
+    assert working_size((16320, 12240), None, 600) == (16320, 12240)
+    assert parse_max_side(1920) == 1920 and parse_max_side("2560") == 2560
+    assert parse_max_side("full") is None and parse_max_side(0) is None and parse_max_side(None) is None
+    for bad in ("huge", -5, 1.5):
+        with pytest.raises(ValueError, match="number of pixels"):
+            parse_max_side(bad)
+
+
+@pytest.mark.parametrize(  # 6: turn 90 degrees clockwise to display; the decoder's 1/4 scale keeps >= 1920 x 1440
+    "orientation,expected_size,decoded_size,expected_quadrants",
+    [(1, (1920, 1440), (3000, 2250), (0, 1, 2, 3)), (6, (1440, 1920), (2250, 3000), (2, 0, 3, 1))],
+)
+def test_a_108_megapixel_jpeg_is_decoded_reduced_and_upright(
+    tmp_path, caplog, orientation, expected_size, decoded_size, expected_quadrants
+):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    _quadrant_photo(12000, 9000).save(tmp_path / "camera.jpg", quality=90, exif=exif.tobytes())  # over PIL's limit
+    caplog.set_level(logging.INFO, logger="deeplandscape_hf.images")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        photo = load_image(tmp_path / "camera.jpg", max_side=1920, min_short_side=600)
+    assert photo.mode == "RGB" and photo.size == expected_size
+    expected = np.array([QUADRANT_RGB[i] for i in expected_quadrants])
+    assert np.abs(_quadrant_colours(photo) - expected).max() <= 6  # JPEG rounding only
+    width, height = expected_size
+    assert f"working at {width}x{height}, decoded at {decoded_size[0]}x{decoded_size[1]}" in caplog.text
+    assert caplog.text.count("working at") == 1
+
+
+def test_a_54_megapixel_png_is_reduced_after_decoding(tmp_path, caplog):
+    _quadrant_photo(9000, 6000).save(tmp_path / "scan.png", compress_level=1)
+    caplog.set_level(logging.INFO, logger="deeplandscape_hf.images")
+    photo = load_image(tmp_path / "scan.png", max_side=1920, min_short_side=600)
+    assert photo.mode == "RGB" and photo.size == (1920, 1280)
+    assert np.abs(_quadrant_colours(photo) - np.array(QUADRANT_RGB)).max() == 0  # flat quadrants stay exact
+    assert "9000x6000 (54.0 MP); working at 1920x1280" in caplog.text and "decoded at" not in caplog.text
+
+
+def test_in_memory_photos_are_reduced_too():
+    photo = load_image(_quadrant_photo(4000, 3000), max_side=600, min_short_side=600)
+    assert photo.size == (800, 600)  # the shorter side may not drop below 600
+
+
+def test_a_header_claiming_40000x40000_is_refused_before_decoding(tmp_path):
+    _png_header(tmp_path / "bomb.png", 40000, 40000, padding=8_000_000)  # 200 pixels per byte: only the size is off
+    with pytest.raises(InvalidImageError, match=r"40000x40000 pixels \(1600\.0 MP\).*decompression bomb"):
+        load_image(tmp_path / "bomb.png", max_side=1920)
+    assert DEFAULT_MAX_PIXELS == 1_000_000_000
+
+
+def test_too_many_pixels_per_byte_is_refused(tmp_path):
+    """72 MP (over the 64 MP from which files must pay for their pixels) in just under / over 400 pixels per byte."""
+    pixels = 9000 * 8000
+    _png_header(tmp_path / "dense.png", 9000, 8000, padding=pixels // MAX_PIXELS_PER_BYTE - 2_000)
+    with pytest.raises(InvalidImageError, match=r"claims 9000x8000 pixels.*4\d\d pixels per byte.*decompression bomb"):
+        load_image(tmp_path / "dense.png")
+    _png_header(tmp_path / "paid.png", 9000, 8000, padding=pixels // MAX_PIXELS_PER_BYTE + 2_000)
+    with pytest.raises(InvalidImageError, match="truncated"):  # past the header check: it fails on its missing data
+        load_image(tmp_path / "paid.png")
+    _png_header(tmp_path / "small.png", 8000, 8000)  # 64 MP: affordable however small the file, so no density check
+    with pytest.raises(InvalidImageError, match="truncated"):
+        load_image(tmp_path / "small.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # tensors and the official crop
 
 
@@ -217,6 +329,8 @@ def test_mask_resize_warns_and_accepts_arrays_and_tensors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tensor_mask = load_mask(torch.rand(1, 1, 8, 6), (6, 8))
+        reduced = load_mask(np.kron(square, np.ones((8, 8), bool)), (20, 20))  # drawn on the full-size photo: quiet
+    assert reduced.shape == (20, 20) and reduced[:9].min() > 0.99 and reduced[-9:].max() < 0.01
     assert tensor_mask.shape == (8, 6) and tensor_mask.min() >= 0 and tensor_mask.max() <= 1
     with pytest.raises(InvalidImageError, match="outside"):
         load_mask(np.full((8, 8), 2.0))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..vocabulary import DTYPE_CHOICES, STYLE_NAMES
@@ -99,6 +102,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "generator (the model's own frames of its centre square, the paper's output); default: the model's, hybrid",
     )
     parser.add_argument(
+        "--max-size",
+        type=_max_size,
+        default=None,
+        metavar="PX|full",
+        help="longest side of the video in px, or 'full' for the photo's own size (where memory allows: every frame "
+        "is held in memory); default: the model's, 1920, which every browser plays. Larger photos are decoded "
+        "straight at this size, so a 200 MP camera file costs little more than a 12 MP one",
+    )
+    parser.add_argument(
         "--no-composite",
         action="store_true",
         help="write the generator's raw square frames instead of blending them into the full-resolution photo",
@@ -107,6 +119,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
+
+
+def _max_size(value: str) -> int | str:
+    """``--max-size``: a positive number of px, or 'full' / 0 for the photo's own size."""
+    if value.strip().lower() in ("full", "0"):
+        return "full"
+    if not value.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of pixels (e.g. 1920) or 'full', got {value!r}")
+    return int(value)
+
+
+@contextlib.contextmanager
+def _photo_size_notes(show: bool) -> Iterator[None]:
+    """Print the line the image loader logs when it works on a large photo at a reduced size (see --max-size)."""
+    images_logger = logging.getLogger("deeplandscape_hf.images")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("note: %(message)s"))
+    level = images_logger.level
+    if show:
+        images_logger.setLevel(logging.INFO)
+        images_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        images_logger.removeHandler(handler)
+        images_logger.setLevel(level)
 
 
 def _device(name: str) -> str:
@@ -166,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
     pipe.set_progress_bar_config(disable=args.quiet)
     generator = torch.Generator().manual_seed(args.seed)
     try:
-        result = _animate(pipe, args, generator)
+        with _photo_size_notes(show=not args.quiet):
+            result = _animate(pipe, args, generator)
     except (SegmenterUnavailableError, PerceptualWeightsUnavailableError) as error:
         raise CommandError(str(error)) from error
     written = write_video(result.frames, out, fps=result.fps)
@@ -212,6 +251,7 @@ def _animate(pipe, args: argparse.Namespace, generator):
             motion_source=args.motion_source,
             perceptual=args.perceptual,
             segmentation=args.segmentation,
+            max_output_side=args.max_size,
         )
     for warning in caught:
         if issubclass(warning.category, UserWarning) and not (
