@@ -337,7 +337,7 @@ def test_api_refuses_uploads_over_the_size_limit(client, tmp_path: Path) -> None
     from gradio_client import handle_file
 
     big = tmp_path / "huge.jpg"
-    big.write_bytes(b"\xff" * (21 * 1024 * 1024))  # over MAX_UPLOAD = 20 MB
+    big.write_bytes(b"\xff" * (81 * 1024 * 1024))  # over MAX_UPLOAD = 80 MB
     with pytest.raises(Exception, match="maximum file size"):
         client.predict(handle_file(str(big)), api_name="/animate")
 
