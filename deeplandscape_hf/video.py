@@ -9,13 +9,14 @@ result. Every writer is atomic: it writes a hidden temporary next to the target 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
 import secrets
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_FPS = 30  # official configs: `video_kwargs.fps: 30`
 DEFAULT_QUALITY = 7  # 1..10; mp4: libx264 CRF 15 (imageio-ffmpeg maps q -> int((1 - q/10) * 51)); WebP: 70
 GIF_MIN_FRAME_MS = 20  # browsers show GIF delays below 20 ms as 100 ms, i.e. 5x too slow
+MP4_CHUNK = 16  # frames converted to one uint8 array at a time on their way to the H.264 encoder
 GIF_PALETTE_PIXELS = 1_000_000  # the shared GIF palette sees at most this many pixels: its cost stays flat
 PNG_FRAME_PATTERN = "{:05d}.png"  # official `save_frames_as_jpg` used `{i:05d}.jpg`
 VIDEO_SUFFIXES = (".mp4",)
@@ -192,10 +194,30 @@ def _temporary_sibling(target: Path, suffix: str = "") -> Path:
     return target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{suffix}")
 
 
-def _write_mp4(frames: np.ndarray, path: Path, fps: float, quality: int) -> None:
+def _uint8_chunks(frames: VideoFrames, even_size: Literal["pad", "crop"]) -> Iterator[np.ndarray]:
+    """Even-sized uint8 chunks (t, H, W, 3) of ``frames``. A list of frames is converted MP4_CHUNK at a time, so a
+    long full-HD video held as PIL images is never copied whole into one array on its way to the encoder."""
+    if isinstance(frames, Sequence) and not isinstance(frames, (str, bytes)) and len(frames) > MP4_CHUNK:
+        sizes = [frame.size if isinstance(frame, Image.Image) else np.shape(frame)[1::-1] for frame in frames]
+        odd = next((index for index, size in enumerate(sizes) if size != sizes[0]), None)
+        if odd is not None:
+            raise ValueError(
+                f"All frames must have the same size: frame 0 is {sizes[0][0]}x{sizes[0][1]}, "
+                f"frame {odd} is {sizes[odd][0]}x{sizes[odd][1]}."
+            )
+        for start in range(0, len(frames), MP4_CHUNK):
+            yield _make_even(frames_to_uint8(frames[start : start + MP4_CHUNK]), even_size)
+    else:
+        yield _make_even(frames_to_uint8(frames), even_size)
+
+
+def _write_mp4(chunks: Iterable[np.ndarray], path: Path, fps: float, quality: int) -> tuple[int, int, int]:
+    """Encode the chunks as one H.264 stream; returns (frames, width, height)."""
     import imageio_ffmpeg
 
-    _, height, width, _ = frames.shape
+    iterator = iter(chunks)
+    first = next(iterator)
+    _, height, width, _ = first.shape
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (width, height),
@@ -209,11 +231,15 @@ def _write_mp4(frames: np.ndarray, path: Path, fps: float, quality: int) -> None
         output_params=["-movflags", "+faststart"],  # index first: browsers start playing before the download ends
     )
     writer.send(None)
+    count = 0
     try:
-        for frame in frames:
-            writer.send(frame)
+        for chunk in itertools.chain([first], iterator):
+            for frame in chunk:
+                writer.send(frame)
+                count += 1
     finally:
         writer.close()
+    return count, width, height
 
 
 def _pil_frames(frames: np.ndarray) -> list[Image.Image]:
@@ -334,9 +360,8 @@ def write_video(
             f"Cannot tell which format to write for '{target}'. Use a name ending in .mp4, .gif, .webp or .png, "
             "or a folder name for numbered PNG frames."
         )
-    uint8 = frames_to_uint8(frames)
-
     if is_folder or is_png:
+        uint8 = frames_to_uint8(frames)
         if is_folder:
             folder, pattern = target, PNG_FRAME_PATTERN
         elif _is_frame_pattern(target.name):
@@ -353,16 +378,19 @@ def write_video(
     _prepare_folder(target.parent, target)
     temporary = _temporary_sibling(target, suffix)
     try:
-        if suffix == ".mp4":
-            _write_mp4(_make_even(uint8, even_size), temporary, fps, quality)
-        elif suffix == ".gif":
-            _write_gif(uint8, temporary, fps)
+        if suffix == ".mp4":  # streamed chunk by chunk: no second copy of a long video in memory
+            count, width, height = _write_mp4(_uint8_chunks(frames, even_size), temporary, fps, quality)
         else:
-            _write_webp(uint8, temporary, fps, quality)
+            uint8 = frames_to_uint8(frames)
+            count, height, width = uint8.shape[:3]
+            if suffix == ".gif":
+                _write_gif(uint8, temporary, fps)
+            else:
+                _write_webp(uint8, temporary, fps, quality)
         if not temporary.exists() or temporary.stat().st_size == 0:
             raise VideoWriteError(
-                f"The encoder wrote an empty file for '{target}' ({uint8.shape[2]}x{uint8.shape[1]}, "
-                f"{uint8.shape[0]} frames). Nothing was saved; see the ffmpeg messages above."
+                f"The encoder wrote an empty file for '{target}' ({width}x{height}, {count} frames). Nothing was "
+                "saved; see the ffmpeg messages above."
             )
         os.replace(temporary, target)
     except VideoWriteError:
@@ -372,7 +400,7 @@ def write_video(
     finally:
         if temporary.exists():
             temporary.unlink()
-    logger.info("wrote %s (%d frames, %dx%d)", target, uint8.shape[0], uint8.shape[2], uint8.shape[1])
+    logger.info("wrote %s (%d frames, %dx%d)", target, count, width, height)
     return target
 
 

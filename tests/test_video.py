@@ -160,3 +160,18 @@ def test_tile_videos_side_by_side_with_still_broadcast():
     assert (tiled[..., 17:] == 1).all()
     with pytest.raises(ValueError, match="same height"):
         tile_videos([left, torch.zeros(5, 3, 15, 10)])
+
+
+def test_long_frame_lists_stream_to_mp4_and_keep_every_frame(tmp_path):
+    from deeplandscape_hf.video import MP4_CHUNK
+
+    count = MP4_CHUNK * 2 + 3  # several chunks and a partial one
+    frames = [Image.new("RGB", (33, 20), (index * 7 % 256, 90, 160)) for index in range(count)]
+    path = write_video(frames, tmp_path / "long.mp4", fps=24)
+    decoded = read_video(path)
+    assert decoded.shape == (count, 20, 34, 3)  # odd width padded
+    assert abs(int(decoded[-1, 5, 5, 0]) - frames[-1].getpixel((5, 5))[0]) < 8
+    frames[MP4_CHUNK + 1] = Image.new("RGB", (32, 20))
+    with pytest.raises(ValueError, match=f"frame {MP4_CHUNK + 1} is 32x20"):
+        write_video(frames, tmp_path / "mixed.mp4")
+    assert _leftovers(tmp_path) == []
