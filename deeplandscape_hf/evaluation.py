@@ -585,6 +585,7 @@ def evaluate_animation_files(
     max_side: int | None = None,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    static_margin_px: float = 0.0,
 ) -> EvaluationResult:
     """Evaluate animated videos against their photos (official ``calc_metrics_video.py`` per-video metrics).
 
@@ -647,7 +648,14 @@ def evaluate_animation_files(
             result.add_note(f"'{item.photo}': the dynamic mask is empty, so its dynamic flow is n/a")
         elif mask.all():
             result.add_note(f"'{item.photo}': the dynamic mask covers everything, so static metrics are n/a")
-        report = evaluate_animation(frames, reference, mask, lpips_fn=lpips_used or False, flow_method=flow_used)
+        report = evaluate_animation(
+            frames,
+            reference,
+            mask,
+            lpips_fn=lpips_used or False,
+            flow_method=flow_used,
+            static_margin_px=static_margin_px,
+        )
         report.update(name=item.name, video=str(item.video), photo=str(item.photo), mask_source=source)
         if lpips_used is None:
             report["lpips_note"] = lpips_note

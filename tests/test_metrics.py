@@ -457,3 +457,25 @@ def test_noise_sensitivity_sees_exactly_the_noise_levels_a_generator_uses():
     assert used.inputs["dynamic_noise"] > 0.1
     assert used.inputs == noise_sensitivity(G, 4, seed=1).inputs  # seeded: reproducible
     assert "| 1 | 8 |" in used.to_markdown()
+
+
+def test_static_margin_leaves_the_estimators_window_out_of_the_land():
+    from deeplandscape_hf.metrics.flow import motion_in_regions
+
+    rng = np.random.default_rng(0)
+    sky = rng.random((64, 200)).repeat(2, 0).repeat(2, 1)[:64, :200]  # blobs a few pixels wide
+    land = rng.random((64, 96))
+    frames = []
+    for t in range(4):
+        moved = np.roll(sky, 2 * t, axis=1)
+        frame = np.concatenate([moved[:, :96], land], axis=0)  # sky rows 0-63 move, land rows 64-127 stay
+        frames.append(np.repeat((frame * 255).astype(np.uint8)[..., None], 3, axis=-1))
+    video = np.stack(frames)
+    dynamic = np.zeros((128, 96), dtype=bool)
+    dynamic[:64] = True
+    plain = motion_in_regions(video, dynamic, "farneback")
+    margin = motion_in_regions(video, dynamic, "farneback", static_margin_px=8)
+    assert plain["dynamic_px"] > 1.0  # about 2 px per frame
+    assert plain["static_px"] > 0.05  # the window drags the sky's motion onto the land beside it
+    assert margin["static_px"] < 0.2 * plain["static_px"]
+    assert margin["dynamic_px"] == plain["dynamic_px"]

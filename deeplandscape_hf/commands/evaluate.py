@@ -103,6 +103,14 @@ def _add_animation(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--segmenter", default=None, help="segmentation model id or folder (default SegFormer-B0)")
     parser.add_argument("--max-side", type=int, default=None, help="downscale frames whose longer side exceeds this")
+    parser.add_argument(
+        "--static-margin",
+        type=float,
+        default=0.0,
+        help="leave land within this many pixels of the moving region out of the land's motion: a flow estimator's "
+        "window reports the sky's motion on the still pixels right beside it (Farneback's window is 15 px; 0 = the "
+        "paper's protocol)",
+    )
     _common(parser)
     parser.set_defaults(func=run_animation)
 
@@ -327,6 +335,7 @@ def run_animation(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         device=device,
         progress=not args.quiet,
+        static_margin_px=args.static_margin,
     )
     return _finish(result, args, notes)
 

@@ -56,6 +56,7 @@ def evaluate_animation(
     *,
     value_range: ValueRange = UNIT_RANGE,
     chunk_size: int = 16,
+    static_margin_px: float = 0.0,
 ) -> dict[str, Any]:
     """Metrics of one animation of ``input_image``.
 
@@ -68,6 +69,8 @@ def evaluate_animation(
             (entries become None with ``lpips_note`` saying why when its weights are missing); ``False`` skips it.
         flow_method: ``"farneback"``, ``"dis"``, ``"raft"`` or ``"auto"`` (see :func:`resolve_flow_method`).
         chunk_size: frames per SSIM/LPIPS batch.
+        static_margin_px: static pixels this close to the dynamic region do not count in the static motion (see
+            :func:`motion_in_regions`); the static SSIM/LPIPS still cover the whole static region.
 
     Returns a dict: ``ssim``, ``lpips`` (reconstruction), ``static_ssim``, ``static_lpips`` (time averages) and their
     ``*_per_frame`` lists, ``flow_dynamic``/``flow_static`` (normalised units), ``*_x1e3``, ``*_px`` (pixels per
@@ -111,7 +114,7 @@ def evaluate_animation(
         report["static_lpips"] = float(static_lpips.mean())
         report["static_lpips_per_frame"] = [float(v) for v in static_lpips]
 
-    motion = motion_in_regions(video, dynamic, flow_method)
+    motion = motion_in_regions(video, dynamic, flow_method, static_margin_px=static_margin_px)
     report.update(
         flow_dynamic=motion["dynamic"],
         flow_static=motion["static"],
