@@ -5,7 +5,9 @@
 #   bash scripts/train_default_model.sh [WORK_DIR]        (default WORK_DIR: runs/default-model)
 #
 # Data: the photos in examples/ (see examples/SOURCES.md for their licenses) and procedural landscape videos
-# written by deeplandscape_hf.procedural (drifting clouds over static hills, water mirroring the sky).
+# written by deeplandscape_hf.procedural: drifting clouds over static hills, water mirroring the sky, and light that
+# walks a random stretch of the day cycle within each clip (day -> sunset -> blue hour -> night -> morning), so the
+# pairwise discriminator teaches the generator that light, like clouds, belongs to the dynamic latent z_dyn.
 # THREADS (default 2): torch threads per stage; GAN_KIMG, ENCODER_STEPS, DYNAMICS_STEPS: length of each stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,13 +19,13 @@ ENCODER_STEPS="${ENCODER_STEPS:-500}"
 DYNAMICS_STEPS="${DYNAMICS_STEPS:-1500}"
 
 mkdir -p "$WORK"
-# 512 short procedural videos (two folders of 256, written in parallel): many scenes per image seen.
+# 512 short procedural day-cycle videos (two folders of 256, written in parallel): many scenes per image seen.
 for part in a:2021 b:2022; do
     folder="$WORK/videos/${part%%:*}"
     if [ ! -f "$folder/metadata.json" ]; then
         python -c "
 from deeplandscape_hf.procedural import write_procedural_dataset
-write_procedural_dataset('$folder', num_videos=256, num_frames=12, size=(96, 128), seed=${part##*:})
+write_procedural_dataset('$folder', num_videos=256, num_frames=12, size=(96, 128), seed=${part##*:}, day_span=None)
 " &
     fi
 done
