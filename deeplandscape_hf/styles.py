@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .vocabulary import STYLE_NAMES  # one list of names for the library and the fast --help of the CLI
+from .vocabulary import STYLE_NAMES, offered_styles  # one list of names for the library and the fast CLI --help
 
 DYNAMIC_STYLE_SIZE = 3  # official n_frames_params.dyn_style_coordinates: z_dyn = last 3 coordinates of z
 STYLE_CHANGE_COEF = 1.0  # official constants.STYLE_CHANGE_COEF (scales the slerp time of synthetic videos)
@@ -159,9 +159,7 @@ class StyleVocabulary:
     @property
     def choices(self) -> tuple[str, ...]:
         """Everything a user may pass as ``style=``: the reachable names, then the paths that have two of them."""
-        reachable = set(self.reachable)
-        paths = tuple(path for path, stops in self.paths.items() if len(reachable.intersection(stops)) >= 2)
-        return (*self.reachable, *paths)
+        return offered_styles(self.to_json())
 
     def entry(self, name: str) -> StyleEntry:
         """The entry of a reachable name; a clear error for unknown and unreachable ones."""

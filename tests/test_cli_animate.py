@@ -106,9 +106,8 @@ def test_bad_inputs_give_clear_errors_and_no_file(files, tmp_path, capsys):
     assert run_cli(common(files, out, "--frames", "0")) == 2
     assert run_cli(common(files, tmp_path / "x.avi")) == 2
     assert ".mp4" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        run_cli(common(files, out, "--style", "purple"))
-    assert "invalid choice" in capsys.readouterr().err
+    assert run_cli(common(files, out, "--style", "purple")) == 2  # checked against the model's own styles
+    assert "unknown style 'purple'; valid styles: blue_day" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".*"))
 
 

@@ -156,3 +156,14 @@ def test_calibrate_styles_command_writes_the_models_vocabulary(tiny_app_model, t
 def test_calibrate_styles_command_needs_network_a(tmp_path, capsys):
     assert cli_main(["calibrate-styles", str(tmp_path)]) == 2
     assert "no dynamics/ folder" in capsys.readouterr().err
+
+
+def test_cli_help_lists_what_the_bundled_model_offers():
+    from deeplandscape_hf import vocabulary
+
+    assert vocabulary.offered_styles(None) == vocabulary.STYLE_NAMES  # no vocabulary: the authors', all names
+    only_two = {"names": {"blue_day": {"z_dyn": [0, 0, 0]}, "deep_night": {"z_dyn": [1, 0, 0], "reachable": False}}}
+    assert vocabulary.offered_styles(only_two) == ("blue_day",)  # one reachable style makes no day cycle
+    bundled = json.loads((vocabulary._BUNDLED_PIPELINE_JSON).read_text()).get("styles")
+    assert vocabulary.bundled_model_styles() == vocabulary.offered_styles(bundled)
+    assert S.StyleVocabulary.from_json(bundled).choices == vocabulary.bundled_model_styles()
