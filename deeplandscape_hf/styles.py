@@ -508,8 +508,8 @@ COLOUR_CHANGES: dict[str, ColourChange] = {
 _GRID_VALUES = (-3.0, -1.5, 0.0, 1.5, 3.0)
 _STRENGTHS = (0.4, 0.55, 0.7, 0.85, 1.0)
 _SEARCH_STEP = 0.75  # first step of the local search, in z_dyn units (its strength step is a fifth of it)
-_SEARCH_ROUNDS = 16  # the step halves whenever no neighbour improves
-_SEARCH_MIN_STEP = 0.05
+_SEARCH_ROUNDS = 10  # the step halves whenever no neighbour improves
+_SEARCH_MIN_STEP = 0.1
 _MAX_TARGET_NORM = 4.0  # network A learns from z_dyn ~ N(0, 1): far targets are guesses; the authors' stay under 4
 
 
@@ -658,12 +658,17 @@ def _calibrate_one(
 def _local_search(
     samples: StyleSamples, promise: ColourChange, z: torch.Tensor, t: float, change: torch.Tensor, distance: float
 ) -> tuple[torch.Tensor, float, torch.Tensor, float]:
-    """One step up and down each z_dyn axis and the strength; move while it improves, else halve the step."""
+    """Steps up and down each z_dyn axis, the strength, and both together; move while it improves, else halve."""
     step = _SEARCH_STEP
     axes = torch.cat([torch.eye(DYNAMIC_STYLE_SIZE), -torch.eye(DYNAMIC_STYLE_SIZE)])
     for _ in range(_SEARCH_ROUNDS):
-        near_z = torch.cat([_limit_norm(z + step * axes), z.expand(2, -1)])
-        near_t = torch.tensor([t] * len(axes) + [t + step / 5, t - step / 5]).clamp(0.05, 1.0)
+        # along each axis, the strength alone, and along the ridge (a farther target at a smaller strength)
+        ridge = 1 + step / 2
+        near_z = torch.cat(
+            [_limit_norm(z + step * axes), z.expand(2, -1), _limit_norm(torch.stack([z * ridge, z / ridge]))]
+        )
+        near_t = [t] * len(axes) + [t + step / 5, t - step / 5, t / ridge, t * ridge]
+        near_t = torch.tensor(near_t).clamp(0.05, 1.0)
         near = _changes(samples, near_z, near_t)
         near_distances = promise.distance(near).mean(-1)
         pick = int(near_distances.argmin())
