@@ -40,7 +40,7 @@ from deeplandscape_hf.images import InvalidImageError, load_image
 from deeplandscape_hf.inversion import INVERSION_MODES
 from deeplandscape_hf.motion import MOTION_PRESETS, get_motion, motion_from_direction
 from deeplandscape_hf.segmentation import SegmentationResult
-from deeplandscape_hf.styles import StyleVocabulary, style_path
+from deeplandscape_hf.styles import StyleVocabulary, style_path, style_stills
 from deeplandscape_hf.video import VideoWriteError, write_video
 
 try:  # ZeroGPU on Hugging Face Spaces; everywhere else the decorator is not applied.
@@ -404,15 +404,13 @@ def preview_styles(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the Animate button relays fitting warnings; a preview only shows stills
         inverted = fit_photo(photo, animate_strokes, keep_strokes, preset, mode, seed, [], report_progress)
-    stills = [(None, KEEP_LIGHT_LABEL), *((name, name.replace("_", " ")) for name in vocabulary.reachable)]
-    gallery = []
-    for index, (style, caption) in enumerate(stills):
-        report_progress(0.8 + 0.2 * index / len(stills), desc=f"Rendering {caption}")
-        # a single style reaches its full strength at the last frame of a video; two frames are enough to say so
-        frame = pipe.animate(inverted, style=style, num_frames=2, frame_indices=[1]).frames[0]
-        frame.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE), Image.Resampling.LANCZOS)
-        gallery.append((frame, caption))
-    return gallery
+    report_progress(0.8, desc="Rendering each style")
+    styles = [None, *vocabulary.reachable]
+    captions = [KEEP_LIGHT_LABEL, *(name.replace("_", " ") for name in vocabulary.reachable)]
+    stills = style_stills(pipe, inverted, styles)
+    for still in stills:
+        still.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE), Image.Resampling.LANCZOS)
+    return list(zip(stills, captions, strict=True))
 
 
 def run_animation(

@@ -409,6 +409,15 @@ def style_vocabulary() -> dict[str, object]:
     }
 
 
+def style_stills(pipe: Any, inverted: Any, styles: Sequence[str | None]) -> list[Any]:
+    """A photo in each of ``styles`` (None: its own light): the last frame of each style's video, full strength.
+
+    One inversion serves them all (``pipe``: a DeepLandscapePipeline, ``inverted``: its InvertedPhoto). A single
+    style reaches its target at the last frame of a video, so two frames are enough to render it. PIL images.
+    """
+    return [pipe.animate(inverted, style=style, num_frames=2, frame_indices=[1]).frames[0] for style in styles]
+
+
 # ----------------------------------------------------------------------------------------------- calibration
 def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """CIELAB (D65) of sRGB colours in [0, 1], channel last: (..., 3) -> (..., 3) as L* in [0, 100], a*, b*."""
