@@ -10,6 +10,8 @@
 # pairwise discriminator teaches the generator that light, like clouds, belongs to the dynamic latent z_dyn.
 # THREADS (default 2): torch threads per stage; GAN_KIMG, ENCODER_STEPS, DYNAMICS_STEPS: length of each stage;
 # GAN_CHECKPOINT_STEPS (default 200): GAN iterations between checkpoints (to stop early: rerun with a smaller GAN_KIMG).
+# DAY_SPAN (default random): how far along the day cycle each video's light walks, "random" (0.05-0.4 per clip) or a
+# number; 0 gives fixed-light videos, the data of the default model shipped before the day-cycle videos.
 # PACKAGE=no: stop before copying the result into deeplandscape_hf/default_model (to compare it with the shipped one).
 # FINETUNE_FROM (optional): a model folder (e.g. a copy of deeplandscape_hf/default_model) whose generator and
 # discriminators the GAN stage fine-tunes at 64 px (scripts/default_model_finetune_config.json, GAN_KIMG default 16)
@@ -29,6 +31,7 @@ else
     GAN_KIMG="${GAN_KIMG:-64}"
 fi
 GAN_CHECKPOINT_STEPS="${GAN_CHECKPOINT_STEPS:-200}"
+DAY_SPAN="${DAY_SPAN:-random}"
 ENCODER_STEPS="${ENCODER_STEPS:-500}"
 DYNAMICS_STEPS="${DYNAMICS_STEPS:-1500}"
 
@@ -39,7 +42,8 @@ for part in a:2021 b:2022; do
     if [ ! -f "$folder/metadata.json" ]; then
         python -c "
 from deeplandscape_hf.procedural import write_procedural_dataset
-write_procedural_dataset('$folder', num_videos=256, num_frames=12, size=(96, 128), seed=${part##*:}, day_span=None)
+write_procedural_dataset('$folder', num_videos=256, num_frames=12, size=(96, 128), seed=${part##*:},
+                         day_span=None if '$DAY_SPAN' == 'random' else float('$DAY_SPAN'))
 " &
     fi
 done
@@ -71,6 +75,10 @@ python train_accelerate.py encoder --generator "$WORK/model" --output_dir "$WORK
 python train_accelerate.py dynamics --generator "$WORK/model" --output_dir "$WORK/model" \
     --max_train_steps "$DYNAMICS_STEPS" --seed 0 --cpu_threads "$THREADS" \
     --checkpointing_steps 500 --checkpoints_total_limit 2 --report_to tensorboard --resume_from_checkpoint latest
+
+# What each time-of-day name means in this model, found from its samples and written into its pipeline.json
+# (names it cannot render are marked unreachable; packaging keeps the vocabulary).
+python -m deeplandscape_hf calibrate-styles "$WORK/model"
 
 if [ "${PACKAGE:-yes}" = yes ]; then
     python scripts/package_default_model.py "$WORK/model"
