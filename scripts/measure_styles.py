@@ -1,6 +1,7 @@
 """Measure what each time-of-day style does to real photos, and whether the generator's square shows.
 
     python scripts/measure_styles.py [--model MODEL] [--photos examples] [--preset fast] [--frames 8] [--json OUT]
+        [--styles NAME ...] [--vocabulary {model,authors}]
 
 Per photo (inverted once) and per style the model offers (and the photo's own light, "keep"): the mean CIELAB of
 the sky (top quarter) and land (bottom quarter) of the last frame against the photo's, and the seam figure of every
@@ -113,8 +114,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8, help="frames per video (every frame's seam is measured)")
     parser.add_argument("--styles", nargs="*", default=None, help="styles to measure (default: all the model offers)")
     parser.add_argument("--json", type=Path, default=None, help="also write every row to this JSON file")
+    parser.add_argument(
+        "--vocabulary",
+        choices=("model", "authors"),
+        default="model",
+        help="what the style names mean: the model's own (its pipeline.json) or the authors' targets, to see what "
+        "they do on a model that does not offer them",
+    )
     args = parser.parse_args()
     pipe = DeepLandscapePipeline.from_pretrained(args.model)
+    if args.vocabulary == "authors":
+        pipe.config.styles = None  # PipelineConfig: no vocabulary means the authors'
     pipe.set_progress_bar_config(disable=True)
     offered = [name for name in pipe.config.style_vocabulary().reachable] if pipe.dynamics is not None else []
     styles = offered if args.styles is None else args.styles

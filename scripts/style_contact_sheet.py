@@ -1,7 +1,7 @@
 """A contact sheet of one photo in every time-of-day style a model offers (for the README and the model card).
 
     python scripts/style_contact_sheet.py [--model MODEL] [--photo examples/mountains_clouds_01.jpg]
-        [--out docs/styles.png] [--preset fast] [--width 240]
+        [--out docs/styles.png] [--preset fast] [--width 240] [--vocabulary {model,authors}]
 
 The photo is inverted once; each tile is the last frame of that style's video (the photo's own light first). Names
 the model cannot reach (see ``deeplandscape calibrate-styles``) are listed under the tiles instead of drawn.
@@ -49,8 +49,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "styles.png")
     parser.add_argument("--preset", default="fast", choices=("fast", "balanced", "paper"))
     parser.add_argument("--width", type=int, default=240, help="tile width in px")
+    parser.add_argument(
+        "--vocabulary",
+        choices=("model", "authors"),
+        default="model",
+        help="what the style names mean: the model's own (its pipeline.json) or the authors' targets, to see what "
+        "they do on a model that does not offer them",
+    )
     args = parser.parse_args()
     pipe = DeepLandscapePipeline.from_pretrained(args.model)
+    if args.vocabulary == "authors":
+        pipe.config.styles = None  # PipelineConfig: no vocabulary means the authors'
     vocabulary = pipe.config.style_vocabulary()
     offered = list(vocabulary.reachable) if pipe.dynamics is not None else []
     unreachable = [name for name in vocabulary.styles if name not in offered]
