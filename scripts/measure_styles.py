@@ -39,7 +39,7 @@ MAX_SEAM_LEVELS = 5.0
 
 def quarter_labs(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean CIELAB of the top and bottom quarter of a uint8 (H, W, 3) image."""
-    lab = srgb_to_lab(torch.from_numpy(frame).float() / 255).numpy()
+    lab = srgb_to_lab(torch.tensor(frame, dtype=torch.float32) / 255).numpy()
     quarter = max(1, frame.shape[0] // 4)
     return lab[:quarter].mean(axis=(0, 1)), lab[-quarter:].mean(axis=(0, 1))
 
