@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--style",
         default=None,
         help="time of day to move to (needs network A); the names a model can render are in its pipeline.json, "
-        f"the bundled model's: {', '.join(bundled_model_styles()) or 'none'}",
+        f"the bundled model's: {', '.join(bundled_model_styles()) or 'none (see its model card)'}",
     )
     parser.add_argument(
         "--motion", default=None, help="motion preset m01..m12 or man1..man5, or a CSV of 4x2 shifts (default: man1)"
