@@ -41,7 +41,7 @@ from deeplandscape_hf.images import InvalidImageError, load_image
 from deeplandscape_hf.inversion import INVERSION_MODES
 from deeplandscape_hf.motion import MOTION_PRESETS, get_motion, motion_from_direction
 from deeplandscape_hf.segmentation import SegmentationResult
-from deeplandscape_hf.styles import STYLE_NAMES, style_path
+from deeplandscape_hf.styles import StyleVocabulary, style_path, style_stills
 from deeplandscape_hf.video import VideoWriteError, write_video
 from deeplandscape_hf.vocabulary import DTYPE_CHOICES
 
@@ -62,10 +62,9 @@ EXAMPLES = [  # (photo, style, motion): shown under the inputs, rendered on firs
 ]
 
 KEEP_LIGHT = "keep"  # the style value that leaves the photo's lighting alone
-STYLE_LABELS = {"day_cycle": "day cycle (all eight, back to the start)"}
-STYLE_CHOICES = [("keep the photo's light", KEEP_LIGHT)] + [
-    (STYLE_LABELS.get(name, name.replace("_", " ")), name) for name in STYLE_NAMES
-]
+KEEP_LIGHT_LABEL = "keep the photo's light"
+STYLE_LABELS = {"day_cycle": "day cycle (every style below, back to the start)"}
+PREVIEW_MAX_SIDE = 512  # gallery stills are thumbnails: a full-size frame per style would only slow the page
 CUSTOM_DIRECTION = "custom"
 MOTION_CHOICES = [(name, name) for name in MOTION_PRESETS] + [("custom direction (use the slider)", CUSTOM_DIRECTION)]
 DEFAULT_MOTION = "man1" if "man1" in MOTION_PRESETS else next(iter(MOTION_PRESETS))
@@ -145,6 +144,18 @@ def get_pipeline() -> DeepLandscapePipeline:
                 pipe.to("cuda")
             STATE.pipeline = pipe
         return STATE.pipeline
+
+
+def model_styles(pipe: DeepLandscapePipeline) -> StyleVocabulary | None:
+    """What the loaded model's style names mean; None when it cannot change the time of day (no network A)."""
+    return pipe.config.style_vocabulary() if pipe.dynamics is not None else None
+
+
+def style_choices(pipe: DeepLandscapePipeline) -> list[tuple[str, str]]:
+    """Dropdown entries: keep the light, then only the styles and paths this model can render."""
+    vocabulary = model_styles(pipe)
+    names = vocabulary.choices if vocabulary is not None else ()
+    return [(KEEP_LIGHT_LABEL, KEEP_LIGHT)] + [(STYLE_LABELS.get(name, name.replace("_", " ")), name) for name in names]
 
 
 # --------------------------------------------------------------------------------------------------------- ZeroGPU
@@ -344,6 +355,71 @@ def _reconstruction_ssim(reconstruction: Image.Image, crop: Image.Image) -> floa
     return float(ssim(np.array(reconstruction.convert("RGB")), np.array(crop.convert("RGB"))))
 
 
+def fit_photo(
+    photo: Image.Image,
+    animate_strokes: np.ndarray | None,
+    keep_strokes: np.ndarray | None,
+    preset: str,
+    mode: str,
+    seed: int,
+    notes: list[str],
+    report_progress: Callable[..., Any],
+    max_size: str = DEFAULT_VIDEO_SIZE,
+) -> Any:
+    """Mask and invert ``photo`` (the pipeline reuses its cached inversion for the same photo, mask and options).
+
+    Shared by Animate and Preview styles, so that either reuses the other's fit. Notes for the user go to ``notes``.
+    """
+    pipe = get_pipeline()
+    report_progress(0.0, desc="Finding the sky and water")
+    automatic, guessed = automatic_mask(photo)
+    if guessed and SEGMENTER_FALLBACK not in notes:
+        notes.append(SEGMENTER_FALLBACK)
+    mask = combine_masks(automatic, animate_strokes, keep_strokes)
+    has_mask = bool((mask > MOVABLE).any())
+    chosen_mode = resolve_mode(mode, has_mask, pipe.encoder is not None)
+    report_progress(0.05, desc="Fitting the photo")
+    return pipe.invert(
+        image=photo,
+        mask=mask,
+        mode=chosen_mode,
+        preset=preset,
+        generator=torch.Generator().manual_seed(int(seed or 0) % 2**63),
+        perceptual="auto",  # VGG19 when its weights are cached, else L1 only (relayed as VGG_FALLBACK)
+        max_output_side=max_size,
+    )
+
+
+def preview_styles(
+    photo: Image.Image,
+    animate_strokes: np.ndarray | None,
+    keep_strokes: np.ndarray | None,
+    preset: str,
+    mode: str,
+    seed: int,
+    progress: Callable[..., Any] | None = None,
+) -> list[tuple[Image.Image, str]]:
+    """The photo in every style the model can render, as (thumbnail, caption) stills: the light of each style's
+    last frame, from one inversion (the cached one when Animate fitted this photo already)."""
+    report_progress = progress or (lambda *args, **kwargs: None)
+    pipe = get_pipeline()
+    vocabulary = model_styles(pipe)
+    if vocabulary is None or not vocabulary.reachable:
+        raise ValueError("This model cannot change the time of day, so there are no styles to preview.")
+    if preset not in QUALITY_PRESETS:
+        raise ValueError(f"Unknown quality preset {preset!r}; choose one of {', '.join(QUALITY_PRESETS)}.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Animate button relays fitting warnings; a preview only shows stills
+        inverted = fit_photo(photo, animate_strokes, keep_strokes, preset, mode, seed, [], report_progress)
+    report_progress(0.8, desc="Rendering each style")
+    styles = [None, *vocabulary.reachable]
+    captions = [KEEP_LIGHT_LABEL, *(name.replace("_", " ") for name in vocabulary.reachable)]
+    stills = style_stills(pipe, inverted, styles)
+    for still in stills:
+        still.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE), Image.Resampling.LANCZOS)
+    return list(zip(stills, captions, strict=True))
+
+
 def run_animation(
     photo: Image.Image,
     animate_strokes: np.ndarray | None,
@@ -381,34 +457,20 @@ def run_animation(
         raise ValueError(f"Unknown inversion mode {mode!r}; choose auto or one of {', '.join(INVERSION_MODES)}.")
     style_arg = None if style in (KEEP_LIGHT, None, "") else style
     if style_arg is not None:  # checked before minutes of fitting, not after
-        style_path(style_arg)
-        if pipe.dynamics is None:
+        vocabulary = model_styles(pipe)
+        if vocabulary is None:
             raise ValueError("This model cannot change the time of day (it has no dynamics network): keep the light.")
+        style_path(style_arg, vocabulary=vocabulary)  # unknown or unreachable for this model: a sentence
     if motion == CUSTOM_DIRECTION:
         motion_arg: Any = motion_from_direction(float(direction), float(speed))
         speed_arg = 1.0  # already in the custom motion
     else:
         motion_arg, speed_arg = get_motion(motion, float(speed)).name, float(speed)
 
-    report_progress(0.0, desc="Finding the sky and water")
-    automatic, guessed = automatic_mask(photo)
-    if guessed:
-        notes.append(SEGMENTER_FALLBACK)
-    mask = combine_masks(automatic, animate_strokes, keep_strokes)
-    has_mask = bool((mask > MOVABLE).any())
-    chosen_mode = resolve_mode(mode, has_mask, pipe.encoder is not None)
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report_progress(0.05, desc="Fitting the photo")
-        inverted = pipe.invert(
-            image=photo,
-            mask=mask,
-            mode=chosen_mode,
-            preset=preset,
-            generator=torch.Generator().manual_seed(seed % 2**63),
-            perceptual="auto",  # VGG19 when its weights are cached, else L1 only (relayed as VGG_FALLBACK)
-            max_output_side=max_size,
+        inverted = fit_photo(
+            photo, animate_strokes, keep_strokes, preset, mode, seed, notes, report_progress, max_size=max_size
         )
         report_progress(0.8, desc="Rendering frames")
         pipe.dtype = dtype  # renders are serialised (one concurrency group), so this request's choice holds
@@ -608,6 +670,40 @@ def reanimate_ui(
     return _ui_outputs(result)
 
 
+@on_gpu
+def render_style_previews(
+    editor_value: dict | str | None,
+    preset: str,
+    mode: str,
+    seed: int,
+    progress: Callable[..., Any] | None = None,
+) -> list[tuple[Image.Image, str]]:
+    """The GPU part of Preview styles: photo and strokes from the editor, then ``preview_styles``."""
+    try:
+        photo, animate_strokes, keep_strokes = split_editor_value(editor_value)
+        return preview_styles(photo, animate_strokes, keep_strokes, preset, mode, seed, progress=progress)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a sentence in the UI
+        raise as_gr_error(error) from error
+
+
+def preview_styles_ui(
+    editor_value: dict | None,
+    preset: str,
+    mode: str,
+    seed: int,
+    progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio's documented idiom
+) -> list[tuple[Image.Image, str]]:
+    """The Preview styles button: one still per style of the model, fitted as Animate would (and cached alike)."""
+    return render_style_previews(editor_value, preset, mode, seed, progress=_progress_for_worker(progress))
+
+
+def style_from_preview(event: gr.SelectData) -> str:
+    """Clicking a still picks its style in the dropdown (the gallery lists keep, then the reachable styles)."""
+    vocabulary = model_styles(get_pipeline())
+    values = [KEEP_LIGHT, *(vocabulary.reachable if vocabulary is not None else ())]
+    return values[event.index] if 0 <= event.index < len(values) else KEEP_LIGHT
+
+
 def _progress_for_worker(progress: gr.Progress) -> gr.Progress | None:
     """Stage messages go straight to ``progress`` here; under ZeroGPU only the tqdm bars (track_tqdm) are relayed."""
     return None if spaces is not None else progress
@@ -660,6 +756,7 @@ def animate_example(photo: dict | str, style: str, motion: str) -> tuple[str, li
 # --------------------------------------------------------------------------------------------------------- layout
 def build_demo() -> gr.Blocks:
     """The Blocks app (call ``.launch()`` on it; ``main`` does that with the queue and upload limits)."""
+    choices = style_choices(get_pipeline())  # only what the loaded model can render
     with gr.Blocks(title="DeepLandscape", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             "# DeepLandscape: animate a landscape photo\n"
@@ -680,7 +777,16 @@ def build_demo() -> gr.Blocks:
                     transforms=(),
                     elem_id="photo",
                 )
-                style = gr.Dropdown(STYLE_CHOICES, value=KEEP_LIGHT, label="Time of day", elem_id="style")
+                with gr.Row(equal_height=True):
+                    style = gr.Dropdown(choices, value=KEEP_LIGHT, label="Time of day", elem_id="style", scale=3)
+                    preview = gr.Button("Preview styles", elem_id="preview-styles", scale=1)
+                previews = gr.Gallery(
+                    label="This photo in each style (click one to pick it)",
+                    columns=4,
+                    height="auto",
+                    allow_preview=False,
+                    elem_id="style-previews",
+                )
                 with gr.Row():
                     motion = gr.Dropdown(MOTION_CHOICES, value=DEFAULT_MOTION, label="Motion", elem_id="motion")
                     speed = gr.Slider(0.25, 4, value=1.0, step=0.25, label="Speed", elem_id="speed")
@@ -745,6 +851,14 @@ def build_demo() -> gr.Blocks:
         outputs = [video, files, overlay, report]
         run.click(animate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
         again.click(reanimate_ui, inputs, outputs, api_visibility="private", concurrency_id="render")
+        preview.click(
+            preview_styles_ui,
+            [editor, preset, mode, seed],
+            previews,
+            api_visibility="private",
+            concurrency_id="render",
+        )
+        previews.select(style_from_preview, None, style, api_visibility="private")
         editor.upload(
             preview_mask,
             editor,
@@ -758,7 +872,7 @@ def build_demo() -> gr.Blocks:
         # The API: plain values in, an mp4 file out (hidden widgets, so the API page documents the choices).
         with gr.Group(visible=False):
             api_photo = gr.File(label="photo", file_types=None)
-            api_style = gr.Dropdown([value for _, value in STYLE_CHOICES], value=KEEP_LIGHT, label="style")
+            api_style = gr.Dropdown([value for _, value in choices], value=KEEP_LIGHT, label="style")
             api_motion = gr.Dropdown(
                 [value for _, value in MOTION_CHOICES if value != CUSTOM_DIRECTION],
                 value=DEFAULT_MOTION,
@@ -780,7 +894,8 @@ def build_demo() -> gr.Blocks:
             concurrency_id="render",
         )
 
-        examples = [(EXAMPLES_DIR / name, style, motion) for name, style, motion in EXAMPLES]
+        offered = {value for _, value in choices}  # an example whose style this model cannot render is left out
+        examples = [(EXAMPLES_DIR / name, style, motion) for name, style, motion in EXAMPLES if style in offered]
         examples = [[str(path), style, motion] for path, style, motion in examples if path.is_file()]
         if examples:
             gr.Examples(

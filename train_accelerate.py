@@ -175,13 +175,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="let the image D see video frames too: auto = only when there are no photos; yes helps when the "
         "photos are few (a handful of photos alone is memorised by D in minutes)",
     )
+    gan.add_argument(
+        "--init_from",
+        default=None,
+        help="fine-tune: a fresh run starts from this model folder's generator and discriminators (same config; "
+        "set initial_resolution to its resolution); ignored when resuming",
+    )
     model.add_argument("--num_sample_videos", type=int, default=4, help="videos in each sample grid")
     model.add_argument("--num_sample_frames", type=int, default=16, help="frames of each sample video")
 
     encoder = sub.add_parser("encoder", help="train the encoder E (image -> W+) on samples of a trained G", **run_help)
     _add_common(encoder, default_steps=100_000)
     encoder.add_argument("--generator", required=True, help="model folder (or hub id) of the trained generator")
-    encoder.add_argument("--backbone", default="resnet152", help="torchvision ResNet trunk")
+    encoder.add_argument(
+        "--backbone", default=None, help="torchvision ResNet trunk (default: resnet152 from 256 px, resnet18 below 128)"
+    )
     backbone_weights = encoder.add_mutually_exclusive_group()
     backbone_weights.add_argument(
         "--pretrained_backbone",
@@ -825,6 +833,30 @@ def _sample_fake_latents(
     return latents
 
 
+def _init_gan_from(folder: Path, modules: dict[str, nn.Module]) -> None:
+    """Copy a trained model's weights into a fresh run: its exported (EMA) generator seeds both G and G_ema."""
+    from safetensors.torch import load_file
+
+    from deeplandscape_hf.hub import weight_files
+
+    sources = {
+        "generator": folder,
+        "generator_ema": folder,
+        "discriminator_image": folder / "discriminators" / "image",
+        "discriminator_pairwise": folder / "discriminators" / "pairwise",
+    }
+    for name, module in modules.items():
+        files = weight_files(sources[name])
+        if not files:
+            raise TrainingInputError(f"--init_from {folder}: {sources[name]} has no model.safetensors.")
+        state = {key: value for file in files for key, value in load_file(str(file)).items()}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as error:
+            raise TrainingInputError(f"--init_from {folder}: {name} does not match --config ({error}).") from error
+    logger.info("starting from the weights of %s", folder)
+
+
 def train_gan(args: argparse.Namespace) -> int:
     """The ``gan`` subcommand."""
     # 1. Everything that can be wrong with the inputs is checked before any work.
@@ -901,6 +933,8 @@ def train_gan(args: argparse.Namespace) -> int:
         saved = _load_checkpoint(accelerator, resume, modules, optimizers, streams.as_dict())
         iteration, num_images_seen = int(saved["iteration"]), int(saved["num_images_seen"])
         data_counters.update({k: int(v) for k, v in saved["data_counters"].items()})
+    elif args.init_from:
+        _init_gan_from(Path(args.init_from).expanduser(), modules)
     renderer = FakeRenderer(G)
     image_objective = DiscriminatorObjective(D_image, pairwise=False, r1_gamma=config.r1_gamma)
     pair_objective = DiscriminatorObjective(D_pair, True, config.r1_gamma) if D_pair is not None else None
@@ -1451,7 +1485,12 @@ def _fixed_z_and_noise(G: nn.Module, count: int, seed: int, device: torch.device
 
 def train_encoder(args: argparse.Namespace) -> int:
     """The ``encoder`` subcommand: E learns W+ of images rendered by a frozen G (official train_encoder.py)."""
-    from deeplandscape_hf.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
+    from deeplandscape_hf.encoder import (
+        BackboneWeightsUnavailableError,
+        DeepLandscapeEncoder,
+        EncoderConfig,
+        default_backbone,
+    )
 
     if args.generator and not Path(args.generator).expanduser().exists() and args.generator.count("/") != 1:
         raise TrainingInputError(f"--generator '{args.generator}' does not exist.")
@@ -1460,10 +1499,11 @@ def train_encoder(args: argparse.Namespace) -> int:
     resume = _resume_path(args, root)
     output_dir, accelerator, G, stop = _simple_setup(args, "encoder")
     image_size = args.image_size or max(32, min(256, G.resolution))
+    backbone = args.backbone or default_backbone(G.resolution)
     _seed_everything(args.seed)
     try:
         config = EncoderConfig(
-            backbone=args.backbone,
+            backbone=backbone,
             num_levels=G.num_levels,
             w_dim=G.config.w_dim,
             hidden=args.hidden,
@@ -1480,7 +1520,7 @@ def train_encoder(args: argparse.Namespace) -> int:
     task_config = {
         "generator_config": json.loads(json.dumps(_asdict(G.config))),
         "generator_sha256": _weights_sha256({"generator": G}),  # the encoder is only valid for this G
-        "backbone": args.backbone,
+        "backbone": backbone,
         "image_size": image_size,
         "hidden": args.hidden,
         "batch_size": args.batch_size,

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     photo = find_photo(args.photo)
     perceptual = usable_perceptual(pipe, args.perceptual, notes)
     segmentation = usable_segmentation(pipe, photo, args.segmentation, notes)
-    style = "warm_sunset" if pipe.dynamics is not None else None
+    offered = pipe.config.style_vocabulary().reachable if pipe.dynamics is not None else ()
+    style = "warm_sunset" if "warm_sunset" in offered else (offered[0] if offered else None)  # what the model offers
     for note in notes:
         print(f"NOTE: {note}", file=sys.stderr)
 

@@ -1,4 +1,4 @@
-"""``deeplandscape`` command line: generate, animate, convert-official, evaluate.
+"""``deeplandscape`` command line: generate, animate, convert-official, evaluate, calibrate-styles.
 
 Each subcommand lives in ``deeplandscape_hf/commands/<name>.py`` and exposes ``add_parser(subparsers)`` (which sets
 ``func``); heavy imports happen inside the command, so ``deeplandscape --help`` is instant.
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from . import __version__
 
-COMMANDS = ("generate", "animate", "convert_official", "evaluate")
+COMMANDS = ("generate", "animate", "convert_official", "evaluate", "calibrate_styles")
 
 
 def build_parser() -> argparse.ArgumentParser:

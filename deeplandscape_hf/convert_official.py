@@ -16,7 +16,8 @@ Output layout (DESIGN section 2)::
     OUT/config.json, model.safetensors, README.md   generator (model card names the source checkpoint)
     OUT/discriminators/image/, discriminators/pairwise/
     OUT/encoder/, OUT/dynamics/                     when given
-    OUT/pipeline.json                               {"resolution": R, "style_strength": 0.7 (256 px) | 0.3 (512 px)}
+    OUT/pipeline.json                               {"resolution": R, "style_strength": 0.7 (256 px) | 0.3 (512 px),
+                                                     "styles": the authors' style vocabulary (their z_dyn targets)}
 
 Everything is written to a hidden temporary folder next to OUT and renamed into place, so a failure leaves nothing.
 """
@@ -49,6 +50,7 @@ from tqdm.auto import tqdm
 from .discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
 from .generator import SUPPORTED_RESOLUTIONS, DeepLandscapeGenerator, GeneratorConfig
 from .hub import give_default_permissions, load_state_dict_strict
+from .styles import StyleVocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -1098,7 +1100,11 @@ def _write_folder(
             model.save_pretrained(staging / "discriminators" / sub)
         for sub, model in extras.items():
             model.save_pretrained(staging / sub)
-        pipeline = {"resolution": resolution, "style_strength": STYLE_STRENGTH.get(resolution, DEFAULT_STYLE_STRENGTH)}
+        pipeline = {
+            "resolution": resolution,
+            "style_strength": STYLE_STRENGTH.get(resolution, DEFAULT_STYLE_STRENGTH),
+            "styles": StyleVocabulary.authors().to_json(),  # their targets were found on these weights
+        }
         (staging / "pipeline.json").write_text(json.dumps(pipeline, indent=2) + "\n", encoding="utf-8")
         give_default_permissions(staging)  # mkdtemp made it private; the finished model is for sharing
         _move_into_place(staging, out_dir, overwrite)

@@ -25,11 +25,21 @@ from .layers import check_shape
 logger = logging.getLogger(__name__)
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# Trunk by generator resolution: the authors' ResNet-152 from 256 px up; a small generator's few pixels and few style
+# levels do not need 60 M trunk weights, and its whole model must stay small enough to bundle and push to the Hub.
+_BACKBONE_BY_RESOLUTION = ((256, "resnet152"), (128, "resnet34"), (0, "resnet18"))
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # official ImageNetRenormalize.MEAN
 IMAGENET_STD = (0.229, 0.224, 0.225)  # official ImageNetRenormalize.STD
 HEAD_LRELU_SLOPE = 0.2  # official fc: Linear -> LayerNorm -> LeakyReLU(0.2) -> Linear
 MIN_INPUT_SIZE = 32  # the trunk downsamples 32x: smaller inputs leave layer4 with no pixels
 ADAINS_PER_LEVEL = 2
+
+
+def default_backbone(resolution: int) -> str:
+    """The encoder trunk for a generator of ``resolution`` px: resnet152 from 256 px, resnet34 at 128, else resnet18."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+        raise ValueError(f"resolution must be a positive int, got {resolution!r}.")
+    return next(name for minimum, name in _BACKBONE_BY_RESOLUTION if resolution >= minimum)
 
 
 class BackboneWeightsUnavailableError(FileNotFoundError):
@@ -43,7 +53,7 @@ class EncoderConfig:
     ``num_ws = 2 * num_levels`` style vectors come out, in the generator's W+ order (level 0's two AdaINs first).
     """
 
-    backbone: str = "resnet152"  # torchvision ResNet trunk; official: resnet152
+    backbone: str = "resnet152"  # torchvision ResNet trunk; official: resnet152. default_backbone() picks by resolution
     num_levels: int = 7  # generator levels 4 px .. resolution: 7 for the 256 px model, 8 for 512 px (official)
     per_level: bool = True  # one w per level, copied to both of its AdaINs (official); False: one w per AdaIN
     w_dim: int = 512  # style vector size (official code_dim)

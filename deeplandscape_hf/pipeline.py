@@ -49,6 +49,7 @@ from .images import (
 )
 from .precision import DtypeLike, autocast, resolve_dtype
 from .segmentation import DEFAULT_SEGMENTER_ID, SegmentationResult
+from .styles import StyleVocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class PipelineConfig:
             pixels than ``images.MAX_PIXELS_PER_BYTE`` per byte (decompression bombs); None disables both checks.
         cache_size: inversions kept in memory for re-animation.
         presets: per-preset overrides of ``inversion.PRESETS`` fields, e.g. ``{"fast": {"fine_tune_iterations": 40}}``.
+        styles: this model's style vocabulary (``styles.StyleVocabulary.to_json()``: name -> z_dyn target, strength,
+            reachable), written by ``deeplandscape calibrate-styles``; None: the authors' vocabulary.
     """
 
     resolution: int | None = None
@@ -122,6 +125,7 @@ class PipelineConfig:
     max_input_pixels: int | None = DEFAULT_MAX_PIXELS
     cache_size: int = 2
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    styles: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.num_frames < 1 or not self.fps > 0:
@@ -138,6 +142,11 @@ class PipelineConfig:
                     f"{PIPELINE_CONFIG_NAME} 'presets' may adjust {', '.join(inv.PRESETS)}; unknown preset {name!r}."
                 )
             inv.PRESETS[name].replace(**overrides)  # checks field names and values now, not in the middle of a run
+        self.style_vocabulary()  # a malformed vocabulary fails at load, not at the first styled video
+
+    def style_vocabulary(self) -> StyleVocabulary:
+        """What the style names mean for this model."""
+        return StyleVocabulary.from_json(self.styles)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PipelineConfig:
@@ -558,7 +567,7 @@ class DeepLandscapePipeline:
             return
         from .styles import style_path
 
-        style_path(style)  # unknown names raise a ValueError listing the valid ones
+        style_path(style, vocabulary=self.config.style_vocabulary())  # unknown, unreachable: a ValueError
         if self.dynamics is None:
             raise ValueError(
                 f"style={style!r} needs network A (the 'dynamics/' folder of the model), which this model does not "
@@ -714,7 +723,7 @@ class DeepLandscapePipeline:
         from .styles import interpolate_keyframes, style_path
 
         resolution = self.generator.resolution
-        path = style_path(style, self.config.style_strength, resolution)
+        path = style_path(style, self.config.style_strength, resolution, self.config.style_vocabulary())
         conditions = path.keyframe_conditions()  # (K, 4) = [z_dyn target, t]
         closed_path = len(conditions) > 1 and path.is_closed
         if closed_path:

@@ -1,9 +1,12 @@
 """Procedural landscape videos: weight-free training data and test fixtures.
 
 A scene is a still landscape (layered fractal ridgelines with atmospheric haze, optional lake and shore) under a sky
-whose clouds drift over time; a lake mirrors everything above the horizon through moving ripples. Land pixels are
-bit-identical in every frame and only sky and water move: the static/dynamic split DeepLandscape learns (paper Sec. 3).
-No official counterpart: the authors trained on real time-lapse videos only.
+whose clouds drift over time; a lake mirrors everything above the horizon through moving ripples. Land never moves:
+only sky and water do, the static/dynamic split DeepLandscape learns (paper Sec. 3). The light may also walk along the
+day cycle during a clip (``day_span``), as in real time-lapses of a sunset or a night falling: sky, clouds, water and
+land are relit together frame by frame. Both kinds of change are what a generator must put in its dynamic latent: a
+video's frames share the scene and differ in clouds and light. With a fixed light (``day_span=0``) land pixels are
+bit-identical in every frame. No official counterpart: the authors trained on real time-lapse videos only.
 """
 
 from __future__ import annotations
@@ -78,7 +81,9 @@ class ProceduralLandscape:
 
     frames: uint8 (T, H, W, 3). sky_mask / water_mask: bool (H, W), True where any sky / water shows (anti-aliased
     edge pixels count as sky or water because they change over time); every other pixel is land and identical in all
-    frames. time_of_day: position on the day cycle in [0, 1) (0 = blue_day, each name 1/8 further).
+    frames unless the light changes. time_of_day: position of the first frame on the day cycle in [0, 1) (0 =
+    blue_day, each name 1/8 further); day_span: how far along the cycle the light walks from the first frame to the
+    last (0: fixed light).
     """
 
     frames: np.ndarray
@@ -87,11 +92,17 @@ class ProceduralLandscape:
     time_of_day: float
     with_water: bool
     seed: int
+    day_span: float = 0.0
 
     @property
     def movable_mask(self) -> np.ndarray:
-        """Sky or water: the pixels allowed to change between frames."""
+        """Sky or water: the pixels that move (clouds, ripples). Under a changing light every pixel changes colour."""
         return self.sky_mask | self.water_mask
+
+    @property
+    def frame_times(self) -> np.ndarray:
+        """float (T,): each frame's position on the day cycle, in [0, 1)."""
+        return _frame_cycle_positions(self.time_of_day, self.day_span, len(self.frames))
 
     @property
     def time_of_day_name(self) -> str:
@@ -167,6 +178,20 @@ def _resolve_time_of_day(time_of_day: str | float | None, rng: np.random.Generat
     return value % 1.0
 
 
+def _resolve_day_span(day_span: float | None, rng: np.random.Generator) -> float:
+    if day_span is None:  # a random stretch of the cycle, from a slow afternoon to a whole sunset into the night
+        return float(rng.uniform(0.05, 0.4))
+    value = float(day_span)
+    if not math.isfinite(value):
+        raise ValueError(f"day_span must be finite, got {day_span!r}.")
+    return value
+
+
+def _frame_cycle_positions(start: float, span: float, num_frames: int) -> np.ndarray:
+    steps = np.arange(num_frames, dtype=np.float64) / max(num_frames - 1, 1)
+    return (start + span * steps) % 1.0
+
+
 def _palette_at(cycle_position: float) -> dict[str, np.ndarray | float]:
     """Linear blend of the two named anchors around a position of the day cycle."""
     k = len(TIME_OF_DAY_NAMES)
@@ -221,12 +246,29 @@ class _Scene:
     y_px: np.ndarray  # (top_rows, 1) row centres in pixels
     elevation: np.ndarray  # (top_rows, 1) 0 at the horizon, 1 at the top row
     sun_x: float
-    pal: dict
 
 
-def _paint_sky_background(scene: _Scene, rng: np.random.Generator) -> np.ndarray:
-    """Static sky (top_rows, W, 3): zenith-to-horizon gradient, sun disc and glow, stars and moon at night."""
-    pal, x_n, y_px = scene.pal, scene.x_n, scene.y_px
+@dataclass
+class _NightSky:
+    """Stars and moon of one scene, drawn once so that they stay put while the light changes."""
+
+    stars: np.ndarray | None  # (top_rows, W) brightness of each star at full darkness; None: never dark enough
+    moon_xy: tuple[float, float] | None  # centre (x_n, pixel row); None: no moon
+
+
+def _draw_night_sky(scene: _Scene, rng: np.random.Generator, max_stars: float) -> _NightSky:
+    stars = moon_xy = None
+    if max_stars > 0:
+        star_field = rng.uniform(size=(scene.top_rows, scene.width)) > 0.994
+        stars = (rng.uniform(0.3, 1.0, size=star_field.shape) * star_field).astype(np.float32)
+    if max_stars > 0.5 and rng.uniform() < 0.5:
+        moon_xy = (rng.uniform(-0.4, 0.4) * scene.width / scene.height, scene.horizon_px * rng.uniform(0.2, 0.6))
+    return _NightSky(stars, moon_xy)
+
+
+def _paint_sky_background(scene: _Scene, pal: dict, night: _NightSky) -> np.ndarray:
+    """Sky without clouds (top_rows, W, 3): zenith-to-horizon gradient, sun disc and glow, stars and moon at night."""
+    x_n, y_px = scene.x_n, scene.y_px
     zenith, horizon_col = pal["zenith"], pal["horizon"]
     sky = horizon_col + (zenith - horizon_col) * (scene.elevation[..., None] ** 0.55)
     sky = np.broadcast_to(sky, (scene.top_rows, scene.width, 3)).astype(np.float32).copy()
@@ -238,36 +280,52 @@ def _paint_sky_background(scene: _Scene, rng: np.random.Generator) -> np.ndarray
     sky += (pal["sun"] - sky * 0.5) * np.clip(glow + horizon_band, 0, 1)[..., None]
     sun_disc = _smoothstep(_SUN_RADIUS, _SUN_RADIUS * 0.8, sun_dist) * (pal["sun_elevation"] > -0.05)
     sky = sky * (1 - sun_disc[..., None]) + np.minimum(pal["sun"] * 1.15, 1.0) * sun_disc[..., None]
-    if pal["stars"] > 0:
-        star_field = rng.uniform(size=sky.shape[:2]) > 0.994
-        star_brightness = rng.uniform(0.3, 1.0, size=sky.shape[:2]) * star_field * pal["stars"]
-        sky += (star_brightness * scene.elevation**0.5)[..., None] * np.float32(0.8)
-    if pal["stars"] > 0.5 and rng.uniform() < 0.5:
-        moon_x = rng.uniform(-0.4, 0.4) * scene.width / scene.height
-        moon_y = scene.horizon_px * rng.uniform(0.2, 0.6)
+    if night.stars is not None and pal["stars"] > 0:
+        sky += (night.stars * pal["stars"] * scene.elevation**0.5)[..., None] * np.float32(0.8)
+    moon_visibility = float(np.clip((pal["stars"] - 0.4) / 0.1, 0.0, 1.0))  # rises as the stars come out
+    if night.moon_xy is not None and moon_visibility > 0:
+        moon_x, moon_y = night.moon_xy
         moon_dist = np.sqrt((x_n[None, :] - moon_x) ** 2 + ((y_px - moon_y) / scene.height) ** 2)
-        moon = _smoothstep(0.03, 0.024, moon_dist)[..., None]
-        sky = sky + 0.08 * np.exp(-moon_dist / 0.1)[..., None]
+        moon = _smoothstep(0.03, 0.024, moon_dist)[..., None] * moon_visibility
+        sky = sky + 0.08 * moon_visibility * np.exp(-moon_dist / 0.1)[..., None]
         sky = sky * (1 - moon) + _MOON * moon
     return sky.astype(np.float32)
 
 
+@dataclass
+class _Land:
+    """Land layers composited far -> near, split by what lights them, so one painting serves every light.
+
+    Under light L (RGB) and haze colour C a land pixel is ``albedo * L + haze * C``: each layer's colour is linear in
+    both and "over" compositing is linear, so the split is exact. transmittance: how much sky shows through (exactly 0
+    wherever a layer fully covers a pixel: those pixels never see the sky).
+    """
+
+    albedo: np.ndarray  # (top_rows, W, 3), premultiplied by coverage
+    haze: np.ndarray  # (top_rows, W, 1), premultiplied by coverage
+    transmittance: np.ndarray  # (top_rows, W)
+
+    def lit(self, light: np.ndarray, haze_colour: np.ndarray) -> np.ndarray:
+        """Premultiplied land colour under broadcastable light and haze colours (..., 1, 1, 3)."""
+        return self.albedo * light + self.haze * haze_colour
+
+
 def _paint_land(
     scene: _Scene, rng: np.random.Generator, land_tex: np.ndarray, near_veg: np.ndarray, far_rock: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Static land layers far -> near: (premultiplied colour (top_rows, W, 3), sky transmittance (top_rows, W)).
+) -> _Land:
+    """Static land layers far -> near, unlit (see ``_Land``).
 
     Each layer is a 1D fractal ridgeline filled downwards (to the bottom, or to the water line), coloured rock far
     and vegetation near, lit by an embossed relief texture and the ridge slope towards the sun, snow-capped when high,
     then hazed towards the horizon colour with distance (aerial perspective). Transmittance is the product of
-    (1 - coverage), so it is exactly 0 wherever a layer fully covers a pixel: those pixels never see the sky.
+    (1 - coverage).
     """
-    pal, x_n, y_px, height = scene.pal, scene.x_n, scene.y_px, scene.height
+    x_n, y_px, height = scene.x_n, scene.y_px, scene.height
     relief_tex = _fractal_texture(rng, beta=3.0, low_cut=2.0)
     ridge_x = np.linspace(-_RIDGE_SPAN / 2, _RIDGE_SPAN / 2, _RIDGE_SAMPLES, dtype=np.float32)
-    haze_col = pal["horizon"] * 0.9 + pal["zenith"] * 0.1
     sun_side = 1.0 if scene.sun_x > 0 else -1.0
-    land_premul = np.zeros((scene.top_rows, scene.width, 3), np.float32)
+    albedo_premul = np.zeros((scene.top_rows, scene.width, 3), np.float32)
+    haze_premul = np.zeros((scene.top_rows, scene.width, 1), np.float32)
     transmittance = np.ones((scene.top_rows, scene.width), np.float32)
     mountain_scale = rng.uniform(0.6, 1.2)
     num_layers = int(rng.integers(2, 5))
@@ -315,14 +373,14 @@ def _paint_land(
             snow_depth = np.maximum(height_n - snowline, 0.0) * 0.6
             snow = (below < snow_depth[None, :] * (1.0 + 0.5 * bump)) & (height_n[None, :] > snowline)
             color = np.where(snow[..., None], _SNOW * np.clip(shade, 0.6, 1.1)[..., None], color)
-        color = color * pal["light"]
         haze = 0.55 * (1 - depth) ** 1.5 + 0.04
-        color = color * (1 - haze) + haze_col * haze
 
         # 3. "over" compositing
-        land_premul = land_premul * (1 - cover[..., None]) + color * cover[..., None]
+        keep, add = (1 - cover)[..., None], cover[..., None]
+        albedo_premul = albedo_premul * keep + color * ((1 - haze) * add)
+        haze_premul = haze_premul * keep + haze * add
         transmittance = transmittance * (1 - cover)
-    return land_premul, transmittance
+    return _Land(albedo_premul, haze_premul, transmittance)
 
 
 class _Clouds:
@@ -355,10 +413,12 @@ class _Clouds:
         self.plane_v = np.broadcast_to(plane_depth, (rows, scene.width))
         self.far_fade = np.exp(-plane_depth / 12.0)
         self.horizon_haze = ((1 - scene.elevation[:rows]) ** 4 * 0.6)[..., None]
-        self.pal = scene.pal
 
-    def render(self, sky_bg: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Sky with clouds at frame indices t (Tc, 1, 1): float (Tc, R, W, 3)."""
+    def render(self, sky_bg: np.ndarray, t: np.ndarray, pal: dict) -> np.ndarray:
+        """Sky with clouds at frame indices t (Tc, 1, 1) over backgrounds (Tc, R, W, 3): float (Tc, R, W, 3).
+
+        pal: the frames' palettes, colours (Tc, 1, 1, 3).
+        """
         k = _CLOUD_TEXELS_PER_UNIT
         vel = self.velocity
         ua = (self.plane_u + vel[0] * t) * k + self.offset_a[0]
@@ -369,9 +429,9 @@ class _Clouds:
         density = _smoothstep(self.threshold, self.threshold + 0.9 * self.mix_std, field) * self.far_fade
         density = (density + (1 - self.far_fade) * self.coverage * 0.35)[..., None]
         thickness = (np.clip((field - self.threshold) / (2.5 * self.mix_std), 0.0, 1.0) ** 0.8)[..., None]
-        lit, shade = self.pal["cloud_lit"], self.pal["cloud_shade"]
+        lit, shade = pal["cloud_lit"], pal["cloud_shade"]
         cloud_col = lit + (shade - lit) * thickness
-        cloud_col = cloud_col * (1 - self.horizon_haze) + self.pal["horizon"] * self.horizon_haze
+        cloud_col = cloud_col * (1 - self.horizon_haze) + pal["horizon"] * self.horizon_haze
         return sky_bg * (1 - density) + cloud_col * density
 
 
@@ -397,8 +457,7 @@ class _Lake:
         self.ripple_dir = float(rng.choice([-1.0, 1.0]))
         frac = yw / max(self.rows, 1)
         self.reflectance = (np.float32(0.45) + 0.45 * (1 - frac) ** 2)[..., None]  # (R, 1, 1)
-        self.water_col = (_WATER_DEEP * rng.uniform(0.8, 1.3, size=3)).astype(np.float32) * scene.pal["light"]
-        self.light = scene.pal["light"]
+        self.water_col = (_WATER_DEEP * rng.uniform(0.8, 1.3, size=3)).astype(np.float32)  # unlit, as shore_col
         self.mirror_row = (scene.horizon_px - 1) - (yw - 0.5)  # the row above the horizon seen in each water row
         self.shore_cover = np.zeros((self.rows, width), np.float32)
         self.shore_col = np.zeros((self.rows, width, 3), np.float32)
@@ -411,15 +470,18 @@ class _Lake:
             self.shore_cover = _layer_coverage(self.rows - shore_h.astype(np.float32) * height, self.rows)
             grain = _sample_periodic(land_tex, x_n[None, :] * 140, yw * 140 / height + 11)
             shore_base = near_veg * 0.7 * rng.uniform(0.8, 1.2, size=3).astype(np.float32)
-            self.shore_col = shore_base * (1 + 0.2 * grain[..., None]) * self.light
+            self.shore_col = shore_base * (1 + 0.2 * grain[..., None])
 
     @property
     def mask(self) -> np.ndarray:
         """bool (R, W): water (not fully covered by the shore)."""
         return self.shore_cover < 1
 
-    def render(self, top: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Water rows for frames t (Tc, 1, 1) given the composited rows above the horizon top (Tc, top_rows, W, 3)."""
+    def render(self, top: np.ndarray, t: np.ndarray, light: np.ndarray) -> np.ndarray:
+        """Water rows for frames t (Tc, 1, 1) given the composited rows above the horizon top (Tc, top_rows, W, 3).
+
+        light: the frames' light colours (Tc, 1, 1, 3); the reflection is already lit (it is the scene above).
+        """
         phase = _RIPPLE_SPEED * t
         n1 = _sample_periodic(self.ripple_tex, self.ripple_u + self.ripple_dir * phase * 0.3, self.ripple_v + phase)
         n2 = _sample_periodic(
@@ -436,14 +498,19 @@ class _Lake:
             align_corners=True,
         )
         reflected = reflected.permute(0, 2, 3, 1).numpy()  # (Tc, R, W, 3)
-        glint = np.clip(n1 - 1.2, 0.0, 1.0)[..., None] * 0.15 * self.light
-        lake = reflected * 0.9 * self.reflectance + self.water_col * (1 - self.reflectance) + glint
+        glint = np.clip(n1 - 1.2, 0.0, 1.0)[..., None] * 0.15 * light
+        lake = reflected * 0.9 * self.reflectance + self.water_col * light * (1 - self.reflectance) + glint
         cover = self.shore_cover[..., None]
-        return lake * (1 - cover) + self.shore_col * cover
+        return lake * (1 - cover) + self.shore_col * light * cover
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _stack_palettes(palettes: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Per-frame palettes as arrays: colours (Tc, 1, 1, 3), broadcasting over rows and columns."""
+    return {name: np.stack([p[name] for p in palettes])[:, None, None, :] for name in _PALETTE}
 
 
 def render_landscape(
@@ -452,6 +519,7 @@ def render_landscape(
     seed: int = 0,
     *,
     time_of_day: str | float | None = None,
+    day_span: float | None = 0.0,
     cloud_speed: float = 1.0,
     with_water: bool | None = None,
     generator: torch.Generator | None = None,
@@ -462,8 +530,12 @@ def render_landscape(
         num_frames: T, at least 1.
         size: H = W, or (H, W). Scenes are laid out in units of the height, so one seed looks alike at every size.
         seed: scene seed; the same seed (and arguments) always gives the same video.
-        time_of_day: None (random, days and sunsets more often than nights), a name from TIME_OF_DAY_NAMES, or a
-            float position on the day cycle (0 = blue_day, 0.5 = warm_sunset, 0.75 = deep_night).
+        time_of_day: light of the first frame: None (random, days and sunsets more often than nights), a name from
+            TIME_OF_DAY_NAMES, or a float position on the day cycle (0 = blue_day, 0.5 = warm_sunset, 0.75 =
+            deep_night).
+        day_span: how far along the day cycle the light walks from the first frame to the last, as a time-lapse
+            does (0.25: from blue_day to warm_sunset when starting at 0; 0: fixed light, land pixels identical in
+            every frame; None: a random stretch between 0.05 and 0.4).
         cloud_speed: multiplier of the cloud drift (1: about 1% of the height per frame mid-sky); 0 freezes the
             clouds (ripples on water still move).
         with_water: lake below the horizon; None picks at random (40%).
@@ -475,9 +547,12 @@ def render_landscape(
         raise ValueError(f"cloud_speed must be finite, got {cloud_speed}.")
     height, width = _normalize_size(size)
     scene_seed = _scene_seed(seed, generator)
-    # Independent streams per part: the time of day only recolours a scene, and only the star field depends on size.
+    # Independent streams per part: the light only recolours a scene, and only the star field depends on size.
     rng_time, rng, rng_sky, rng_land, rng_clouds, rng_water = np.random.default_rng(scene_seed).spawn(6)
     cycle = _resolve_time_of_day(time_of_day, rng_time)
+    span = _resolve_day_span(day_span, rng_time)
+    positions = [float(position) for position in _frame_cycle_positions(cycle, span, num_frames)]
+    palettes = {position: _palette_at(position) for position in positions}
     water_draw = rng.uniform()
     water = bool(water_draw < 0.4) if with_water is None else bool(with_water)
 
@@ -496,16 +571,15 @@ def render_landscape(
         y_px=y_px,
         elevation=np.clip((horizon_px - y_px) / horizon_px, 0.0, 1.0),
         sun_x=float(rng.uniform(-0.48, 0.48)) * width / height,
-        pal=_palette_at(cycle),
     )
 
-    # 2. Static layers: sky background and land.
-    sky_bg = _paint_sky_background(scene, rng_sky)
+    # 2. Static layers: the night sky's stars and moon, and the land (unlit).
+    night = _draw_night_sky(scene, rng_sky, max(p["stars"] for p in palettes.values()))
     far_rock, near_veg = (np.array(c, np.float32) for c in _MATERIALS[int(rng_land.integers(len(_MATERIALS)))])
     land_tex = _fractal_texture(rng_land, beta=2.0, low_cut=2.0)
-    land_premul, transmittance = _paint_land(scene, rng_land, land_tex, near_veg, far_rock)
+    land = _paint_land(scene, rng_land, land_tex, near_veg, far_rock)
     sky_mask = np.zeros((height, width), bool)
-    sky_mask[:top_rows] = transmittance > 0
+    sky_mask[:top_rows] = land.transmittance > 0
     # rows needing clouds: every sky row; with water all rows above the horizon (the lake mirrors them)
     sky_rows = top_rows if water else int(np.flatnonzero(sky_mask.any(axis=1)).max(initial=-1)) + 1
 
@@ -516,18 +590,22 @@ def render_landscape(
     if lake is not None:
         water_mask[horizon_px:] = lake.mask
 
-    # 4. Frames, in chunks. Land pixels have transmittance exactly 0, so they equal land_premul in every frame.
+    # 4. Frames, in chunks, each under its own light. Land pixels have transmittance exactly 0, so under a fixed
+    # light they are the same sum of the same numbers in every frame. The sky background is painted once per light.
+    backgrounds = {position: _paint_sky_background(scene, pal, night)[:sky_rows] for position, pal in palettes.items()}
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for start in range(0, num_frames, _FRAME_CHUNK):
         stop = min(start + _FRAME_CHUNK, num_frames)
         t = np.arange(start, stop, dtype=np.float32)[:, None, None]  # (Tc, 1, 1)
-        top = np.repeat(land_premul[None], stop - start, axis=0)  # (Tc, top_rows, W, 3)
-        sky = clouds.render(sky_bg[:sky_rows], t)
-        top[:, :sky_rows] += transmittance[:sky_rows, :, None] * sky
+        chunk = positions[start:stop]
+        pal = _stack_palettes([palettes[position] for position in chunk])
+        sky_bg = np.stack([backgrounds[position] for position in chunk])
+        top = land.lit(pal["light"], pal["horizon"] * 0.9 + pal["zenith"] * 0.1)  # (Tc, top_rows, W, 3)
+        top[:, :sky_rows] += land.transmittance[:sky_rows, :, None] * clouds.render(sky_bg, t, pal)
         frames[start:stop, :top_rows] = _to_uint8(top)
         if lake is not None:
-            frames[start:stop, horizon_px:] = _to_uint8(lake.render(top, t))
-    return ProceduralLandscape(frames, sky_mask, water_mask, cycle, water, scene_seed)
+            frames[start:stop, horizon_px:] = _to_uint8(lake.render(top, t, pal["light"]))
+    return ProceduralLandscape(frames, sky_mask, water_mask, cycle, water, scene_seed, span)
 
 
 def render_landscape_video(
@@ -536,6 +614,7 @@ def render_landscape_video(
     seed: int = 0,
     *,
     time_of_day: str | float | None = None,
+    day_span: float | None = 0.0,
     cloud_speed: float = 1.0,
     with_water: bool | None = None,
     generator: torch.Generator | None = None,
@@ -551,6 +630,7 @@ def render_landscape_video(
         size,
         seed,
         time_of_day=time_of_day,
+        day_span=day_span,
         cloud_speed=cloud_speed,
         with_water=with_water,
         generator=generator,
@@ -605,6 +685,7 @@ def write_procedural_dataset(
     *,
     fps: float = 30.0,
     time_of_day: str | float | None = None,
+    day_span: float | None = None,
     cloud_speed: float = 1.0,
     with_water: bool | None = None,
 ) -> list[Path]:
@@ -612,8 +693,10 @@ def write_procedural_dataset(
 
     ``format='mp4'`` writes ``procedural_00000.mp4``...; ``'frames'`` writes folders ``procedural_00000/`` of
     ``frame_00000.png``... (lossless, what ``data.find_videos`` reads as a frame-folder video). Video i uses the scene
-    seed ``seed * 1_000_003 + i``, so datasets grow without changing earlier videos. ``metadata.json`` records each
-    video's seed, time of day and water flag.
+    seed ``seed * 1_000_003 + i``, so datasets grow without changing earlier videos. By default each video's light
+    walks a random stretch of the day cycle (``day_span=None``), as in real time-lapses: a generator trained on them
+    learns that light, like clouds, changes within a video. ``metadata.json`` records each video's seed, time of day
+    (first frame), day span and water flag.
     """
     if format not in ("mp4", "frames"):
         raise ValueError(f"format must be 'mp4' or 'frames', got {format!r}.")
@@ -634,6 +717,7 @@ def write_procedural_dataset(
             (height, width),
             seed * 1_000_003 + i,
             time_of_day=time_of_day,
+            day_span=day_span,
             cloud_speed=cloud_speed,
             with_water=with_water,
         )
@@ -655,6 +739,7 @@ def write_procedural_dataset(
                 "seed": scene.seed,
                 "time_of_day": round(scene.time_of_day, 6),
                 "time_of_day_name": scene.time_of_day_name,
+                "day_span": round(scene.day_span, 6),
                 "with_water": scene.with_water,
                 "num_frames": num_frames,
                 "size": [height, width],

@@ -6,17 +6,25 @@ lighting follows a path of (time, target) keyframes. Mirrors the official `confi
 (INTERPOLATE mode of synthetic videos).
 
 A frame's style condition is the 4-vector network A consumes after w: [z_dyn target (3), strength t].
+
+What a name means is a property of a model: where its latent space keeps the light. ``STYLE_TARGETS`` is the authors'
+vocabulary, found on their 256/512 px weights; a model's ``pipeline.json`` may hold its own (``StyleVocabulary``),
+found by ``calibrate_styles`` from the model's samples against the change of colour each name promises
+(``COLOUR_CHANGES``).
+A name the model cannot reach is kept but marked unreachable, and refused with a clear error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from .vocabulary import STYLE_NAMES  # one list of names for the library and the fast --help of the CLI
+from .vocabulary import STYLE_NAMES, offered_styles  # one list of names for the library and the fast CLI --help
 
 DYNAMIC_STYLE_SIZE = 3  # official n_frames_params.dyn_style_coordinates: z_dyn = last 3 coordinates of z
 STYLE_CHANGE_COEF = 1.0  # official constants.STYLE_CHANGE_COEF (scales the slerp time of synthetic videos)
@@ -55,26 +63,144 @@ def default_style_strength(resolution: int) -> float:
     return STRENGTH_LOW_RES if resolution <= LOW_RES_MAX else STRENGTH_HIGH_RES
 
 
-def _unknown_style(name: object) -> ValueError:
-    return ValueError(f"unknown style {name!r}; valid styles: {', '.join(STYLE_NAMES)} (or a z_dyn triple).")
+class UnreachableStyleError(ValueError):
+    """A style name this model's calibration could not reach: its samples never take that look."""
 
 
-def style_target(name: str) -> torch.Tensor:
-    """The z_dyn target (3,) of a named style."""
-    if name not in STYLE_TARGETS:
-        raise _unknown_style(name)
-    return torch.tensor(STYLE_TARGETS[name], dtype=torch.float32)
+# ------------------------------------------------------------------------------------------------ vocabulary
+@dataclass(frozen=True)
+class StyleEntry:
+    """What one style name means in one model.
+
+    z_dyn: the target network A moves toward. strength: its t (None: the resolution default). reachable: False when
+    calibration found no target giving the promised look; such a name is refused. measured / distance: what
+    calibration saw the name do to its samples (``LOOK_KEYS``) and how far that is from the promise, kept so that
+    anyone can see how close the name gets; None for vocabularies not found by calibration.
+    """
+
+    z_dyn: tuple[float, float, float]
+    strength: float | None = None
+    reachable: bool = True
+    measured: dict[str, float] | None = None
+    distance: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"z_dyn": [round(float(v), 4) for v in self.z_dyn], "reachable": self.reachable}
+        if self.strength is not None:
+            out["strength"] = round(float(self.strength), 4)
+        if self.measured is not None:
+            out["measured"] = {key: round(float(value), 3) for key, value in self.measured.items()}
+        if self.distance is not None:
+            out["distance"] = round(float(self.distance), 2)
+        return out
+
+    @classmethod
+    def from_json(cls, name: str, values: Mapping[str, Any]) -> StyleEntry:
+        try:
+            z_dyn = tuple(float(v) for v in values["z_dyn"])
+            if len(z_dyn) != DYNAMIC_STYLE_SIZE or not all(math.isfinite(v) for v in z_dyn):
+                raise ValueError(f"z_dyn must be {DYNAMIC_STYLE_SIZE} finite numbers, got {values['z_dyn']!r}")
+            strength, distance, measured = values.get("strength"), values.get("distance"), values.get("measured")
+            return cls(
+                z_dyn=z_dyn,  # type: ignore[arg-type]
+                strength=None if strength is None else float(strength),
+                reachable=bool(values.get("reachable", True)),
+                measured=None if measured is None else {str(k): float(v) for k, v in measured.items()},
+                distance=None if distance is None else float(distance),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"pipeline.json style {name!r} must be an object with 'z_dyn' (3 numbers) and optional 'strength', "
+                f"'reachable': {error}"
+            ) from error
 
 
-def _condition(value: str | Sequence[float], strength: float) -> np.ndarray:
-    """[z_target (3), t] for a style name, a z_dyn triple (strength appended) or a full 4-vector."""
+@dataclass(frozen=True)
+class StyleVocabulary:
+    """The style names of one model: name -> ``StyleEntry``; paths visit the reachable ones in day-cycle order."""
+
+    styles: dict[str, StyleEntry]
+    source: str = "authors"  # "authors" (their targets, as found on their weights) or "calibrated"
+    paths: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"day_cycle": tuple(STYLE_TARGETS)})
+
+    @classmethod
+    def authors(cls) -> StyleVocabulary:
+        """The authors' vocabulary: right for their converted weights (and the default when pipeline.json has none)."""
+        return cls({name: StyleEntry(target) for name, target in STYLE_TARGETS.items()})
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any] | None) -> StyleVocabulary:
+        """From pipeline.json's ``styles`` object; None or empty: the authors' vocabulary."""
+        if not values:
+            return cls.authors()
+        if not isinstance(values, Mapping) or not isinstance(values.get("names"), Mapping):
+            raise ValueError("pipeline.json 'styles' must be an object with a 'names' object (name -> style).")
+        styles = {str(name): StyleEntry.from_json(str(name), entry) for name, entry in values["names"].items()}
+        return cls(styles, source=str(values.get("source", "calibrated")))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "names": {name: entry.to_json() for name, entry in self.styles.items()}}
+
+    @property
+    def reachable(self) -> tuple[str, ...]:
+        """Named styles the model can render, in vocabulary order."""
+        return tuple(name for name, entry in self.styles.items() if entry.reachable)
+
+    def path_keyframes(self, name: str) -> tuple[tuple[float, str], ...]:
+        """A closed path over the path's reachable styles, evenly spaced (needs two of them)."""
+        stops = [style for style in self.paths[name] if style in self.reachable]
+        if len(stops) < 2:
+            raise UnreachableStyleError(
+                f"style path {name!r} needs at least two reachable styles in this model; it has {stops or 'none'}. "
+                f"Choose one of: {', '.join(self.choices) or 'none (this model cannot change the time of day)'}."
+            )
+        return (*((index / len(stops), style) for index, style in enumerate(stops)), (1.0, stops[0]))
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """Everything a user may pass as ``style=``: the reachable names, then the paths that have two of them."""
+        return offered_styles(self.to_json())
+
+    def entry(self, name: str) -> StyleEntry:
+        """The entry of a reachable name; a clear error for unknown and unreachable ones."""
+        if name not in self.styles:
+            raise _unknown_style(name, self)
+        entry = self.styles[name]
+        if not entry.reachable:
+            measured = "" if entry.distance is None else f" (the closest look found is {entry.distance:.0f} off)"
+            raise UnreachableStyleError(
+                f"style {name!r} is not reachable with this model: calibration found no z_dyn target that gives its "
+                f"look{measured}. Choose one of: {', '.join(self.choices) or 'none'}; or run "
+                "`deeplandscape calibrate-styles MODEL` again after training the model further."
+            )
+        return entry
+
+
+def _unknown_style(name: object, vocabulary: StyleVocabulary | None = None) -> ValueError:
+    valid = ", ".join(vocabulary.choices) if vocabulary is not None else ", ".join(STYLE_NAMES)
+    return ValueError(f"unknown style {name!r}; valid styles: {valid} (or a z_dyn triple).")
+
+
+def style_target(name: str, vocabulary: StyleVocabulary | None = None) -> torch.Tensor:
+    """The z_dyn target (3,) of a named style (in ``vocabulary``; default: the authors')."""
+    entry = (vocabulary or StyleVocabulary.authors()).entry(name)
+    return torch.tensor(entry.z_dyn, dtype=torch.float32)
+
+
+def _condition(
+    value: str | Sequence[float], strength: float | None, default_strength: float, vocabulary: StyleVocabulary
+) -> np.ndarray:
+    """[z_target (3), t] for a style name, a z_dyn triple (t appended) or a full 4-vector.
+
+    t: ``strength`` when given; else a name's calibrated strength; else ``default_strength``.
+    """
     if isinstance(value, str):
-        if value not in STYLE_TARGETS:
-            raise _unknown_style(value)
-        return np.array([*STYLE_TARGETS[value], strength], dtype=np.float64)
+        entry = vocabulary.entry(value)
+        t = strength if strength is not None else entry.strength if entry.strength is not None else default_strength
+        return np.array([*entry.z_dyn, t], dtype=np.float64)
     array = np.asarray(value, dtype=np.float64).reshape(-1)
     if array.size == DYNAMIC_STYLE_SIZE:
-        return np.append(array, strength)
+        return np.append(array, default_strength if strength is None else strength)
     if array.size == DYNAMIC_STYLE_SIZE + 1:
         return array
     raise ValueError(f"a style keyframe value must be a style name, 3 numbers (z_dyn) or 4 (z_dyn, t); got {value}.")
@@ -142,16 +268,20 @@ class StylePath:
         strength: float | None = None,
         resolution: int = LOW_RES_MAX,
         name: str = "custom",
+        vocabulary: StyleVocabulary | None = None,
     ) -> StylePath:
         """From (time, style) pairs; a style is a name, a z_dyn triple, or a 4-vector that carries its own t.
 
-        ``strength`` (default: `default_style_strength(resolution)`) fills t for names and triples.
+        ``strength`` fills t for names and triples; without it a name takes its calibrated strength from
+        ``vocabulary`` (default: the authors'), and anything else `default_style_strength(resolution)`.
         """
-        strength = default_style_strength(resolution) if strength is None else float(strength)
+        default = default_style_strength(resolution)
+        strength = None if strength is None else float(strength)
+        vocabulary = vocabulary or StyleVocabulary.authors()
         if not keyframes:
             raise ValueError("a style path needs at least one (time, style) keyframe.")
         times = [float(time) for time, _ in keyframes]
-        conditions = np.stack([_condition(value, strength) for _, value in keyframes])
+        conditions = np.stack([_condition(value, strength, default, vocabulary) for _, value in keyframes])
         return cls(np.array(times), conditions, name)
 
     @property
@@ -192,17 +322,24 @@ def style_path(
     style: str | StylePath | Sequence[Keyframe],
     strength: float | None = None,
     resolution: int = LOW_RES_MAX,
+    vocabulary: StyleVocabulary | None = None,
 ) -> StylePath:
-    """A `StylePath` from a style name (constant), a path name (``day_cycle``), keyframes, or a `StylePath`."""
+    """A `StylePath` from a style name (constant), a path name (``day_cycle``), keyframes, or a `StylePath`.
+
+    Names mean what ``vocabulary`` (the model's; default: the authors') says; unknown and unreachable names raise
+    a ``ValueError`` that lists the valid ones.
+    """
+    vocabulary = vocabulary or StyleVocabulary.authors()
     if isinstance(style, StylePath):
         return style
     if isinstance(style, str):
-        if style in STYLE_PATHS:
-            return StylePath.from_keyframes(STYLE_PATHS[style], strength, resolution, name=style)
-        if style in STYLE_TARGETS:
-            return StylePath.from_keyframes([(0.0, style)], strength, resolution, name=style)
-        raise _unknown_style(style)
-    return StylePath.from_keyframes(style, strength, resolution)
+        if style in vocabulary.paths:
+            keyframes = vocabulary.path_keyframes(style)
+            return StylePath.from_keyframes(keyframes, strength, resolution, name=style, vocabulary=vocabulary)
+        if style in vocabulary.styles:
+            return StylePath.from_keyframes([(0.0, style)], strength, resolution, name=style, vocabulary=vocabulary)
+        raise _unknown_style(style, vocabulary)
+    return StylePath.from_keyframes(style, strength, resolution, vocabulary=vocabulary)
 
 
 def style_conditions(
@@ -211,9 +348,10 @@ def style_conditions(
     strength: float | None = None,
     resolution: int = LOW_RES_MAX,
     loop: bool = False,
+    vocabulary: StyleVocabulary | None = None,
 ) -> torch.Tensor:
     """Per-frame network-A conditions (T, 4) = [z_dyn target (3), strength t] for a style or path."""
-    return style_path(style, strength, resolution).frame_conditions(num_frames, loop)
+    return style_path(style, strength, resolution, vocabulary).frame_conditions(num_frames, loop)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
@@ -269,3 +407,289 @@ def style_vocabulary() -> dict[str, object]:
         "paths": {name: [[time, style] for time, style in keys] for name, keys in STYLE_PATHS.items()},
         "strength": {f"<={LOW_RES_MAX}px": STRENGTH_LOW_RES, f">{LOW_RES_MAX}px": STRENGTH_HIGH_RES},
     }
+
+
+def style_stills(pipe: Any, inverted: Any, styles: Sequence[str | None]) -> list[Any]:
+    """A photo in each of ``styles`` (None: its own light): the last frame of each style's video, full strength.
+
+    One inversion serves them all (``pipe``: a DeepLandscapePipeline, ``inverted``: its InvertedPhoto). A single
+    style reaches its target at the last frame of a video, so two frames are enough to render it. PIL images.
+    """
+    return [pipe.animate(inverted, style=style, num_frames=2, frame_indices=[1]).frames[0] for style in styles]
+
+
+# ----------------------------------------------------------------------------------------------- calibration
+def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """CIELAB (D65) of sRGB colours in [0, 1], channel last: (..., 3) -> (..., 3) as L* in [0, 100], a*, b*."""
+    rgb = rgb.clamp(0.0, 1.0).double()
+    linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    to_xyz = torch.tensor(
+        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
+        dtype=torch.float64,
+        device=rgb.device,
+    )
+    white = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64, device=rgb.device)
+    xyz = (linear @ to_xyz.T) / white
+    delta = 6 / 29
+    f = torch.where(xyz > delta**3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * delta**2) + 4 / 29)
+    lab = torch.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], dim=-1)
+    return lab.float()
+
+
+def sky_and_land_lab(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean CIELAB of the top quarter (sky) and the bottom quarter (land) of images (..., 3, H, W) in [-1, 1].
+
+    Quarters, not a segmentation: in a landscape the top is sky and the bottom is ground or water, and the same rule
+    measures generator samples and styled photos alike. Returns two (..., 3) tensors.
+    """
+    height = images.shape[-2]
+    quarter = max(1, height // 4)
+    lab = srgb_to_lab(((images.float() + 1) / 2).movedim(-3, -1))  # (..., H, W, 3)
+    return lab[..., :quarter, :, :].mean(dim=(-3, -2)), lab[..., height - quarter :, :, :].mean(dim=(-3, -2))
+
+
+LOOK_KEYS = ("sky_l_ratio", "sky_da", "sky_db", "land_l_ratio")  # how a style changes a picture, see ColourChange
+
+
+def look_change(sky: torch.Tensor, land: torch.Tensor, base_sky: torch.Tensor, base_land: torch.Tensor) -> torch.Tensor:
+    """How a picture changed from its own look, (..., 4) in ``LOOK_KEYS`` order: sky L* ratio, sky a* and b* change,
+    land L* ratio. Ratios, not differences, for lightness: "night" halves a bright and a dull photo alike."""
+    sky_ratio = sky[..., 0] / base_sky[..., 0].clamp_min(1.0)
+    land_ratio = land[..., 0] / base_land[..., 0].clamp_min(1.0)
+    return torch.stack([sky_ratio, sky[..., 1] - base_sky[..., 1], sky[..., 2] - base_sky[..., 2], land_ratio], -1)
+
+
+@dataclass(frozen=True)
+class ColourChange:
+    """The change of look a style name promises, measured as the sky (top quarter) and land (bottom quarter) of a
+    picture change in mean CIELAB: lightness ratios and a*/b* differences. None: free.
+
+    distance: Euclidean over the set components, lightness ratios scaled by 50 L* (a ratio 0.1 off on a picture of
+    L* 50 is 5 L* off), so it reads like a CIELAB colour difference. tolerance: the largest distance at which the
+    name counts as reached.
+    """
+
+    sky_l_ratio: float | None = None
+    sky_da: float | None = None
+    sky_db: float | None = None
+    land_l_ratio: float | None = None
+    tolerance: float = 8.0
+
+    def distance(self, change: torch.Tensor) -> torch.Tensor:
+        """Distance of measured changes (..., 4) (``look_change``) to this one: (...)."""
+        wanted = torch.tensor([getattr(self, key) if getattr(self, key) is not None else 0.0 for key in LOOK_KEYS])
+        used = torch.tensor([getattr(self, key) is not None for key in LOOK_KEYS], dtype=change.dtype)
+        scale = torch.tensor([_RATIO_SCALE, 1.0, 1.0, _RATIO_SCALE], dtype=change.dtype)
+        return (((change - wanted.to(change.dtype)) * scale * used) ** 2).sum(-1).sqrt()
+
+    def describe(self) -> str:
+        """The promise in words of numbers, e.g. ``sky L* x0.4, b* -6; land L* x0.45``."""
+        return describe_change([getattr(self, key) for key in LOOK_KEYS])
+
+
+_RATIO_SCALE = 50.0  # L* units per unit of lightness ratio in ColourChange.distance
+
+
+def describe_change(values: Sequence[float | None]) -> str:
+    """A change of look (``LOOK_KEYS`` order; None: free) in words of numbers."""
+    sky_ratio, da, db, land_ratio = values
+    sky = [f"L* x{sky_ratio:.2f}" if sky_ratio is not None else "", f"a* {da:+.0f}" if da is not None else ""]
+    sky.append(f"b* {db:+.0f}" if db is not None else "")
+    land = f"; land L* x{land_ratio:.2f}" if land_ratio is not None else ""
+    return "sky " + ", ".join(part for part in sky if part) + land
+
+
+# What each name promises to do to a picture, in the order of the day: a clear blue day keeps the look (a little
+# bluer), a bright day lightens and whitens, an evening and then a sunset warm the sky (a* and b* up) as the light
+# falls, the blue hour darkens under a blue sky, the night darkens everything, a morning is pale and slightly pink.
+COLOUR_CHANGES: dict[str, ColourChange] = {
+    "blue_day": ColourChange(sky_l_ratio=1.0, sky_da=0, sky_db=-4, land_l_ratio=1.0),
+    "bright_day": ColourChange(sky_l_ratio=1.1, sky_da=0, sky_db=2, land_l_ratio=1.1),
+    "bright_evening": ColourChange(sky_l_ratio=0.95, sky_da=3, sky_db=8, land_l_ratio=0.85),
+    "light_sunset": ColourChange(sky_l_ratio=0.9, sky_da=6, sky_db=14, land_l_ratio=0.7),
+    "warm_sunset": ColourChange(sky_l_ratio=0.8, sky_da=10, sky_db=20, land_l_ratio=0.55, tolerance=10.0),
+    "blue_hour": ColourChange(sky_l_ratio=0.55, sky_db=-8, land_l_ratio=0.45, tolerance=10.0),
+    "deep_night": ColourChange(sky_l_ratio=0.35, sky_db=-4, land_l_ratio=0.35, tolerance=10.0),
+    "blue_morning": ColourChange(sky_l_ratio=0.95, sky_da=3, sky_db=-4, land_l_ratio=0.9),
+}
+
+# calibration candidates: the authors' targets and a grid over the likely range of z_dyn ~ N(0, 1)
+_GRID_VALUES = (-3.0, -1.5, 0.0, 1.5, 3.0)
+_STRENGTHS = (0.4, 0.55, 0.7, 0.85, 1.0)
+_SEARCH_STEP = 0.75  # first step of the local search, in z_dyn units (its strength step is a fifth of it)
+_SEARCH_ROUNDS = 10  # the step halves whenever no neighbour improves
+_SEARCH_MIN_STEP = 0.1
+_MAX_TARGET_NORM = 4.0  # network A learns from z_dyn ~ N(0, 1): far targets are guesses; the authors' stay under 4
+
+
+@dataclass
+class StyleSamples:
+    """Stand-ins for photos in calibration: their unstyled images (N, 3, H, W) in [-1, 1], and ``render(targets (K,
+    3), strengths (K,))`` -> (K, N, 3, H, W), the same N scenes styled toward each target."""
+
+    unstyled: torch.Tensor
+    render: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StyleCalibration:
+    """Where calibration put one name: the best target, its strength, the change it makes and how far that is."""
+
+    name: str
+    z_dyn: tuple[float, float, float]
+    strength: float
+    change: tuple[float, float, float, float]  # measured, in LOOK_KEYS order
+    distance: float
+    tolerance: float
+
+    @property
+    def reachable(self) -> bool:
+        return self.distance <= self.tolerance
+
+    def entry(self) -> StyleEntry:
+        measured = dict(zip(LOOK_KEYS, self.change, strict=True))
+        return StyleEntry(self.z_dyn, self.strength, self.reachable, measured, self.distance)
+
+
+def generator_style_samples(
+    generator: torch.nn.Module,
+    dynamics: torch.nn.Module,
+    samples: int = 8,
+    seed: int = 0,
+    truncation: float = 0.7,
+    batch_size: int = 64,
+) -> StyleSamples:
+    """Random scenes styled the way the pipeline styles a photo's W+: network A on the style levels.
+
+    ``samples`` scenes (fixed by ``seed``, truncated as for display) stand in for photos; every target moves all of
+    them, with the same noise maps.
+    """
+    from .pipeline import style_level_indices  # the pipeline's choice of levels, so calibration matches it
+
+    random = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, generator.config.z_dim, generator=random)
+    static, dynamic = generator.make_noise(samples, generator=random)
+    with torch.no_grad():
+        w_plus = generator.broadcast_w(generator.truncate(generator.map(z.to(generator.device)), truncation)).clone()
+        unstyled = generator.synthesize(w_plus, static, dynamic).cpu()
+    indices = style_level_indices(generator.num_levels)
+    per_batch = max(1, batch_size // samples)  # targets per generator call, each with all samples
+
+    @torch.no_grad()
+    def render(targets: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+        images = []
+        for start in range(0, targets.shape[0], per_batch):
+            target = targets[start : start + per_batch].to(w_plus)
+            strength = strengths[start : start + per_batch].to(w_plus)
+            count = target.shape[0]
+            moved = w_plus.unsqueeze(0).repeat(count, 1, 1, 1)  # (k, N, num_ws, w_dim)
+            style_w = moved[:, :, indices]
+            moved[:, :, indices] = dynamics(
+                style_w,
+                target[:, None, None, :].expand(*style_w.shape[:-1], -1),
+                strength[:, None, None].expand(style_w.shape[:-1]),
+            )
+            noise = [[level.repeat(count, 1, 1, 1) for level in maps] for maps in (static, dynamic)]
+            batch = generator.synthesize(moved.flatten(0, 1), noise[0], noise[1]).cpu()
+            images.append(batch.view(count, samples, *batch.shape[1:]))
+        return torch.cat(images)
+
+    return StyleSamples(unstyled, render)
+
+
+def _changes(samples: StyleSamples, targets: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+    """Per target, per scene: how the style changed the scene's look, (K, N, 4)."""
+    base_sky, base_land = sky_and_land_lab(samples.unstyled)  # (N, 3)
+    sky, land = sky_and_land_lab(samples.render(targets, strengths))  # (K, N, 3)
+    return look_change(sky, land, base_sky, base_land)
+
+
+def _candidate_targets() -> torch.Tensor:
+    grid = torch.cartesian_prod(*(torch.tensor(_GRID_VALUES),) * DYNAMIC_STYLE_SIZE)
+    return _limit_norm(torch.cat([torch.tensor(list(STYLE_TARGETS.values())), grid]).float())
+
+
+def _limit_norm(targets: torch.Tensor) -> torch.Tensor:
+    norm = targets.norm(dim=-1, keepdim=True)
+    return targets * (_MAX_TARGET_NORM / norm.clamp_min(_MAX_TARGET_NORM))
+
+
+def calibrate_styles(
+    samples: StyleSamples,
+    default_strength: float,
+    changes: Mapping[str, ColourChange] | None = None,
+) -> dict[str, StyleCalibration]:
+    """Find each name's z_dyn target and strength: the one whose styled samples change most as the name promises.
+
+    All on the same samples: every candidate target (the authors' and a grid over z_dyn) at ``default_strength``;
+    the three best per name at several strengths; then a local search from the best (one step up and down each
+    z_dyn axis and the strength, moving while it improves, halving the step when it does not). Distances are
+    averaged over the samples (``ColourChange.distance``). A name whose best stays farther than its tolerance is
+    returned unreachable (``StyleCalibration.reachable``).
+    """
+    changes = dict(COLOUR_CHANGES if changes is None else changes)
+    candidates = _candidate_targets()
+    first = _changes(samples, candidates, torch.full((len(candidates),), float(default_strength)))
+    return {name: _calibrate_one(samples, name, promise, candidates, first) for name, promise in changes.items()}
+
+
+def _calibrate_one(
+    samples: StyleSamples, name: str, promise: ColourChange, candidates: torch.Tensor, first: torch.Tensor
+) -> StyleCalibration:
+    best = promise.distance(first).mean(-1).argsort()[:3]
+    trial_z = candidates[best].repeat_interleave(len(_STRENGTHS), dim=0)
+    trial_t = torch.tensor(_STRENGTHS).repeat(len(best))
+    trial = _changes(samples, trial_z, trial_t)
+    distances = promise.distance(trial).mean(-1)
+    # a larger t with a nearer target can do what a smaller t with a farther one does, a ridge that a search along
+    # the axes climbs slowly: search from the two best starts of different strength and keep the better end
+    starts, strengths_seen = [], set()
+    for index in distances.argsort().tolist():
+        if float(trial_t[index]) not in strengths_seen:
+            strengths_seen.add(float(trial_t[index]))
+            starts.append(index)
+        if len(starts) == 2:
+            break
+    ends = [
+        _local_search(samples, promise, trial_z[i], float(trial_t[i]), trial[i], float(distances[i])) for i in starts
+    ]
+    z, t, change, distance = min(ends, key=lambda end: end[3])
+    return StyleCalibration(
+        name=name,
+        z_dyn=tuple(round(float(v), 4) for v in z),  # type: ignore[arg-type]
+        strength=round(t, 4),
+        change=tuple(float(v) for v in change.mean(0)),  # type: ignore[arg-type]
+        distance=distance,
+        tolerance=promise.tolerance,
+    )
+
+
+def _local_search(
+    samples: StyleSamples, promise: ColourChange, z: torch.Tensor, t: float, change: torch.Tensor, distance: float
+) -> tuple[torch.Tensor, float, torch.Tensor, float]:
+    """Steps up and down each z_dyn axis, the strength, and both together; move while it improves, else halve."""
+    step = _SEARCH_STEP
+    axes = torch.cat([torch.eye(DYNAMIC_STYLE_SIZE), -torch.eye(DYNAMIC_STYLE_SIZE)])
+    for _ in range(_SEARCH_ROUNDS):
+        # along each axis, the strength alone, and along the ridge (a farther target at a smaller strength)
+        ridge = 1 + step / 2
+        near_z = torch.cat(
+            [_limit_norm(z + step * axes), z.expand(2, -1), _limit_norm(torch.stack([z * ridge, z / ridge]))]
+        )
+        near_t = [t] * len(axes) + [t + step / 5, t - step / 5, t / ridge, t * ridge]
+        near_t = torch.tensor(near_t).clamp(0.05, 1.0)
+        near = _changes(samples, near_z, near_t)
+        near_distances = promise.distance(near).mean(-1)
+        pick = int(near_distances.argmin())
+        if float(near_distances[pick]) < distance:
+            z, t, change, distance = near_z[pick], float(near_t[pick]), near[pick], float(near_distances[pick])
+        else:
+            step /= 2
+            if step < _SEARCH_MIN_STEP:
+                break
+    return z, t, change, distance
+
+
+def calibrated_vocabulary(calibrations: Mapping[str, StyleCalibration]) -> StyleVocabulary:
+    """The vocabulary to store in a model's pipeline.json."""
+    return StyleVocabulary({name: result.entry() for name, result in calibrations.items()}, source="calibrated")

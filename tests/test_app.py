@@ -3,6 +3,7 @@ server (``python app.py --model <tiny model>`` on a free port of 127.0.0.1)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import types
@@ -54,10 +55,13 @@ def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int] | None) -
 
 
 # ---------------------------------------------------------------------------------------------------- widgets
-def test_choices_cover_every_style_and_motion_once() -> None:
-    styles = [value for _, value in app.STYLE_CHOICES]
+def test_choices_cover_every_style_of_the_model_and_every_motion_once(tiny_app_model: Path) -> None:
+    pipe = app.DeepLandscapePipeline.from_pretrained(tiny_app_model)  # no styles in pipeline.json: the authors'
+    styles = [value for _, value in app.style_choices(pipe)]
     assert styles == [app.KEEP_LIGHT, *STYLE_NAMES]  # eight styles, day_cycle, and "keep the photo's light"
     assert len(set(styles)) == len(styles) and "day_cycle" in styles
+    pipe.dynamics = None  # a model without network A offers only the photo's own light
+    assert [value for _, value in app.style_choices(pipe)] == [app.KEEP_LIGHT]
     motions = [value for _, value in app.MOTION_CHOICES]
     assert motions == [*MOTION_PRESETS, app.CUSTOM_DIRECTION]
     assert app.DEFAULT_MOTION in MOTION_PRESETS
@@ -254,6 +258,42 @@ def test_keep_still_everywhere_animates_nothing_and_says_so(app_state) -> None:
     overlay = np.asarray(result.overlay, dtype=np.int16)
     original = np.asarray(photo.resize(result.overlay.size), dtype=np.int16)
     assert np.abs(overlay - original).max() <= 2  # no blue tint anywhere
+
+
+def _without_style(state, name: str) -> None:
+    """Mark one style unreachable in the loaded model's vocabulary, as calibration does."""
+    vocabulary = app.get_pipeline().config.style_vocabulary()
+    entries = dict(vocabulary.styles)
+    entries[name] = dataclasses.replace(entries[name], reachable=False, distance=30.0)
+    app.get_pipeline().config.styles = dataclasses.replace(vocabulary, styles=entries).to_json()
+
+
+def test_dropdown_offers_only_what_the_model_can_render(app_state) -> None:
+    _without_style(app_state, "warm_sunset")
+    offered = [value for _, value in app.style_choices(app.get_pipeline())]
+    assert "warm_sunset" not in offered and "blue_hour" in offered and "day_cycle" in offered
+    photo = Image.new("RGB", (64, 64), (100, 150, 220))
+    with pytest.raises(ValueError, match="'warm_sunset' is not reachable with this model"):
+        app.run_animation(photo, None, None, "warm_sunset", "man1", 0, 1.0, 8, 10, False, "fast", "auto", 0)
+    demo = app.build_demo()
+    dropdown = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "style")
+    assert [value for _, value in dropdown.choices] == offered
+
+
+def test_preview_styles_shows_every_style_from_one_inversion(app_state) -> None:
+    _without_style(app_state, "deep_night")
+    photo = app.load_image(PHOTO)
+    gallery = app.preview_styles(photo, None, None, "fast", "auto", 0)
+    captions = [caption for _, caption in gallery]
+    assert captions[0] == app.KEEP_LIGHT_LABEL and len(gallery) == 1 + 7  # keep, then the 7 reachable styles
+    assert "deep night" not in captions and "warm sunset" in captions
+    assert all(max(still.size) <= app.PREVIEW_MAX_SIDE for still, _ in gallery)
+    keep = np.asarray(gallery[0][0], dtype=np.int16)
+    assert any(np.abs(np.asarray(still, dtype=np.int16) - keep).mean() > 0 for still, _ in gallery[1:])
+    # the preview fitted the photo as Animate does, so Animate reuses that fit
+    result = app.run_animation(photo, None, None, "blue_hour", "man1", 0, 1.0, 8, 10, False, "fast", "auto", 0)
+    assert result.cache_hit
+    assert app.style_from_preview(types.SimpleNamespace(index=2)) == "bright_day"
 
 
 @pytest.mark.parametrize(

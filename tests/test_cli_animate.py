@@ -12,6 +12,7 @@ from test_pipeline import TINY_PRESETS, build_models, make_photo, sky_mask
 from deeplandscape_hf.commands import animate
 from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig
 from deeplandscape_hf.video import video_info
+from deeplandscape_hf.vocabulary import bundled_model_styles
 
 
 def run_cli(argv: list[str]) -> int:
@@ -128,7 +129,9 @@ def test_help_explains(capsys):
     text = capsys.readouterr().out
     for option in ("--mask", "--mode", "--style", "--motion", "--loop", "--preset", "--perceptual", "--segmentation"):
         assert option in text
-    assert "warm_sunset" in text and "eoifs" in text
+    assert "eoifs" in text
+    offered = ", ".join(bundled_model_styles()) or "none (see its model card)"
+    assert f"the bundled model's: {offered}" in " ".join(text.split())  # the styles it can render, not all names
 
 
 def test_bad_inputs_give_clear_errors_and_no_file(files, tmp_path, capsys):
@@ -147,9 +150,8 @@ def test_bad_inputs_give_clear_errors_and_no_file(files, tmp_path, capsys):
     assert run_cli(common(files, out, "--frames", "0")) == 2
     assert run_cli(common(files, tmp_path / "x.avi")) == 2
     assert ".mp4" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        run_cli(common(files, out, "--style", "purple"))
-    assert "invalid choice" in capsys.readouterr().err
+    assert run_cli(common(files, out, "--style", "purple")) == 2  # checked against the model's own styles
+    assert "unknown style 'purple'; valid styles: blue_day" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_cli(common(files, out, "--max-size", "huge"))
     assert "number of pixels (e.g. 1920) or 'full'" in capsys.readouterr().err

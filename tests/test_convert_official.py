@@ -30,6 +30,8 @@ from deeplandscape_hf.convert_official import (
     module_state_dict,
 )
 from deeplandscape_hf.hub import load_state_dict_strict
+from deeplandscape_hf.pipeline import PipelineConfig
+from deeplandscape_hf.styles import STYLE_TARGETS
 
 OFFICIAL_G_CHANNELS = [512, 512, 512, 512, 256, 128, 64, 32, 16]  # fact sheet 1.2, level 0 (4 px) first
 OFFICIAL_D_CHANNELS_BY_K = [16, 32, 64, 128, 256, 512, 512, 512, 512]  # fact sheet 2.1/2.2, k = 0 (1024 px) first
@@ -554,7 +556,12 @@ def test_pipeline_json_and_card(tmp_path):
     path = tmp_path / "ckpt.model"
     torch.save(tiny_checkpoint(), path)
     convert_official_checkpoint(path, tmp_path / "out", w_avg_samples=16)
-    assert json.loads((tmp_path / "out" / "pipeline.json").read_text()) == {"resolution": 32, "style_strength": 0.7}
+    pipeline = json.loads((tmp_path / "out" / "pipeline.json").read_text())
+    assert {key: pipeline[key] for key in ("resolution", "style_strength")} == {"resolution": 32, "style_strength": 0.7}
+    # the authors' style names and targets go with their weights
+    vocabulary = PipelineConfig.from_dict(pipeline).style_vocabulary()
+    assert vocabulary.source == "authors" and vocabulary.reachable == tuple(STYLE_TARGETS)
+    assert vocabulary.styles["warm_sunset"].z_dyn == STYLE_TARGETS["warm_sunset"]
     card = (tmp_path / "out" / "README.md").read_text()
     assert "g_running" in card and "dropped" in card and Path(path).name in card
 

@@ -1,3 +1,4 @@
+import math
 import urllib.error
 
 import pytest
@@ -5,7 +6,12 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from deeplandscape_hf.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
+from deeplandscape_hf.encoder import (
+    BackboneWeightsUnavailableError,
+    DeepLandscapeEncoder,
+    EncoderConfig,
+    default_backbone,
+)
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision ResNet18_Weights.IMAGENET1K_V1
 
@@ -119,3 +125,31 @@ def test_cached_imagenet_weights_are_loaded(tmp_path, monkeypatch):
     trunk = encoder.backbone.state_dict()
     assert all(torch.equal(trunk[key], cached[key]) for key in trunk)
     assert "fc.weight" not in trunk  # the ImageNet classifier is dropped
+
+
+def _default_encoder_megabytes(resolution: int) -> float:
+    """float32 size of the encoder train_accelerate.py builds by default for a generator of this resolution."""
+    config = EncoderConfig(
+        backbone=default_backbone(resolution),
+        num_levels=int(math.log2(resolution)) - 1,
+        pretrained_backbone=False,
+        image_size=max(32, min(256, resolution)),
+    )
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        encoder = DeepLandscapeEncoder(config)
+    return sum(p.numel() for p in encoder.parameters()) * 4 / 1e6
+
+
+@pytest.mark.parametrize(
+    "resolution, backbone, low_mb, high_mb",
+    [(16, "resnet18", 55, 70), (64, "resnet18", 65, 80), (128, "resnet34", 105, 125), (256, "resnet152", 270, 310)],
+)
+def test_encoder_size_follows_the_generator_resolution(resolution, backbone, low_mb, high_mb):
+    # the authors' ResNet-152 (about 290 MB in float32 with its head) from 256 px; small generators get a small trunk
+    assert default_backbone(resolution) == backbone
+    assert low_mb < _default_encoder_megabytes(resolution) < high_mb
+
+
+def test_default_backbone_rejects_a_bad_resolution():
+    with pytest.raises(ValueError, match="resolution"):
+        default_backbone(0)

@@ -128,7 +128,7 @@ def test_write_frames_dataset_is_lossless(tmp_path):
     (path,) = write_procedural_dataset(tmp_path, 1, 3, 16, seed=4, format="frames")
     files = sorted(path.glob("*.png"))
     assert [f.name for f in files] == ["frame_00000.png", "frame_00001.png", "frame_00002.png"]
-    expected = render_landscape_video(3, 16, seed=4 * 1_000_003)
+    expected = render_landscape_video(3, 16, seed=4 * 1_000_003, day_span=None)
     assert np.array_equal(np.stack([np.asarray(Image.open(f)) for f in files]), expected)
 
 
@@ -139,3 +139,26 @@ def test_odd_sizes_are_refused_for_mp4(tmp_path):
         write_mp4(tmp_path / "x.mp4", np.zeros((2, 15, 16, 3), np.uint8))
     with pytest.raises(ValueError, match="format"):
         write_procedural_dataset(tmp_path, 1, 2, 16, format="gif")
+
+
+def test_day_span_relights_sky_and_land_together():
+    """A time-lapse from a day sky into the night: everything darkens, the land does not move, clouds keep drifting."""
+    fixed = render_landscape(8, 32, seed=3, with_water=False, time_of_day="blue_day")
+    lapse = render_landscape(8, 32, seed=3, with_water=False, time_of_day="blue_day", day_span=0.75)
+    assert lapse.day_span == 0.75
+    np.testing.assert_allclose(lapse.frame_times, np.linspace(0.0, 0.75, 8), atol=1e-9)
+    assert np.array_equal(lapse.frames[0], fixed.frames[0])  # the first frame is the fixed-light scene
+    land, sky = ~lapse.movable_mask, lapse.sky_mask
+    first, last = lapse.frames[0].astype(float), lapse.frames[-1].astype(float)
+    assert last[sky].mean() < 0.3 * first[sky].mean() and last[land].mean() < 0.3 * first[land].mean()
+    # land keeps its layout: relit, the pixels keep their order of brightness
+    assert np.corrcoef(first[land].mean(-1), last[land].mean(-1))[0, 1] > 0.8
+    assert _frames_changed(fixed.frames, sky).mean() > 1.0
+
+
+def test_random_day_span_is_recorded(tmp_path):
+    write_procedural_dataset(tmp_path, num_videos=3, num_frames=2, size=16, seed=5)
+    spans = [video["day_span"] for video in json.loads((tmp_path / "metadata.json").read_text())["videos"]]
+    assert all(0.05 <= span <= 0.4 for span in spans) and len(set(spans)) == 3
+    with pytest.raises(ValueError, match="day_span"):
+        render_landscape(2, 16, day_span=float("nan"))

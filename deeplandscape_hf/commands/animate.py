@@ -10,11 +10,10 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..vocabulary import DTYPE_CHOICES, STYLE_NAMES
+from ..vocabulary import DTYPE_CHOICES, bundled_model_styles
 
 MODES = ("e", "eo", "eoi", "eoif", "eoifs", "mo", "i2s")  # inversion.INVERSION_MODES (kept here: --help stays fast)
 PRESETS = ("paper", "balanced", "fast")  # inversion.PRESETS
-STYLES = STYLE_NAMES  # from the torch-free vocabulary module, so --help stays fast
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -55,7 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "it, paint over it and pass it back with --mask",
     )
     parser.add_argument("--mode", choices=MODES, default=None, help="inversion variant (default: the model's, eoifs)")
-    parser.add_argument("--style", choices=STYLES, default=None, help="time of day to move to (needs network A)")
+    parser.add_argument(
+        "--style",
+        default=None,
+        help="time of day to move to (needs network A); the names a model can render are in its pipeline.json, "
+        f"the bundled model's: {', '.join(bundled_model_styles()) or 'none (see its model card)'}",
+    )
     parser.add_argument(
         "--motion", default=None, help="motion preset m01..m12 or man1..man5, or a CSV of 4x2 shifts (default: man1)"
     )

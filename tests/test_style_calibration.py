@@ -1,0 +1,169 @@
+"""Per-model style vocabularies: calibration, pipeline.json, and refusing names a model cannot render."""
+
+import json
+
+import pytest
+import torch
+
+from deeplandscape_hf import styles as S
+from deeplandscape_hf.cli import main as cli_main
+from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig
+
+SKY = torch.tensor([0.45, 0.6, 0.85])  # a blue day sky, RGB in [0, 1]
+LAND = torch.tensor([0.3, 0.42, 0.2])  # green hills
+
+
+def _scenes(light: torch.Tensor, warmth: torch.Tensor, land_shade: torch.Tensor) -> torch.Tensor:
+    """Pictures (..., N, 3, 16, 16) in [-1, 1]: sky over land, lit by ``light``, the sky warmed by ``warmth`` and the
+    land shaded by ``land_shade`` (each (..., N))."""
+    sky = SKY + torch.stack([warmth, -0.4 * warmth, -warmth], -1) * 0.08
+    sky = (sky * light[..., None]).clamp(0, 1)
+    land = (LAND * (light * land_shade)[..., None]).clamp(0, 1)
+    rows = torch.cat([sky[..., None].expand(*sky.shape, 8), land[..., None].expand(*land.shape, 8)], -1)
+    return rows[..., None].expand(*rows.shape, 16) * 2 - 1
+
+
+def colour_model(num_scenes: int = 4) -> S.StyleSamples:
+    """A tiny model whose z_dyn sets its colour: z_dyn[0] darkens, z_dyn[1] warms the sky, z_dyn[2] shades the land.
+
+    As network A does, a style moves each scene's own z_dyn toward the target by the strength t.
+    """
+    own = torch.randn(num_scenes, 3, generator=torch.Generator().manual_seed(1)) * 0.3
+
+    def picture(z: torch.Tensor) -> torch.Tensor:
+        return _scenes(torch.exp(-0.45 * z[..., 0]), z[..., 1], torch.exp(-0.45 * z[..., 2]))
+
+    def render(targets: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+        t = strengths[:, None, None]
+        return picture((1 - t) * own + t * targets[:, None, :])
+
+    return S.StyleSamples(picture(own), render)
+
+
+def _styled_change(samples: S.StyleSamples, z_dyn, strength: float) -> torch.Tensor:
+    base_sky, base_land = S.sky_and_land_lab(samples.unstyled)
+    sky, land = S.sky_and_land_lab(samples.render(torch.tensor([z_dyn]), torch.tensor([strength])))
+    return S.look_change(sky, land, base_sky, base_land).mean(1)[0]
+
+
+def test_calibration_finds_the_known_targets_of_a_model_whose_z_dyn_sets_its_colour():
+    samples = colour_model()
+    promises = {
+        "night": S.ColourChange(sky_l_ratio=0.4, land_l_ratio=0.4, tolerance=3.0),  # z_dyn[0] alone does this
+        "sunset": S.ColourChange(sky_db=15.0, land_l_ratio=1.0, tolerance=3.0),  # z_dyn[1] alone
+    }
+    results = S.calibrate_styles(samples, default_strength=0.7, changes=promises)
+    night, sunset = results["night"], results["sunset"]
+    assert night.reachable and sunset.reachable
+    # the known answer: how far along z_dyn[0] the scenes must move to reach 0.4 of their lightness (bisection)
+    low, high = 0.0, 4.0
+    for _ in range(30):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _styled_change(samples, (middle, 0.0, 0.0), 1.0)[0] > 0.4 else (low, middle)
+    assert night.z_dyn[0] * night.strength == pytest.approx(low, abs=0.25)
+    assert sunset.z_dyn[1] * sunset.strength > 1.0  # warming is z_dyn[1]'s job
+    # what calibration reports is what its target does when rendered again
+    torch.testing.assert_close(
+        _styled_change(samples, night.z_dyn, night.strength), torch.tensor(night.change), atol=0.01, rtol=0
+    )  # up to the rounding of the stored target
+
+
+def test_every_style_name_has_a_promise():
+    assert list(S.COLOUR_CHANGES) == list(S.STYLE_TARGETS)
+    assert S.COLOUR_CHANGES["deep_night"].describe() == "sky L* x0.35, b* -4; land L* x0.35"
+
+
+def test_a_change_the_model_cannot_make_is_unreachable():
+    impossible = {"pink_sky": S.ColourChange(sky_da=60.0, tolerance=8.0)}  # z_dyn never moves a* that far
+    (result,) = S.calibrate_styles(colour_model(), 0.7, changes=impossible).values()
+    assert not result.reachable and result.distance > 20  # the warmest it gets is about a* +35
+    vocabulary = S.calibrated_vocabulary({"pink_sky": result})
+    assert vocabulary.reachable == () and vocabulary.choices == ()
+
+
+def test_a_model_whose_z_dyn_does_nothing_reaches_no_change_of_light():
+    inert = colour_model()
+    still = S.StyleSamples(
+        inert.unstyled, lambda targets, strengths: inert.unstyled.expand(len(targets), -1, -1, -1, -1)
+    )
+    results = S.calibrate_styles(still, 0.7)
+    assert not results["deep_night"].reachable and not results["warm_sunset"].reachable
+    assert results["blue_day"].reachable  # "keep the day look" needs no change
+
+
+def _vocabulary_without(name: str) -> S.StyleVocabulary:
+    entries = {key: S.StyleEntry(target, 0.6) for key, target in S.STYLE_TARGETS.items()}
+    entries[name] = S.StyleEntry(S.STYLE_TARGETS[name], 0.6, reachable=False, distance=31.0)
+    return S.StyleVocabulary(entries, source="calibrated")
+
+
+def test_vocabulary_round_trips_through_pipeline_json():
+    vocabulary = S.calibrated_vocabulary(S.calibrate_styles(colour_model(), 0.7))
+    config = PipelineConfig(resolution=64, styles=vocabulary.to_json())
+    loaded = PipelineConfig.from_dict(json.loads(json.dumps(config.to_dict()))).style_vocabulary()
+    assert loaded.to_json() == vocabulary.to_json() and loaded.source == "calibrated"
+    assert loaded.reachable == vocabulary.reachable
+    # no styles key: the authors' vocabulary, as for converted authors' weights and older files
+    assert PipelineConfig().style_vocabulary().to_json() == S.StyleVocabulary.authors().to_json()
+    with pytest.raises(ValueError, match="z_dyn"):
+        PipelineConfig(styles={"names": {"deep_night": {"z_dyn": [1.0, 2.0]}}})
+
+
+def test_unknown_and_unreachable_styles_give_clear_errors():
+    vocabulary = _vocabulary_without("deep_night")
+    with pytest.raises(S.UnreachableStyleError, match="'deep_night' is not reachable with this model.*blue_hour"):
+        S.style_path("deep_night", vocabulary=vocabulary)
+    with pytest.raises(ValueError, match="unknown style 'noon'.*warm_sunset") as error:
+        S.style_path("noon", vocabulary=vocabulary)
+    assert "deep_night" not in str(error.value)  # only what the model can render is offered
+    assert "deep_night" not in vocabulary.choices and "day_cycle" in vocabulary.choices
+    cycle = S.style_path("day_cycle", vocabulary=vocabulary)  # visits the 7 reachable styles and closes the loop
+    assert len(cycle.conditions) == 8 and cycle.is_closed
+    # a name's calibrated strength is its t, unless the caller sets one
+    assert S.style_path("blue_hour", vocabulary=vocabulary).conditions[0, 3] == 0.6
+    assert S.style_path("blue_hour", strength=0.3, vocabulary=vocabulary).conditions[0, 3] == 0.3
+
+
+def test_pipeline_refuses_an_unreachable_style(tiny_app_model, tmp_path):
+    pipe = DeepLandscapePipeline.from_pretrained(tiny_app_model)
+    pipe.config.styles = _vocabulary_without("warm_sunset").to_json()
+    with pytest.raises(S.UnreachableStyleError, match="warm_sunset"):
+        pipe._validate_style("warm_sunset")
+    pipe._validate_style("blue_hour")  # reachable names pass
+
+
+def test_calibrate_styles_command_writes_the_models_vocabulary(tiny_app_model, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    two = {name: S.COLOUR_CHANGES[name] for name in ("blue_day", "deep_night")}  # two names keep the test short
+    monkeypatch.setattr(S, "COLOUR_CHANGES", two)
+    model = shutil.copytree(tiny_app_model, tmp_path / "model")
+    before = json.loads((model / "pipeline.json").read_text())
+    before.pop("styles", None)
+    assert cli_main(["calibrate-styles", str(model), "--samples", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "| deep_night |" in printed and "distance / tolerance" in printed
+    after = json.loads((model / "pipeline.json").read_text())
+    assert {key: value for key, value in after.items() if key != "styles"} == before  # other keys kept
+    names = after["styles"]["names"]
+    assert list(names) == list(two) and after["styles"]["source"] == "calibrated"
+    assert all(len(entry["z_dyn"]) == 3 and 0 < entry["strength"] <= 1 for entry in names.values())
+    offered = DeepLandscapePipeline.from_pretrained(model).config.style_vocabulary().reachable
+    assert offered == tuple(name for name, entry in names.items() if entry["reachable"])
+    assert not list(model.glob(".*"))  # written atomically: no temporary file left
+
+
+def test_calibrate_styles_command_needs_network_a(tmp_path, capsys):
+    assert cli_main(["calibrate-styles", str(tmp_path)]) == 2
+    assert "no dynamics/ folder" in capsys.readouterr().err
+
+
+def test_cli_help_lists_what_the_bundled_model_offers():
+    from deeplandscape_hf import vocabulary
+
+    assert vocabulary.offered_styles(None) == vocabulary.STYLE_NAMES  # no vocabulary: the authors', all names
+    only_two = {"names": {"blue_day": {"z_dyn": [0, 0, 0]}, "deep_night": {"z_dyn": [1, 0, 0], "reachable": False}}}
+    assert vocabulary.offered_styles(only_two) == ("blue_day",)  # one reachable style makes no day cycle
+    bundled = json.loads((vocabulary._BUNDLED_PIPELINE_JSON).read_text()).get("styles")
+    assert vocabulary.bundled_model_styles() == vocabulary.offered_styles(bundled)
+    assert S.StyleVocabulary.from_json(bundled).choices == vocabulary.bundled_model_styles()
