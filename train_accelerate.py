@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deeplandscape_hf.hub import CONFIG_NAME, WEIGHTS_NAME, load_state_dict_strict, unwrap_model
+from deeplandscape_hf.networks.hub import CONFIG_NAME, WEIGHTS_NAME, load_state_dict_strict, unwrap_model
 from deeplandscape_hf.training import checkpoint as ckpt
 from deeplandscape_hf.training import run_control
 from deeplandscape_hf.training.configs import (
@@ -245,7 +245,7 @@ def _check_output_dir(path: Path) -> None:
 
 def _check_folders(folders: Sequence[str], flag: str, kind: str) -> list[Path]:
     """Every folder exists and holds at least one photo / video (``kind``), so nothing fails after work started."""
-    from deeplandscape_hf import data
+    from deeplandscape_hf.training import data
 
     paths = []
     for folder in folders:
@@ -741,7 +741,7 @@ def _prepare_data_cache(
     What was skipped is logged per input; when what is left cannot feed both discriminators the error says what
     happened to every input, before any training starts.
     """
-    from deeplandscape_hf import data
+    from deeplandscape_hf.training import data
 
     def prepare() -> None:
         if not (image_dirs or video_dirs):
@@ -855,8 +855,8 @@ def train_gan(args: argparse.Namespace) -> int:
     _check_output_dir(output_dir)  # last: the only check that creates something
 
     # 2. Accelerator, models, optimizers.
-    from deeplandscape_hf.discriminator import ImageDiscriminator, PairwiseDiscriminator
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.discriminator import ImageDiscriminator, PairwiseDiscriminator
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     accelerator = _make_accelerator(args, output_dir)
     _setup_logging(accelerator)
@@ -1058,7 +1058,7 @@ def train_gan(args: argparse.Namespace) -> int:
 
 def _cache_has(cache_dir: Path, kind: str) -> bool:
     """Whether a prepared cache already holds ``kind`` ('images' / 'videos') so no source folder is needed."""
-    from deeplandscape_hf import data
+    from deeplandscape_hf.training import data
 
     try:
         return bool(data.load_manifest(cache_dir).get(kind))
@@ -1076,7 +1076,7 @@ def _build_samplers(
     video_frames_as_images: str = "auto",
 ) -> dict[str, _RealSampler]:
     """Real-data samplers at one resolution (rebuilt at every resolution change, like the official loaders)."""
-    from deeplandscape_hf import data
+    from deeplandscape_hf.training import data
 
     rank, count = accelerator.process_index, accelerator.num_processes
     try:
@@ -1210,8 +1210,8 @@ def _write_gan_sample(
 ) -> Path | None:
     """Sample grid video with the EMA G at the current level: static noise fixed, dynamic noise shifting."""
     try:
-        from deeplandscape_hf.noise import shift_noise
-        from deeplandscape_hf.video import tile_videos, write_video
+        from deeplandscape_hf.animation.video import tile_videos, write_video
+        from deeplandscape_hf.motion.noise import shift_noise
     except ImportError as error:  # sample videos are a convenience; never stop training for them
         logger.warning("no sample video (%s)", error)
         return None
@@ -1288,8 +1288,8 @@ def _export_gan(
 
 # ================================================================================================ encoder, dynamics
 def _load_generator(path: str, device: torch.device) -> nn.Module:
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
-    from deeplandscape_hf.hub import ModelNotFoundError
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.hub import ModelNotFoundError
 
     try:
         G = DeepLandscapeGenerator.from_pretrained(path)
@@ -1429,7 +1429,7 @@ def _simple_setup(args: argparse.Namespace, command: str) -> tuple[Path, Any, nn
 def _write_frames(frames: torch.Tensor, path: Path) -> Path | None:
     """Frames (T, 3, H, W) in [-1, 1] to ``path`` (mp4 or png), upscaled to >= 64 px; never raises."""
     try:
-        from deeplandscape_hf.video import write_video
+        from deeplandscape_hf.animation.video import write_video
 
         frames = frames.detach().float().clamp(-1, 1).cpu()
         scale = max(1, 64 // frames.shape[-1])
@@ -1451,7 +1451,7 @@ def _fixed_z_and_noise(G: nn.Module, count: int, seed: int, device: torch.device
 
 def train_encoder(args: argparse.Namespace) -> int:
     """The ``encoder`` subcommand: E learns W+ of images rendered by a frozen G (official train_encoder.py)."""
-    from deeplandscape_hf.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
+    from deeplandscape_hf.networks.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
 
     if args.generator and not Path(args.generator).expanduser().exists() and args.generator.count("/") != 1:
         raise TrainingInputError(f"--generator '{args.generator}' does not exist.")
@@ -1572,7 +1572,12 @@ def _encoder_batch(
 
 def train_dynamics(args: argparse.Namespace) -> int:
     """The ``dynamics`` subcommand: network A on (w1, z_far, t, w2) drawn from the frozen mapping net."""
-    from deeplandscape_hf.dynamics import DynamicsConfig, StyleDynamicsNet, dynamics_loss, sample_dynamics_batch
+    from deeplandscape_hf.networks.dynamics import (
+        DynamicsConfig,
+        StyleDynamicsNet,
+        dynamics_loss,
+        sample_dynamics_batch,
+    )
 
     if args.generator and not Path(args.generator).expanduser().exists() and args.generator.count("/") != 1:
         raise TrainingInputError(f"--generator '{args.generator}' does not exist.")
@@ -1634,7 +1639,7 @@ def train_dynamics(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     """The ``prepare`` subcommand: a thin wrapper on ``data.prepare_dataset``."""
-    from deeplandscape_hf import data
+    from deeplandscape_hf.training import data
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     image_dirs = _check_folders(args.image_dir, "--image_dir", "images")

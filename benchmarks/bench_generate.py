@@ -33,8 +33,8 @@ from _common import (  # noqa: E402
 )
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig  # noqa: E402
-from deeplandscape_hf.layers import NoiseInjection  # noqa: E402
-from deeplandscape_hf.synthetic import plan_video, tune_cpu_allocator  # noqa: E402
+from deeplandscape_hf.networks.layers import NoiseInjection  # noqa: E402
+from deeplandscape_hf.networks.synthetic import plan_video, tune_cpu_allocator  # noqa: E402
 
 FLOOR_RATIO_TARGET = 1.5  # DESIGN section 5: within 1.5x of the FLOP floor
 PEAK_RSS_TARGET_GB = 3.0  # DESIGN section 5: 100 frames at 256 px under 3 GB

@@ -5,7 +5,7 @@
 #   bash scripts/train_default_model.sh [WORK_DIR]        (default WORK_DIR: runs/default-model)
 #
 # Data: the photos in examples/ (see examples/SOURCES.md for their licenses) and procedural landscape videos
-# written by deeplandscape_hf.procedural (drifting clouds over static hills, water mirroring the sky).
+# written by deeplandscape_hf.training.procedural (drifting clouds over static hills, water mirroring the sky).
 # THREADS (default 2): torch threads per stage; GAN_KIMG, ENCODER_STEPS, DYNAMICS_STEPS: length of each stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ for part in a:2021 b:2022; do
     folder="$WORK/videos/${part%%:*}"
     if [ ! -f "$folder/metadata.json" ]; then
         python -c "
-from deeplandscape_hf.procedural import write_procedural_dataset
+from deeplandscape_hf.training.procedural import write_procedural_dataset
 write_procedural_dataset('$folder', num_videos=256, num_frames=12, size=(96, 128), seed=${part##*:})
 " &
     fi

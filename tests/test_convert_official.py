@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deeplandscape_hf import DeepLandscapeGenerator, ImageDiscriminator, PairwiseDiscriminator
-from deeplandscape_hf.convert_official import (
+from deeplandscape_hf.conversion.official import (
     KEY_TABLE,
     OfficialCheckpointError,
     UnsafeCheckpointError,
@@ -29,7 +29,7 @@ from deeplandscape_hf.convert_official import (
     load_official_file,
     module_state_dict,
 )
-from deeplandscape_hf.hub import load_state_dict_strict
+from deeplandscape_hf.networks.hub import load_state_dict_strict
 
 OFFICIAL_G_CHANNELS = [512, 512, 512, 512, 256, 128, 64, 32, 16]  # fact sheet 1.2, level 0 (4 px) first
 OFFICIAL_D_CHANNELS_BY_K = [16, 32, 64, 128, 256, 512, 512, 512, 512]  # fact sheet 2.1/2.2, k = 0 (1024 px) first
@@ -480,8 +480,8 @@ def official_inference_module(monkeypatch):
 @pytest.mark.filterwarnings("ignore:Couldn't retrieve source code")  # torch.save of our stand-in classes
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
 def test_pickled_encoder_and_network_a_convert(tmp_path, official_inference_module, legacy):
-    from deeplandscape_hf.dynamics import StyleDynamicsNet
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder
+    from deeplandscape_hf.networks.dynamics import StyleDynamicsNet
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder
 
     torch.manual_seed(0)
     encoder = official_inference_module.ResNetEncoder(num_levels=4).eval()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deeplandscape_hf.data import (
+from deeplandscape_hf.training.data import (
     FramePairDataset,
     ImageDataset,
     SameFrameCropsDataset,
@@ -20,7 +20,7 @@ from deeplandscape_hf.data import (
     prepare_dataset,
     resized_shape,
 )
-from deeplandscape_hf.procedural import render_landscape_video, write_mp4, write_procedural_dataset
+from deeplandscape_hf.training.procedural import render_landscape_video, write_mp4, write_procedural_dataset
 
 # Coded frames: channel 0 = frame id * 25, channel 1 = column * 7, channel 2 = row * 15. Stored as lossless PNG at
 # the cached resolution, so every served pixel tells which frame, column and row it came from.

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from deeplandscape_hf.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
+from deeplandscape_hf.networks.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision ResNet18_Weights.IMAGENET1K_V1
 

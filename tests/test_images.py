@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deeplandscape_hf.images import (
+from deeplandscape_hf.animation.images import (
     CropBox,
     InvalidImageError,
     load_image,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deeplandscape_hf.segmentation import (
+from deeplandscape_hf.animation.segmentation import (
     SegmentationResult,
     SegmenterUnavailableError,
     SkySegmenter,
@@ -125,7 +125,7 @@ def test_unreachable_hub_fails_fast_without_retrying(monkeypatch):
     """No network and nothing cached: one quick probe, then the error (not minutes of download retries)."""
     import transformers
 
-    from deeplandscape_hf import segmentation
+    from deeplandscape_hf.animation import segmentation
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
@@ -146,7 +146,7 @@ def test_unreachable_hub_fails_fast_without_retrying(monkeypatch):
 def test_hub_probe_reports_a_closed_port(monkeypatch):
     import socket
 
-    from deeplandscape_hf.segmentation import hub_reachable
+    from deeplandscape_hf.animation.segmentation import hub_reachable
 
     with socket.socket() as server:  # bound but never listening: connections are refused at once
         server.bind(("127.0.0.1", 0))

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from deeplandscape_hf import video as video_module
-from deeplandscape_hf.video import (
+from deeplandscape_hf.animation import video as video_module
+from deeplandscape_hf.animation.video import (
     VideoWriteError,
     frames_to_uint8,
     read_video,

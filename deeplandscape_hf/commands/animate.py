@@ -118,11 +118,11 @@ def run(args: argparse.Namespace) -> int:
     """Load the model, animate, write the video; user errors reach cli.main as exceptions with clear messages."""
     import torch
 
+    from ..animation.perceptual import PerceptualWeightsUnavailableError
+    from ..animation.pipeline import DeepLandscapePipeline
+    from ..animation.segmentation import SegmenterUnavailableError
+    from ..animation.video import write_video
     from ..cli import CommandError
-    from ..perceptual import PerceptualWeightsUnavailableError
-    from ..pipeline import DeepLandscapePipeline
-    from ..segmentation import SegmenterUnavailableError
-    from ..video import write_video
 
     if args.frames is not None and args.frames < 1:
         raise CommandError(f"--frames must be at least 1, got {args.frames}.")

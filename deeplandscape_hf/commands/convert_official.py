@@ -68,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Convert, print what was written; user errors reach cli.main as exceptions with clear messages."""
     from ..cli import CommandError
-    from ..convert_official import OfficialCheckpointError, convert_official_checkpoint
+    from ..conversion.official import OfficialCheckpointError, convert_official_checkpoint
 
     try:
         report = convert_official_checkpoint(

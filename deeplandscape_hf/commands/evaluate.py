@@ -306,7 +306,7 @@ def run_animation(args: argparse.Namespace) -> int:
 def _extractors(args: argparse.Namespace, device: str) -> tuple[Any, Any]:
     """Build the FID / FVD feature networks first, so missing weights stop the run before any video is rendered."""
     from ..cli import CommandError
-    from ..metrics import I3DTorchScript, InceptionPool3, MissingWeightsError, R2Plus1DFeatures
+    from ..evaluation.metrics import I3DTorchScript, InceptionPool3, MissingWeightsError, R2Plus1DFeatures
 
     if args.no_fid and args.no_fvd:
         raise CommandError("--no-fid and --no-fvd leave nothing to compute.")
@@ -325,8 +325,8 @@ def _extractors(args: argparse.Namespace, device: str) -> tuple[Any, Any]:
 
 
 def _load_generator(name: str | None, device: str) -> Any:
-    from ..generator import DeepLandscapeGenerator
-    from ..hub import default_model_path
+    from ..networks.generator import DeepLandscapeGenerator
+    from ..networks.hub import default_model_path
 
     model = DeepLandscapeGenerator.from_pretrained(name if name else default_model_path())
     return model.to(device).eval()
@@ -345,7 +345,7 @@ def _check_generation(args: argparse.Namespace) -> None:
     if not 0 < args.truncation <= 1:
         raise CommandError(f"--truncation must be in (0, 1], got {args.truncation}.")
     if args.motion != "random":
-        from ..motion import get_motion
+        from ..motion.homographies import get_motion
 
         try:
             get_motion(args.motion)
@@ -440,11 +440,11 @@ def run_balance(args: argparse.Namespace) -> int:
 def run_inversion(args: argparse.Namespace) -> int:
     """Table 2: every variant on every photo through the real pipeline."""
     from .. import evaluation as ev
-    from .. import inversion as inv
+    from ..animation import inversion as inv
+    from ..animation.perceptual import PerceptualWeightsUnavailableError
+    from ..animation.pipeline import DeepLandscapePipeline
+    from ..animation.segmentation import SegmenterUnavailableError, SkySegmenter
     from ..cli import CommandError
-    from ..perceptual import PerceptualWeightsUnavailableError
-    from ..pipeline import DeepLandscapePipeline
-    from ..segmentation import SegmenterUnavailableError, SkySegmenter
 
     _check_outputs(args)
     _positive(args, "iterations")

@@ -48,7 +48,7 @@ def run(argv: list[str]) -> int:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> dict[str, Path]:
     """Procedural photos and videos, plus a corrupt and a one-frame video that must be skipped."""
-    from deeplandscape_hf.procedural import render_landscape, write_procedural_dataset
+    from deeplandscape_hf.training.procedural import render_landscape, write_procedural_dataset
 
     root = tmp_path_factory.mktemp("data")
     images, videos = root / "images", root / "videos"
@@ -107,8 +107,8 @@ def trained(dataset, tmp_path_factory) -> Path:
 
 
 def test_gan_exports_a_loadable_hub_layout(trained):
-    from deeplandscape_hf.discriminator import ImageDiscriminator, PairwiseDiscriminator
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.discriminator import ImageDiscriminator, PairwiseDiscriminator
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     G = DeepLandscapeGenerator.from_pretrained(trained)
     assert G.resolution == 16 and G.w_avg.abs().sum() > 0  # mean style computed for truncation / the encoder
@@ -178,9 +178,9 @@ def test_resume_continues_exactly(dataset, tmp_path):
 
 
 def test_encoder_and_dynamics_add_subfolders(trained):
-    from deeplandscape_hf.dynamics import StyleDynamicsNet
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.dynamics import StyleDynamicsNet
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     common = ["--generator", str(trained), "--output_dir", str(trained), *FAST]
     assert (
@@ -219,8 +219,8 @@ def test_encoder_and_dynamics_add_subfolders(trained):
 
 
 def test_encoder_starts_at_the_mean_style(trained, tmp_path):
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     out = tmp_path / "model"
     assert (
@@ -255,7 +255,7 @@ def test_encoder_starts_at_the_mean_style(trained, tmp_path):
 def test_dynamics_refuses_to_resume_against_a_changed_generator(trained, tmp_path):
     """Network A (and the encoder) learn one G: after more GAN training their checkpoints are stale, and resuming
     them silently would ship a mismatched model."""
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     generator_dir, out = tmp_path / "generator", tmp_path / "model"
     G = DeepLandscapeGenerator.from_pretrained(trained)

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..motion.homographies import Homographies
 from .colour_transfer import ColourTransform, fit_colour_transform
 from .images import CropBox
-from .motion import Homographies
 from .photo_motion import CropFrame, PhotoFlow
 from .segmentation import erode, feather
 

@@ -43,9 +43,9 @@ from typing import Any
 
 import torch
 
-from .discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
-from .generator import SUPPORTED_RESOLUTIONS, DeepLandscapeGenerator, GeneratorConfig
-from .hub import load_state_dict_strict
+from ..networks.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
+from ..networks.generator import SUPPORTED_RESOLUTIONS, DeepLandscapeGenerator, GeneratorConfig
+from ..networks.hub import load_state_dict_strict
 
 logger = logging.getLogger(__name__)
 
@@ -763,7 +763,7 @@ def convert_encoder_state_dict(
     official: Mapping[str, torch.Tensor], num_levels: int, w_dim: int
 ) -> tuple[Any, dict[str, torch.Tensor]]:
     """Official ``ResNetEncoder`` state -> (EncoderConfig, our state dict). The trunk depth is read from the keys."""
-    from .encoder import EncoderConfig
+    from ..networks.encoder import EncoderConfig
 
     official = _strip_wrappers(official)
     stages = tuple(len(_levels_with(official, rf"backbone\.layer{s}\.(\d+)\.conv1\.weight\Z")) for s in range(1, 5))
@@ -793,7 +793,7 @@ def convert_encoder_state_dict(
 
 def convert_dynamics_state_dict(official: Mapping[str, torch.Tensor]) -> tuple[Any, dict[str, torch.Tensor]]:
     """Official ``MLPApproximator`` state -> (DynamicsConfig, our state dict)."""
-    from .dynamics import DynamicsConfig
+    from ..networks.dynamics import DynamicsConfig
 
     official = _strip_wrappers(official)
     depth = len(_levels_with(official, r"impl\.(\d+)\.impl\.0\.weight\Z"))
@@ -971,7 +971,7 @@ def convert_official_checkpoint(
 
     extras = {}
     if encoder is not None:
-        from .encoder import DeepLandscapeEncoder
+        from ..networks.encoder import DeepLandscapeEncoder
 
         state, _ = _as_state_dict(load_official_file(encoder), "encoder")
         e_config, e_state = convert_encoder_state_dict(state, g_config.num_levels, g_config.w_dim)
@@ -980,7 +980,7 @@ def convert_official_checkpoint(
         extras["encoder"] = model
         components.append(f"encoder ({Path(encoder).name})")
     if dynamics is not None:
-        from .dynamics import StyleDynamicsNet
+        from ..networks.dynamics import StyleDynamicsNet
 
         state, _ = _as_state_dict(load_official_file(dynamics), "dynamics")
         a_config, a_state = convert_dynamics_state_dict(state)

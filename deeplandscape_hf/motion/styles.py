@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .vocabulary import STYLE_NAMES  # one list of names for the library and the fast --help of the CLI
+from ..vocabulary import STYLE_NAMES  # one list of names for the library and the fast --help of the CLI
 
 DYNAMIC_STYLE_SIZE = 3  # official n_frames_params.dyn_style_coordinates: z_dyn = last 3 coordinates of z
 STYLE_CHANGE_COEF = 1.0  # official constants.STYLE_CHANGE_COEF (scales the slerp time of synthetic videos)

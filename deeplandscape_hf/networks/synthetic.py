@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .motion import Motion, MotionLike, MotionPreset, get_motion, warp_noise_video
-from .styles import STYLE_NAMES, StylePath, slerp, style_path
+from ..motion.homographies import Motion, MotionLike, MotionPreset, get_motion, warp_noise_video
+from ..motion.styles import STYLE_NAMES, StylePath, slerp, style_path
 
 if TYPE_CHECKING:
     from .generator import DeepLandscapeGenerator

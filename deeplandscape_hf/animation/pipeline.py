@@ -30,11 +30,11 @@ from scipy import ndimage
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..networks.generator import DeepLandscapeGenerator
+from ..networks.hub import ModelNotFoundError, default_model_path, resolve_model_folder
 from . import inversion as inv
 from .colour_transfer import fit_colour_transform
 from .compositing import MOTION_SOURCES, Compositor, crop_mask
-from .generator import DeepLandscapeGenerator
-from .hub import ModelNotFoundError, default_model_path, resolve_model_folder
 from .images import (
     DEFAULT_MAX_PIXELS,
     MAX_IN_RESOLUTION,
@@ -320,8 +320,8 @@ class DeepLandscapePipeline:
         ``repo_or_dir`` None loads the bundled default model. ``cache_dir`` is the inversion cache folder (not the
         hub download cache).
         """
-        from .dynamics import StyleDynamicsNet
-        from .encoder import DeepLandscapeEncoder
+        from ..networks.dynamics import StyleDynamicsNet
+        from ..networks.encoder import DeepLandscapeEncoder
 
         source = default_model_path() if repo_or_dir is None else repo_or_dir
         hub = dict(revision=revision, token=token, local_files_only=local_files_only)
@@ -528,7 +528,7 @@ class DeepLandscapePipeline:
     def _validate_style(self, style: Any) -> None:
         if style is None:
             return
-        from .styles import style_path
+        from ..motion.styles import style_path
 
         style_path(style)  # unknown names raise a ValueError listing the valid ones
         if self.dynamics is None:
@@ -676,7 +676,7 @@ class DeepLandscapePipeline:
         """
         if style is None:
             return None
-        from .styles import interpolate_keyframes, style_path
+        from ..motion.styles import interpolate_keyframes, style_path
 
         resolution = self.generator.resolution
         path = style_path(style, self.config.style_strength, resolution)
@@ -721,7 +721,13 @@ class DeepLandscapePipeline:
         ``frame_indices`` renders only those frames of the ``num_frames`` video (e.g. ``[0, num_frames]`` to check
         that a loop closes). See ``__call__`` for the other arguments.
         """
-        from .motion import frame_recipe, get_motion, resolve_homographies, warp_by_recipe, warp_noise_video
+        from ..motion.homographies import (
+            frame_recipe,
+            get_motion,
+            resolve_homographies,
+            warp_by_recipe,
+            warp_noise_video,
+        )
 
         start_all = time.perf_counter()
         num_frames = self.config.num_frames if num_frames is None else int(num_frames)
@@ -918,7 +924,7 @@ class DeepLandscapePipeline:
             ``DeepLandscapePipelineOutput``.
         """
         # Validate the cheap arguments first, so a typo fails before minutes of inversion.
-        from .motion import get_motion
+        from ..motion.homographies import get_motion
 
         self._validate_style(style)
         if isinstance(motion, (str, os.PathLike)):

@@ -405,7 +405,7 @@ def _trim_even_padding(frames: np.ndarray, photo_hw: tuple[int, int]) -> np.ndar
 
 def _read_video(path: Path) -> np.ndarray:
     """uint8 (T, H, W, 3), or an error naming the file when it cannot be decoded."""
-    from .video import read_video
+    from ..animation.video import read_video
 
     try:
         frames = read_video(path)
@@ -418,7 +418,7 @@ def _read_video(path: Path) -> np.ndarray:
 
 def _video_lengths(paths: Sequence[Path]) -> dict[Path, int]:
     """Frame count of every video, checking first that each can be opened; unreadable files are listed together."""
-    from .video import video_info
+    from ..animation.video import video_info
 
     lengths, broken = {}, []
     for path in paths:
@@ -436,7 +436,7 @@ def _video_lengths(paths: Sequence[Path]) -> dict[Path, int]:
 
 
 def _load_photo(path: Path) -> np.ndarray:
-    from .images import load_image
+    from ..animation.images import load_image
 
     try:
         return np.array(load_image(path))  # a writable copy: torch.from_numpy warns on PIL's read-only buffer
@@ -447,7 +447,7 @@ def _load_photo(path: Path) -> np.ndarray:
 def _load_mask_for(mask_path: Path, photo_path: Path, photo_hw: tuple[int, int]) -> tuple[np.ndarray, str | None]:
     """A user mask at the photo's size. Same aspect ratio but another size: resized with a warning naming both files;
     another aspect ratio: an error naming both (the mask was drawn on a different picture or crop)."""
-    from .images import load_mask
+    from ..animation.images import load_mask
 
     try:
         values = load_mask(mask_path)
@@ -507,7 +507,7 @@ def resolve_mask_fn(
     ``auto`` uses the ADE20K segmenter (sky + water, DESIGN decision 5); when it cannot be loaded (offline, not
     cached) the colour heuristic is used instead and the note says so, since its masks are rougher.
     """
-    from . import segmentation as seg
+    from ..animation import segmentation as seg
 
     if segmentation not in ("auto", "heuristic"):
         raise ValueError(f"segmentation must be 'auto' or 'heuristic', got {segmentation!r}")
@@ -761,7 +761,7 @@ def pipeline_animate_fn(
     (the official preprocessing), the mask the one the pipeline used, so every variant sees the same photo and mask.
     Pipeline warnings (empty mask, perceptual none) are returned in ``info["warnings"]``.
     """
-    from .images import load_image, official_resize_and_crop
+    from ..animation.images import load_image, official_resize_and_crop
 
     masks = dict(masks or {})
 
