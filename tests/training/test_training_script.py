@@ -21,6 +21,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import train_accelerate  # noqa: E402
 from deeplandscape_hf.training import checkpoint as ckpt  # noqa: E402
+from deeplandscape_hf.training import gan  # noqa: E402
+from deeplandscape_hf.training.configs import get_config  # noqa: E402
 
 FAST = ["--report_to", "none", "--cpu_threads", "1", "--sample_steps", "1000", "--log_steps", "2"]
 
@@ -141,7 +143,7 @@ def test_corrupt_and_one_frame_videos_are_skipped(trained, dataset):
 
 
 def test_phase_change_switches_batch_and_learning_rate(dataset, tmp_path):
-    config = train_accelerate.get_config("tiny").to_dict()
+    config = get_config("tiny").to_dict()
     config.update(batch_sizes={"8": 4, "16": 2}, learning_rates={"8": 1e-3, "16": 2e-3}, fade_images=8, stable_images=8)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
@@ -342,7 +344,7 @@ def test_command_line_reports_errors_with_exit_status_2(tmp_path):
 
 def test_original_config_trains_without_videos(dataset, tmp_path):
     out = tmp_path / "original"
-    config = train_accelerate.get_config("original").to_dict()
+    config = get_config("original").to_dict()
     small = {
         "resolution": 16,
         "generator_channels": [8, 8, 8],
@@ -390,7 +392,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_exactly(dataset, tmp_path, m
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert run(gan_args(dataset, straight, *extra)) == 0
 
-    iteration = train_accelerate._gan_iteration
+    iteration = gan.gan_iteration
     calls = []
 
     def ctrl_c_in_the_third_iteration(*args, **kwargs):
@@ -399,7 +401,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_exactly(dataset, tmp_path, m
             signal.raise_signal(signal.SIGINT)  # arrives mid-iteration; the iteration still completes
         return iteration(*args, **kwargs)
 
-    monkeypatch.setattr(train_accelerate, "_gan_iteration", ctrl_c_in_the_third_iteration)
+    monkeypatch.setattr(gan, "gan_iteration", ctrl_c_in_the_third_iteration)
     assert run(gan_args(dataset, stopped, *extra)) == 130
     monkeypatch.undo()
     root = stopped / "checkpoints" / "gan"
@@ -508,7 +510,7 @@ def test_resume_may_change_the_pairwise_schedule_and_records_it(dataset, tmp_pat
 def test_resume_under_another_architecture_is_refused(dataset, tmp_path):
     out = tmp_path / "out"
     assert run(gan_args(dataset, out, "--images_per_phase", "16", "--max_train_steps", "1")) == 0
-    config = train_accelerate.get_config("tiny").to_dict()
+    config = get_config("tiny").to_dict()
     config.update(z_dim=64, fade_images=16, stable_images=16)
     path = tmp_path / "wider.json"
     path.write_text(json.dumps(config))
