@@ -8,17 +8,19 @@ import torch
 from PIL import Image
 
 from deeplandscape_hf.training.data import (
-    FramePairDataset,
-    ImageDataset,
-    SameFrameCropsDataset,
-    StreamSampler,
     cache_path,
     find_images,
     find_videos,
     load_manifest,
-    make_loader,
     prepare_dataset,
     resized_shape,
+)
+from deeplandscape_hf.training.datasets import (
+    FramePairDataset,
+    ImageDataset,
+    SameFrameCropsDataset,
+    StreamSampler,
+    make_loader,
 )
 from deeplandscape_hf.training.procedural import render_landscape_video, write_mp4, write_procedural_dataset
 

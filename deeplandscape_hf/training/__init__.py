@@ -1,6 +1,7 @@
 """Training the networks: data, losses, schedule, checkpoints, EMA, run control and the three training loops.
 
-- data: the multi-resolution cache of photos and videos (``data``), procedural stand-in data (``procedural``);
+- data: the multi-resolution cache of photos and videos (``data``), reproducible sample streams over it
+  (``datasets``), procedural stand-in data (``procedural``);
 - the GAN: configs and the progressive-growing schedule (``configs``, ``schedule``), losses and EMA (``losses``,
   ``ema``), one iteration (``gan_step``), its real-data samplers (``gan_data``) and the loop (``gan.train_gan``);
 - E and A on samples of a frozen G: the shared loop (``supervised``), ``encoder.train_encoder``,

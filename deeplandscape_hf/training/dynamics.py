@@ -31,7 +31,7 @@ DYNAMICS_BATCH = 512  # official MLPDataset batch
 @releases_run_resources
 def train_dynamics(args: argparse.Namespace) -> int:
     """The ``dynamics`` subcommand: network A on (w1, z_far, t, w2) drawn from the frozen mapping net."""
-    from deeplandscape_hf.networks.dynamics import (
+    from ..networks.dynamics import (
         DynamicsConfig,
         StyleDynamicsNet,
         dynamics_loss,

@@ -35,7 +35,7 @@ ENCODER_Z_SCALE = 3.0  # official gen_encoder_train_data.sh --z-scale 3
 @releases_run_resources
 def train_encoder(args: argparse.Namespace) -> int:
     """The ``encoder`` subcommand: E learns W+ of images rendered by a frozen G (official train_encoder.py)."""
-    from deeplandscape_hf.networks.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
+    from ..networks.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
 
     if args.generator and not Path(args.generator).expanduser().exists() and args.generator.count("/") != 1:
         raise TrainingInputError(f"--generator '{args.generator}' does not exist.")

@@ -115,8 +115,8 @@ def train_gan(args: argparse.Namespace) -> int:
     check_output_dir(output_dir)  # last: the only check that creates something
 
     # 2. Accelerator, models, optimizers.
-    from deeplandscape_hf.networks.discriminator import ImageDiscriminator, PairwiseDiscriminator
-    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
+    from ..networks.discriminator import ImageDiscriminator, PairwiseDiscriminator
+    from ..networks.generator import DeepLandscapeGenerator
 
     accelerator = make_accelerator(args, output_dir)
     setup_logging(accelerator)
@@ -342,8 +342,8 @@ def _write_gan_sample(
 ) -> Path | None:
     """Sample grid video with the EMA G at the current level: static noise fixed, dynamic noise shifting."""
     try:
-        from deeplandscape_hf.animation.video import tile_videos, write_video
-        from deeplandscape_hf.motion.noise import shift_noise
+        from ..animation.video import tile_videos, write_video
+        from ..motion.noise import shift_noise
     except ImportError as error:  # sample videos are a convenience; never stop training for them
         logger.warning("no sample video (%s)", error)
         return None

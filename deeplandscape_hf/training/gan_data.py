@@ -17,11 +17,11 @@ logger = logging.getLogger(__name__)
 
 
 class RealSampler:
-    """Real batches from a ``data.CachedStreamDataset``: sample n of the stream depends only on (seed, n).
+    """Real batches from a ``datasets.CachedStreamDataset``: sample n of the stream depends only on (seed, n).
 
     ``counters[name]`` is the global number of samples this stream has served (all processes together); it is
     checkpointed, so a resume continues the exact same stream. Every draw takes one global batch of consecutive
-    sample numbers and gives each process its own contiguous slice (as ``data.StreamSampler`` does).
+    sample numbers and gives each process its own contiguous slice (as ``datasets.StreamSampler`` does).
     """
 
     def __init__(self, dataset, name: str, counters: dict[str, int], process_index: int, num_processes: int):
@@ -62,7 +62,7 @@ def prepare_data_cache(
     What was skipped is logged per input; when what is left cannot feed both discriminators the error says what
     happened to every input, before any training starts.
     """
-    from deeplandscape_hf.training import data
+    from . import data
 
     def prepare() -> None:
         if not (image_dirs or video_dirs):
@@ -96,7 +96,7 @@ def prepare_data_cache(
 
 def cache_has(cache_dir: Path, kind: str) -> bool:
     """Whether a prepared cache already holds ``kind`` ('images' / 'videos') so no source folder is needed."""
-    from deeplandscape_hf.training import data
+    from . import data
 
     try:
         return bool(data.load_manifest(cache_dir).get(kind))
@@ -114,13 +114,13 @@ def build_samplers(
     video_frames_as_images: str = "auto",
 ) -> dict[str, RealSampler]:
     """Real-data samplers at one resolution (rebuilt at every resolution change, like the official loaders)."""
-    from deeplandscape_hf.training import data
+    from . import datasets
 
     rank, count = accelerator.process_index, accelerator.num_processes
     try:
         samplers = {
             "images": RealSampler(
-                data.ImageDataset(
+                datasets.ImageDataset(
                     cache_dir,
                     resolution,
                     seed,
@@ -133,10 +133,10 @@ def build_samplers(
             )
         }
         if config.use_pairwise:
-            pairs = data.FramePairDataset(cache_dir, resolution, seed)
+            pairs = datasets.FramePairDataset(cache_dir, resolution, seed)
             samplers["pairs"] = RealSampler(pairs, "pairs", counters, rank, count)
             if config.crop_probability > 0:
-                crops = data.SameFrameCropsDataset(cache_dir, resolution, seed)
+                crops = datasets.SameFrameCropsDataset(cache_dir, resolution, seed)
                 samplers["crops"] = RealSampler(crops, "crops", counters, rank, count)
     except ValueError as error:
         raise TrainingInputError(str(error)) from error
@@ -146,7 +146,7 @@ def build_samplers(
 @releases_run_resources
 def run_prepare(args: argparse.Namespace) -> int:
     """The ``prepare`` subcommand: a thin wrapper on ``data.prepare_dataset``."""
-    from deeplandscape_hf.training import data
+    from . import data
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     image_dirs = check_folders(args.image_dir, "--image_dir", "images")

@@ -65,7 +65,7 @@ def check_output_dir(path: Path) -> None:
 
 def check_folders(folders: Sequence[str], flag: str, kind: str) -> list[Path]:
     """Every folder exists and holds at least one photo / video (``kind``), so nothing fails after work started."""
-    from deeplandscape_hf.training import data
+    from . import data
 
     paths = []
     for folder in folders:

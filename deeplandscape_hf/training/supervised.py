@@ -44,8 +44,8 @@ MAX_GRAD_NORM = 10.0  # official grad-clip 10 for E and A
 
 
 def _load_generator(path: str, device: torch.device) -> nn.Module:
-    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
-    from deeplandscape_hf.networks.hub import ModelNotFoundError
+    from ..networks.generator import DeepLandscapeGenerator
+    from ..networks.hub import ModelNotFoundError
 
     try:
         G = DeepLandscapeGenerator.from_pretrained(path)
@@ -185,7 +185,7 @@ def setup_supervised(args: argparse.Namespace, command: str) -> tuple[Path, Any,
 def write_frames(frames: torch.Tensor, path: Path) -> Path | None:
     """Frames (T, 3, H, W) in [-1, 1] to ``path`` (mp4 or png), upscaled to >= 64 px; never raises."""
     try:
-        from deeplandscape_hf.animation.video import write_video
+        from ..animation.video import write_video
 
         frames = frames.detach().float().clamp(-1, 1).cpu()
         scale = max(1, 64 // frames.shape[-1])
