@@ -55,8 +55,6 @@ ANIMATION_COLUMNS = (
 
 
 MaskFn = Callable[[np.ndarray], np.ndarray]  # uint8 (H, W, 3) photo -> float (H, W) in [0, 1], 1 = may move
-
-
 LPIPSChoice = Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None | Literal[False]
 
 

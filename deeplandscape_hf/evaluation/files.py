@@ -16,20 +16,10 @@ from PIL import Image
 from .results import EvaluationInputError
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif", ".webp")
-
-
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-
-
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
 MASK_NAME_SUFFIXES = ("", "_mask")  # lake.png or lake_mask.png for lake.jpg
-
-
 FRAME_FILE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
 ASPECT_TOLERANCE = 0.01  # a mask within 1 % of the photo's aspect ratio was drawn on a resized copy of it
 
 

@@ -25,8 +25,6 @@ from .metrics import (
 from .results import EvaluationInputError, EvaluationResult, finite_mean, progress_bar
 
 BALANCE_COLUMNS = ("model", "FID", "FVD", "SSIM", "LPIPS", "Flow x1e-3", "flow static x1e-3")
-
-
 SYNTHETIC_COLUMNS = ("model", "FID", "FVD", "videos", "frames", "size")
 
 

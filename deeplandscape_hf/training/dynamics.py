@@ -13,9 +13,7 @@ from torch import nn
 from .run import (
     TrainingInputError,
     check_resume_config,
-    checkpoint_root,
     releases_run_resources,
-    resume_path,
     run_options,
     seed_everything,
     weights_sha256,
@@ -23,8 +21,6 @@ from .run import (
 from .supervised import SupervisedTask, fixed_z_and_noise, setup_supervised, train_supervised, write_frames
 
 DYNAMICS_LR = 0.01  # official configs/encoders/256_mlp.yaml
-
-
 DYNAMICS_BATCH = 512  # official MLPDataset batch
 
 
@@ -38,11 +34,7 @@ def train_dynamics(args: argparse.Namespace) -> int:
         sample_dynamics_batch,
     )
 
-    if args.generator and not Path(args.generator).expanduser().exists() and args.generator.count("/") != 1:
-        raise TrainingInputError(f"--generator '{args.generator}' does not exist.")
-    output_dir = Path(args.output_dir).expanduser()
-    resume = resume_path(args, checkpoint_root(output_dir, "dynamics"))
-    output_dir, accelerator, G, stop = setup_supervised(args, "dynamics")
+    output_dir, accelerator, G, stop, resume = setup_supervised(args, "dynamics")
     if G.config.z_dynamic_dim < 1:
         raise TrainingInputError(
             "this generator has no dynamic latent (z_dynamic_dim = 0): network A has nothing "

@@ -14,9 +14,7 @@ from torch import nn
 from .run import (
     TrainingInputError,
     check_resume_config,
-    checkpoint_root,
     releases_run_resources,
-    resume_path,
     run_options,
     seed_everything,
     weights_sha256,
@@ -24,11 +22,7 @@ from .run import (
 from .supervised import SupervisedTask, fixed_z_and_noise, setup_supervised, train_supervised, write_frames
 
 ENCODER_LR = 1e-4  # official train_eval_loop default, used by configs/encoders/256_resnet.yaml
-
-
 ENCODER_BATCH = 6  # official configs/encoders/256_resnet.yaml (4 for 512)
-
-
 ENCODER_Z_SCALE = 3.0  # official gen_encoder_train_data.sh --z-scale 3
 
 
@@ -37,12 +31,7 @@ def train_encoder(args: argparse.Namespace) -> int:
     """The ``encoder`` subcommand: E learns W+ of images rendered by a frozen G (official train_encoder.py)."""
     from ..networks.encoder import BackboneWeightsUnavailableError, DeepLandscapeEncoder, EncoderConfig
 
-    if args.generator and not Path(args.generator).expanduser().exists() and args.generator.count("/") != 1:
-        raise TrainingInputError(f"--generator '{args.generator}' does not exist.")
-    output_dir = Path(args.output_dir).expanduser()
-    root = checkpoint_root(output_dir, "encoder")
-    resume = resume_path(args, root)
-    output_dir, accelerator, G, stop = setup_supervised(args, "encoder")
+    output_dir, accelerator, G, stop, resume = setup_supervised(args, "encoder")
     image_size = args.image_size or max(32, min(256, G.resolution))
     seed_everything(args.seed)
     try:

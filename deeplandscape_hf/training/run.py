@@ -30,6 +30,8 @@ from .configs import ARCHITECTURE_FIELDS
 
 logger = logging.getLogger(__name__)
 
+SAMPLE_FPS = 12  # frame rate of the sample videos every loop writes
+
 
 class TrainingInputError(ValueError):
     """A problem with the command line or the data, found before any training work starts."""
@@ -38,7 +40,6 @@ class TrainingInputError(ValueError):
 # Released when a subcommand ends however it ends (the output-folder lock, the signal handlers); the multi-process
 # exit in finish closes it itself because os._exit skips every with-block.
 RUN_RESOURCES = contextlib.ExitStack()
-SAMPLE_FPS = 12
 
 
 def releases_run_resources(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

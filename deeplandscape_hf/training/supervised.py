@@ -31,6 +31,7 @@ from .run import (
     mean_across,
     progress_bar,
     report_stop,
+    resume_path,
     run_options,
     save_checkpoint,
     setup_logging,
@@ -166,20 +167,27 @@ def train_supervised(
     return 0
 
 
-def setup_supervised(args: argparse.Namespace, command: str) -> tuple[Path, Any, nn.Module, run_control.StopSignals]:
-    """Shared first steps of encoder / dynamics: validate, make the accelerator, claim the folder, load the frozen G."""
+def setup_supervised(
+    args: argparse.Namespace, command: str
+) -> tuple[Path, Any, nn.Module, run_control.StopSignals, Path | None]:
+    """Shared first steps of encoder / dynamics: validate, make the accelerator, claim the folder, load the frozen G.
+
+    Returns the output folder, the accelerator, G, the stop signals and the checkpoint to resume from (or None)."""
+    if args.generator and not Path(args.generator).expanduser().exists() and args.generator.count("/") != 1:
+        raise TrainingInputError(f"--generator '{args.generator}' does not exist.")
+    output_dir = Path(args.output_dir).expanduser()
+    resume = resume_path(args, checkpoint_root(output_dir, command))
     check_hub_args(args)
     if args.max_train_steps is None or args.max_train_steps < 1:
         raise TrainingInputError(f"--max_train_steps must be >= 1, got {args.max_train_steps}.")
     if args.batch_size < 1:
         raise TrainingInputError(f"--batch_size must be >= 1, got {args.batch_size}.")
-    output_dir = Path(args.output_dir).expanduser()
     check_output_dir(output_dir)
     accelerator = make_accelerator(args, output_dir)
     setup_logging(accelerator)
     stop = start_run(accelerator, output_dir, command)
     G = _load_generator(args.generator, accelerator.device)
-    return output_dir, accelerator, G, stop
+    return output_dir, accelerator, G, stop, resume
 
 
 def write_frames(frames: torch.Tensor, path: Path) -> Path | None:
