@@ -452,10 +452,11 @@ class DeepLandscapePipeline:
             photo: the landscape (path, PIL image, array or tensor).
             segmentation: ``auto`` (the ADE20K model from pipeline.json; when it cannot be loaded, the colour
                 heuristic with a UserWarning starting "The segmentation model could not be loaded"), ``model``
-                (the model or :class:`~deeplandscape_hf.segmentation.SegmenterUnavailableError`) or ``heuristic``.
+                (the model or :class:`~deeplandscape_hf.animation.segmentation.SegmenterUnavailableError`) or
+                ``heuristic``.
 
         Returns:
-            A :class:`~deeplandscape_hf.segmentation.SegmentationResult`: ``dynamic_mask`` (what may move),
+            A :class:`~deeplandscape_hf.animation.segmentation.SegmentationResult`: ``dynamic_mask`` (what may move),
             ``sky_mask``, ``labels`` (H, W) float32 masks / int labels, and ``horizon`` as a fraction of the height.
         """
         modes = [mode for mode in SEGMENTATION_MODES if mode != "none"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``convert-official`` (see `deeplandscape_hf.convert_official` for the key table and format)."""
+    """Register ``convert-official`` (see `deeplandscape_hf.conversion.official` for the key table and format)."""
     parser = subparsers.add_parser(
         "convert-official",
         help="convert the authors' released checkpoints into a hub-ready model folder",

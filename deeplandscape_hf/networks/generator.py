@@ -370,7 +370,7 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
     ) -> torch.Tensor:
         """A synthetic video, float (T, 3, H, W) in [-1, 1]: shared z_st and S_st, S_dyn warped by the motion.
 
-        Delegates to `deeplandscape_hf.synthetic.generate_video`, which documents every argument and the accepted
+        Delegates to `synthetic.generate_video` (this package), which documents every argument and the accepted
         ``motion`` / ``style`` types (``style=None`` is the official random z_dyn slerp; a style name sets z_dyn to
         its target). ``options``: ``mixing``, ``style_strength``, ``working_resolution``, ``clamp``.
         """
