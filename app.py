@@ -35,14 +35,14 @@ import torch
 from PIL import Image
 
 from deeplandscape_hf import DeepLandscapePipeline
-from deeplandscape_hf.compositing import MOTION_SOURCES as MOTION_SOURCE_CHOICES
-from deeplandscape_hf.hub import ModelNotFoundError
-from deeplandscape_hf.images import InvalidImageError, load_image
-from deeplandscape_hf.inversion import INVERSION_MODES
+from deeplandscape_hf.animation.compositing import MOTION_SOURCES as MOTION_SOURCE_CHOICES
+from deeplandscape_hf.animation.images import InvalidImageError, load_image
+from deeplandscape_hf.animation.inversion import INVERSION_MODES
+from deeplandscape_hf.animation.segmentation import SegmentationResult
+from deeplandscape_hf.animation.video import VideoWriteError, write_video
 from deeplandscape_hf.motion import MOTION_PRESETS, get_motion, motion_from_direction
-from deeplandscape_hf.segmentation import SegmentationResult
-from deeplandscape_hf.styles import StyleVocabulary, style_path, style_stills
-from deeplandscape_hf.video import VideoWriteError, write_video
+from deeplandscape_hf.motion.styles import StyleVocabulary, style_path, style_stills
+from deeplandscape_hf.networks.hub import ModelNotFoundError
 from deeplandscape_hf.vocabulary import DTYPE_CHOICES
 
 try:  # ZeroGPU on Hugging Face Spaces; everywhere else the decorator is not applied.
@@ -350,7 +350,7 @@ def gif_frames(frames: list[Image.Image], max_side: int = GIF_MAX_SIDE) -> list[
 
 
 def _reconstruction_ssim(reconstruction: Image.Image, crop: Image.Image) -> float:
-    from deeplandscape_hf.metrics.image import ssim
+    from deeplandscape_hf.evaluation.metrics.image import ssim
 
     return float(ssim(np.array(reconstruction.convert("RGB")), np.array(crop.convert("RGB"))))
 

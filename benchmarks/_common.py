@@ -29,7 +29,7 @@ ELEMENTWISE_LAYERS = frozenset({"ConstantInput", "NoiseInjection", "PixelNorm", 
 
 
 def _layers_module() -> Any:
-    from deeplandscape_hf import layers
+    from deeplandscape_hf.networks import layers
 
     return layers
 
@@ -79,7 +79,7 @@ def _linear(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
 
 
 def default_handlers() -> dict[type, Callable[[nn.Module, tuple, torch.Tensor], int]]:
-    """Multiply-add counters per module type: torch's own layers plus deeplandscape_hf.layers (where present)."""
+    """Multiply-add counters per module type: torch's layers plus deeplandscape_hf.networks.layers (where present)."""
     handlers: dict[type, Callable] = {
         nn.Conv2d: _conv,
         nn.ConvTranspose2d: _conv_transpose,

@@ -30,12 +30,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from deeplandscape_hf.dynamics import DynamicsConfig, StyleDynamicsNet  # noqa: E402
-from deeplandscape_hf.encoder import DeepLandscapeEncoder, EncoderConfig  # noqa: E402
-from deeplandscape_hf.generator import DeepLandscapeGenerator, GeneratorConfig  # noqa: E402
-from deeplandscape_hf.hub import ModelNotFoundError  # noqa: E402
-from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig  # noqa: E402
-from deeplandscape_hf.video import write_video  # noqa: E402
+from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig  # noqa: E402
+from deeplandscape_hf.animation.video import write_video  # noqa: E402
+from deeplandscape_hf.networks.dynamics import DynamicsConfig, StyleDynamicsNet  # noqa: E402
+from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder, EncoderConfig  # noqa: E402
+from deeplandscape_hf.networks.generator import DeepLandscapeGenerator, GeneratorConfig  # noqa: E402
+from deeplandscape_hf.networks.hub import ModelNotFoundError  # noqa: E402
 
 PHOTO_FOLDERS = (REPO / "examples", REPO.parent / "shared" / "data" / "landscapes")
 FALLBACK_RESOLUTION = 128

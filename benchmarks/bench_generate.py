@@ -48,10 +48,10 @@ from _common import (  # noqa: E402
 )
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig  # noqa: E402
-from deeplandscape_hf.generator import SynthesisBlock, level_plan  # noqa: E402
-from deeplandscape_hf.layers import ConstantInput, FusedUpsample, NearestUpsampleConv2d, NoiseInjection  # noqa: E402
-from deeplandscape_hf.precision import DTYPE_CHOICES, autocast, bf16_is_native, frame_psnr  # noqa: E402
-from deeplandscape_hf.synthetic import plan_video, tune_cpu_allocator  # noqa: E402
+from deeplandscape_hf.networks.generator import SynthesisBlock, level_plan  # noqa: E402
+from deeplandscape_hf.networks.layers import ConstantInput, FusedUpsample, NearestUpsampleConv2d, NoiseInjection  # noqa: E402
+from deeplandscape_hf.networks.precision import DTYPE_CHOICES, autocast, bf16_is_native, frame_psnr  # noqa: E402
+from deeplandscape_hf.networks.synthetic import plan_video, tune_cpu_allocator  # noqa: E402
 
 FLOOR_RATIO_TARGET = 1.3  # at batch 8: within 1.3x of the FLOP floor
 REFERENCE_RATIO_TARGETS = {1: 0.8, 8: 0.7}  # ours / reference s/frame at batch 1 and at batch 8

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from _common import environment, peak_rss_gb  # noqa: E402
 
 from deeplandscape_hf import DeepLandscapePipeline  # noqa: E402
-from deeplandscape_hf.video import write_video  # noqa: E402
+from deeplandscape_hf.animation.video import write_video  # noqa: E402
 
 FULL_HD = (1920, 1080)
 SMALL_SHORT_SIDE = 512

@@ -54,7 +54,7 @@ def _worker(case: str) -> None:
     from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation  # noqa: F401 - seconds, not timed
 
     from deeplandscape_hf import DeepLandscapeGenerator, DeepLandscapePipeline
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder, EncoderConfig
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder, EncoderConfig
 
     pipe = DeepLandscapePipeline.from_pretrained()  # the bundled model: no network needed
     photo = sorted((REPO / "examples").glob("*.jpg"))[0]

@@ -84,9 +84,9 @@ def animate_worker(photo: Path, model: str | None, preset: str, frames: int, thr
     """Photo file -> mp4 in this process; seconds from the file to the written video, and this process's peak RSS."""
     import torch
 
-    from deeplandscape_hf.hub import ModelNotFoundError
-    from deeplandscape_hf.pipeline import DeepLandscapePipeline
-    from deeplandscape_hf.video import write_video
+    from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline
+    from deeplandscape_hf.animation.video import write_video
+    from deeplandscape_hf.networks.hub import ModelNotFoundError
 
     if threads:
         torch.set_num_threads(threads)
@@ -122,8 +122,8 @@ def animate_worker(photo: Path, model: str | None, preset: str, frames: int, thr
 
 def decode_worker(photo: Path) -> dict[str, Any]:
     """The photo's decode alone, as the pipeline does it with its default settings, in this fresh process."""
-    from deeplandscape_hf.images import load_image, parse_max_side
-    from deeplandscape_hf.pipeline import PipelineConfig
+    from deeplandscape_hf.animation.images import load_image, parse_max_side
+    from deeplandscape_hf.animation.pipeline import PipelineConfig
 
     config = PipelineConfig()
     before_gb, start = peak_rss_gb(), cpu_seconds()  # after the imports (torch), which every run pays

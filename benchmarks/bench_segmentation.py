@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import environment, print_table, write_json  # noqa: E402
 
-from deeplandscape_hf.segmentation import HEURISTIC_METHODS, heuristic_segment  # noqa: E402
+from deeplandscape_hf.animation.segmentation import HEURISTIC_METHODS, heuristic_segment  # noqa: E402
 
 TARGET_S = 1.0  # one 1920x1080 photo on the 2-core CPU
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

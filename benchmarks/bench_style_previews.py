@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from deeplandscape_hf import DeepLandscapePipeline
-from deeplandscape_hf.images import load_image
-from deeplandscape_hf.styles import style_stills
+from deeplandscape_hf.animation.images import load_image
+from deeplandscape_hf.motion.styles import style_stills
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 10.0

@@ -53,7 +53,7 @@ def _configs() -> dict[str, dict]:
 def _make_data(root: Path) -> tuple[Path, Path]:
     from PIL import Image
 
-    from deeplandscape_hf.procedural import render_landscape, write_procedural_dataset
+    from deeplandscape_hf.training.procedural import render_landscape, write_procedural_dataset
 
     images, videos = root / "images", root / "videos"
     images.mkdir()

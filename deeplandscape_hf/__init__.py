@@ -10,27 +10,27 @@ __version__ = "0.1.0"
 # Public names load lazily so that `import deeplandscape_hf` stays cheap (the CLI imports torchvision/transformers
 # only for the commands that need them).
 _PUBLIC = {
-    "DeepLandscapeGenerator": "generator",
-    "GeneratorConfig": "generator",
-    "ImageDiscriminator": "discriminator",
-    "PairwiseDiscriminator": "discriminator",
-    "DiscriminatorConfig": "discriminator",
-    "DeepLandscapeEncoder": "encoder",
-    "EncoderConfig": "encoder",
-    "StyleDynamicsNet": "dynamics",
-    "DynamicsConfig": "dynamics",
-    "DeepLandscapePipeline": "pipeline",
-    "DeepLandscapePipelineOutput": "pipeline",
+    "DeepLandscapeGenerator": "networks.generator",
+    "GeneratorConfig": "networks.generator",
+    "ImageDiscriminator": "networks.discriminator",
+    "PairwiseDiscriminator": "networks.discriminator",
+    "DiscriminatorConfig": "networks.discriminator",
+    "DeepLandscapeEncoder": "networks.encoder",
+    "EncoderConfig": "networks.encoder",
+    "StyleDynamicsNet": "networks.dynamics",
+    "DynamicsConfig": "networks.dynamics",
+    "DeepLandscapePipeline": "animation.pipeline",
+    "DeepLandscapePipelineOutput": "animation.pipeline",
 }
 
 __all__ = ["__version__", *_PUBLIC]
 
 if TYPE_CHECKING:
-    from .discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
-    from .dynamics import DynamicsConfig, StyleDynamicsNet
-    from .encoder import DeepLandscapeEncoder, EncoderConfig
-    from .generator import DeepLandscapeGenerator, GeneratorConfig
-    from .pipeline import DeepLandscapePipeline, DeepLandscapePipelineOutput
+    from .animation.pipeline import DeepLandscapePipeline, DeepLandscapePipelineOutput
+    from .networks.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
+    from .networks.dynamics import DynamicsConfig, StyleDynamicsNet
+    from .networks.encoder import DeepLandscapeEncoder, EncoderConfig
+    from .networks.generator import DeepLandscapeGenerator, GeneratorConfig
 
 
 def __getattr__(name: str):

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from .synthetic import tune_cpu_allocator
+    from .networks.synthetic import tune_cpu_allocator
 
     tune_cpu_allocator()  # process-wide, so only entry points call it
     try:

@@ -41,7 +41,7 @@ PAPER_MOTION_NAMES: tuple[str, ...] = tuple(f"m{index:02d}" for index in range(1
 # ... then the authors' selected man1..man5: the order of motion.MOTION_PRESETS (sorted CSV names, '1' < 'a')
 MOTION_PRESET_NAMES: tuple[str, ...] = (*PAPER_MOTION_NAMES, *(f"man{index}" for index in range(1, 6)))
 
-# Precision of rendering (deeplandscape_hf.precision explains what auto picks).
+# Precision of rendering (deeplandscape_hf.networks.precision explains what auto picks).
 DTYPE_CHOICES: tuple[str, ...] = ("auto", "float32", "bfloat16")
 
 # The bundled model's folder (hub.DEFAULT_MODEL_DIR, which imports torch).

@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 
 from deeplandscape_hf import DeepLandscapePipeline
+from deeplandscape_hf.animation.video import write_video
 from deeplandscape_hf.cli import main as cli_main
-from deeplandscape_hf.video import write_video
 
 SOURCES = ("hybrid", "generator")
 ROOT = Path(__file__).resolve().parent.parent

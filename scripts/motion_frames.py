@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from deeplandscape_hf import DeepLandscapePipeline
-from deeplandscape_hf.video import write_video
+from deeplandscape_hf.animation.video import write_video
 
 ROOT = Path(__file__).resolve().parent.parent
 STRIP_WIDTH = 720

@@ -1,7 +1,7 @@
 """Print how much a generator's images change when each noise level or latent is redrawn (8-bit levels).
 
 Clouds can only move as far as the images follow the dynamic noise S^dyn: a generator that moves clouds has to answer
-to S^dyn at the scale of clouds, not only at the finest levels. See ``deeplandscape_hf.metrics.noise_use``.
+to S^dyn at the scale of clouds, not only at the finest levels. See ``deeplandscape_hf.evaluation.metrics.noise_use``.
 
     python scripts/noise_sensitivity.py [MODEL] [--samples 32] [--seed 0]
 """
@@ -13,8 +13,8 @@ import argparse
 import torch
 
 from deeplandscape_hf import DeepLandscapeGenerator
-from deeplandscape_hf.hub import DEFAULT_MODEL_DIR
-from deeplandscape_hf.metrics import noise_sensitivity
+from deeplandscape_hf.evaluation.metrics import noise_sensitivity
+from deeplandscape_hf.networks.hub import DEFAULT_MODEL_DIR
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from deeplandscape_hf.hub import weight_files
+from deeplandscape_hf.networks.hub import weight_files
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = REPO / "deeplandscape_hf" / "default_model"

@@ -5,7 +5,7 @@
 #   bash scripts/train_default_model.sh [WORK_DIR]        (default WORK_DIR: runs/default-model)
 #
 # Data: the photos in examples/ (see examples/SOURCES.md for their licenses) and procedural landscape videos
-# written by deeplandscape_hf.procedural: drifting clouds over static hills, water mirroring the sky, and light that
+# written by deeplandscape_hf.training.procedural: drifting clouds over static hills, water mirroring the sky, and light that
 # walks a random stretch of the day cycle within each clip (day -> sunset -> blue hour -> night -> morning), so the
 # pairwise discriminator teaches the generator that light, like clouds, belongs to the dynamic latent z_dyn.
 # THREADS (default 2): torch threads per stage; GAN_KIMG, ENCODER_STEPS, DYNAMICS_STEPS: length of each stage;
@@ -13,23 +13,12 @@
 # DAY_SPAN (default random): how far along the day cycle each video's light walks, "random" (0.05-0.4 per clip) or a
 # number; 0 gives fixed-light videos, the data of the default model shipped before the day-cycle videos.
 # PACKAGE=no: stop before copying the result into deeplandscape_hf/default_model (to compare it with the shipped one).
-# FINETUNE_FROM (optional): a model folder (e.g. a copy of deeplandscape_hf/default_model) whose generator and
-# discriminators the GAN stage fine-tunes at 64 px (scripts/default_model_finetune_config.json, GAN_KIMG default 16)
-# instead of growing a new GAN from 8 px (scripts/default_model_config.json, GAN_KIMG default 64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK="${1:-runs/default-model}"
 export HF_HUB_OFFLINE=1
 THREADS="${THREADS:-2}"
-if [ -n "${FINETUNE_FROM:-}" ]; then
-    gan_config=scripts/default_model_finetune_config.json
-    gan_init=(--init_from "$FINETUNE_FROM")
-    GAN_KIMG="${GAN_KIMG:-16}"
-else
-    gan_config=scripts/default_model_config.json
-    gan_init=()
-    GAN_KIMG="${GAN_KIMG:-64}"
-fi
+GAN_KIMG="${GAN_KIMG:-64}"
 GAN_CHECKPOINT_STEPS="${GAN_CHECKPOINT_STEPS:-200}"
 DAY_SPAN="${DAY_SPAN:-random}"
 ENCODER_STEPS="${ENCODER_STEPS:-500}"
@@ -41,7 +30,7 @@ for part in a:2021 b:2022; do
     folder="$WORK/videos/${part%%:*}"
     if [ ! -f "$folder/metadata.json" ]; then
         python -c "
-from deeplandscape_hf.procedural import write_procedural_dataset
+from deeplandscape_hf.training.procedural import write_procedural_dataset
 write_procedural_dataset('$folder', num_videos=256, num_frames=12, size=(96, 128), seed=${part##*:},
                          day_span=None if '$DAY_SPAN' == 'random' else float('$DAY_SPAN'))
 " &
@@ -49,7 +38,7 @@ write_procedural_dataset('$folder', num_videos=256, num_frames=12, size=(96, 128
 done
 wait
 
-python train_accelerate.py gan --config "$gan_config" "${gan_init[@]}" --max_kimg "$GAN_KIMG" \
+python train_accelerate.py gan --config scripts/default_model_config.json --max_kimg "$GAN_KIMG" \
     --image_dir examples --video_dir "$WORK/videos/a" --video_dir "$WORK/videos/b" --video_frames_as_images yes \
     --output_dir "$WORK/model" --seed 0 --cpu_threads "$THREADS" --checkpointing_steps "$GAN_CHECKPOINT_STEPS" \
     --checkpoints_total_limit 3 --sample_steps 2000 --report_to tensorboard --resume_from_checkpoint latest

@@ -32,7 +32,7 @@ TINY_CHANNELS = [32, 32, 16, 16]
 
 def _pipeline_json(resolution: int, fast_iterations: int | None) -> dict:
     """``pipeline.json`` for the tiny model (PipelineConfig's defaults, optionally a shorter ``fast`` preset)."""
-    from deeplandscape_hf.pipeline import PipelineConfig
+    from deeplandscape_hf.animation.pipeline import PipelineConfig
 
     presets = {}
     if fast_iterations is not None:

@@ -17,10 +17,10 @@ import pytest
 from app_helpers import REPO_ROOT, load_app_module, running_app, torch_threads
 from PIL import Image
 
-from deeplandscape_hf.images import InvalidImageError
+from deeplandscape_hf.animation.images import InvalidImageError
+from deeplandscape_hf.animation.segmentation import SegmentationResult
 from deeplandscape_hf.motion import MOTION_PRESETS
-from deeplandscape_hf.segmentation import SegmentationResult
-from deeplandscape_hf.styles import STYLE_NAMES
+from deeplandscape_hf.motion.styles import STYLE_NAMES
 
 app = load_app_module()
 PHOTO = REPO_ROOT / "examples" / "lake_dock_01.jpg"

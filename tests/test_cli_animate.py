@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 from test_pipeline import TINY_PRESETS, build_models, make_photo, sky_mask
 
+from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig
+from deeplandscape_hf.animation.video import video_info
 from deeplandscape_hf.commands import animate
-from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig
-from deeplandscape_hf.video import video_info
 from deeplandscape_hf.vocabulary import bundled_model_styles
 
 

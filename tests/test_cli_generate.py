@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig, cli
+from deeplandscape_hf.animation.video import read_video
 from deeplandscape_hf.commands import generate as generate_command
-from deeplandscape_hf.layers import NoiseInjection
-from deeplandscape_hf.video import read_video
+from deeplandscape_hf.networks.layers import NoiseInjection
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def run(monkeypatch, model_dir):
     """
     monkeypatch.setattr(cli, "COMMANDS", ("generate",))
     tuned = []
-    monkeypatch.setattr("deeplandscape_hf.synthetic.tune_cpu_allocator", lambda: tuned.append(True) or True)
+    monkeypatch.setattr("deeplandscape_hf.networks.synthetic.tune_cpu_allocator", lambda: tuned.append(True) or True)
 
     def invoke(*argv: str) -> int:
         return cli.main(["generate", "--model", str(model_dir), *argv])
@@ -136,8 +136,8 @@ def test_help_explains_every_option(monkeypatch, capsys):
 
 def test_cli_name_lists_match_the_library():
     from deeplandscape_hf.motion import MOTION_PRESET_NAMES
-    from deeplandscape_hf.styles import STYLE_NAMES
-    from deeplandscape_hf.synthetic import KEEP_STYLE
+    from deeplandscape_hf.motion.styles import STYLE_NAMES
+    from deeplandscape_hf.networks.synthetic import KEEP_STYLE
 
     assert generate_command.MOTION_PRESET_NAMES == MOTION_PRESET_NAMES
     assert generate_command.STYLE_NAMES == STYLE_NAMES

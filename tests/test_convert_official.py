@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from deeplandscape_hf import DeepLandscapeGenerator, ImageDiscriminator, PairwiseDiscriminator
-from deeplandscape_hf.convert_official import (
+from deeplandscape_hf.animation.pipeline import PipelineConfig
+from deeplandscape_hf.conversion.official import (
     KEY_TABLE,
     OfficialCheckpointError,
     UnsafeCheckpointError,
@@ -29,9 +30,8 @@ from deeplandscape_hf.convert_official import (
     load_official_file,
     module_state_dict,
 )
-from deeplandscape_hf.hub import load_state_dict_strict
-from deeplandscape_hf.pipeline import PipelineConfig
-from deeplandscape_hf.styles import STYLE_TARGETS
+from deeplandscape_hf.motion.styles import STYLE_TARGETS
+from deeplandscape_hf.networks.hub import load_state_dict_strict
 
 OFFICIAL_G_CHANNELS = [512, 512, 512, 512, 256, 128, 64, 32, 16]  # fact sheet 1.2, level 0 (4 px) first
 OFFICIAL_D_CHANNELS_BY_K = [16, 32, 64, 128, 256, 512, 512, 512, 512]  # fact sheet 2.1/2.2, k = 0 (1024 px) first
@@ -482,8 +482,8 @@ def official_inference_module(monkeypatch):
 @pytest.mark.filterwarnings("ignore:Couldn't retrieve source code")  # torch.save of our stand-in classes
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
 def test_pickled_encoder_and_network_a_convert(tmp_path, official_inference_module, legacy):
-    from deeplandscape_hf.dynamics import StyleDynamicsNet
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder
+    from deeplandscape_hf.networks.dynamics import StyleDynamicsNet
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder
 
     torch.manual_seed(0)
     encoder = official_inference_module.ResNetEncoder(num_levels=4).eval()
@@ -635,7 +635,7 @@ def test_module_pickle_naming_the_thnn_backend_converts(tmp_path, official_infer
     torch.save(tiny_checkpoint(), tmp_path / "ckpt.model")
 
     convert_official_checkpoint(tmp_path / "ckpt.model", tmp_path / "out", encoder=tmp_path / "encoder.pth")
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder
 
     ours = DeepLandscapeEncoder.from_pretrained(tmp_path / "out", subfolder="encoder")
     images = torch.rand(1, 3, 64, 64) * 2 - 1
@@ -651,8 +651,8 @@ def test_module_pickle_naming_the_thnn_backend_converts(tmp_path, official_infer
 
 @pytest.mark.filterwarnings("ignore:Couldn't retrieve source code")
 def test_512_px_encoder_is_fed_the_512_px_crop(tmp_path, official_inference_module):
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder
-    from deeplandscape_hf.inversion import VARIANTS, initial_latents
+    from deeplandscape_hf.animation.inversion import VARIANTS, initial_latents
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder
 
     torch.manual_seed(0)
     torch.save(official_inference_module.ResNetEncoder(num_levels=8).eval(), tmp_path / "encoder.pth")

@@ -7,20 +7,22 @@ import pytest
 import torch
 from PIL import Image
 
-from deeplandscape_hf.data import (
-    FramePairDataset,
-    ImageDataset,
-    SameFrameCropsDataset,
-    StreamSampler,
+from deeplandscape_hf.training.data import (
     cache_path,
     find_images,
     find_videos,
     load_manifest,
-    make_loader,
     prepare_dataset,
     resized_shape,
 )
-from deeplandscape_hf.procedural import render_landscape_video, write_mp4, write_procedural_dataset
+from deeplandscape_hf.training.datasets import (
+    FramePairDataset,
+    ImageDataset,
+    SameFrameCropsDataset,
+    StreamSampler,
+    make_loader,
+)
+from deeplandscape_hf.training.procedural import render_landscape_video, write_mp4, write_procedural_dataset
 
 # Coded frames: channel 0 = frame id * 25, channel 1 = column * 7, channel 2 = row * 15. Stored as lossless PNG at
 # the cached resolution, so every served pixel tells which frame, column and row it came from.

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deeplandscape_hf.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
+from deeplandscape_hf.networks.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
 
 TINY_CHANNELS = [16, 16, 16, 16, 8]  # levels 0 (4 px) .. 4 (64 px)
 

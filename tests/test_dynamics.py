@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deeplandscape_hf.dynamics import DynamicsConfig, StyleDynamicsNet, dynamics_loss, sample_dynamics_batch
+from deeplandscape_hf.networks.dynamics import DynamicsConfig, StyleDynamicsNet, dynamics_loss, sample_dynamics_batch
 
 W_DIM = 16
 

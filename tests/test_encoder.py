@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from deeplandscape_hf.encoder import (
+from deeplandscape_hf.networks.encoder import (
     BackboneWeightsUnavailableError,
     DeepLandscapeEncoder,
     EncoderConfig,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,12 +20,12 @@ from torch import nn
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
 from deeplandscape_hf import evaluation as ev
+from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig
+from deeplandscape_hf.animation.video import write_video
 from deeplandscape_hf.cli import main
-from deeplandscape_hf.dynamics import DynamicsConfig, StyleDynamicsNet
-from deeplandscape_hf.encoder import DeepLandscapeEncoder, EncoderConfig
-from deeplandscape_hf.layers import NoiseInjection
-from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig
-from deeplandscape_hf.video import write_video
+from deeplandscape_hf.networks.dynamics import DynamicsConfig, StyleDynamicsNet
+from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder, EncoderConfig
+from deeplandscape_hf.networks.layers import NoiseInjection
 
 # ------------------------------------------------------------------------------------------------------ fixtures
 
@@ -245,7 +246,7 @@ def test_inversion_sweep_averages_photos_per_variant_with_a_stub():
             frames = np.clip(frames.astype(int) + np.random.default_rng(0).integers(-60, 60, frames.shape), 0, 255)
         return ev.AnimationSample(frames.astype(np.uint8), photo, top_mask(32, 32) > 0, {"timings": {"total": 1.5}})
 
-    photos = [ev.Path("a.jpg"), ev.Path("b.jpg")]
+    photos = [Path("a.jpg"), Path("b.jpg")]
     result = ev.run_inversion_sweep(photos, ["eoifs", "e"], animate, lpips_fn=mean_abs_lpips, flow="farneback")
     eoifs, e = result.rows
     assert (eoifs["variant"], e["variant"]) == ("EOIFS", "E") and eoifs["count"] == e["count"] == 2

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
-from deeplandscape_hf.hub import CheckpointMismatchError
-from deeplandscape_hf.layers import AdaIN, EqualConv2d, EqualLinear, NoiseInjection
+from deeplandscape_hf.networks.hub import CheckpointMismatchError
+from deeplandscape_hf.networks.layers import AdaIN, EqualConv2d, EqualLinear, NoiseInjection
 
 
 def tiny_config(resolution: int = 16, **overrides) -> GeneratorConfig:
@@ -187,7 +187,7 @@ def test_wrong_shape_checkpoint_fails_clearly(tmp_path):
 
 
 def test_nearest_upsample_conv_equals_upsample_then_conv(generator):
-    from deeplandscape_hf.layers import NearestUpsampleConv2d
+    from deeplandscape_hf.networks.layers import NearestUpsampleConv2d
 
     layer = NearestUpsampleConv2d(6, 5)
     x = torch.randn(2, 6, 7, 9, generator=generator)

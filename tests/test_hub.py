@@ -21,13 +21,13 @@ from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from deeplandscape_hf import encoder as encoder_module
-from deeplandscape_hf import hub
-from deeplandscape_hf.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
-from deeplandscape_hf.dynamics import DynamicsConfig, StyleDynamicsNet
-from deeplandscape_hf.encoder import DeepLandscapeEncoder, EncoderConfig
-from deeplandscape_hf.generator import DeepLandscapeGenerator, GeneratorConfig
-from deeplandscape_hf.hub import PAPER_URL, ModelNotFoundError, clean_state_dict, unwrap_model
+from deeplandscape_hf.networks import encoder as encoder_module
+from deeplandscape_hf.networks import hub
+from deeplandscape_hf.networks.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
+from deeplandscape_hf.networks.dynamics import DynamicsConfig, StyleDynamicsNet
+from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder, EncoderConfig
+from deeplandscape_hf.networks.generator import DeepLandscapeGenerator, GeneratorConfig
+from deeplandscape_hf.networks.hub import PAPER_URL, ModelNotFoundError, clean_state_dict, unwrap_model
 
 
 def _generator():
@@ -352,7 +352,7 @@ def test_probe_says_no_at_once_to_a_refused_port(refused_port):
 
 def test_probe_gives_up_on_a_silent_host_after_its_timeout_and_says_what_it_waits_for(silent_port, caplog):
     start = time.perf_counter()
-    with caplog.at_level(logging.WARNING, logger="deeplandscape_hf.hub"):
+    with caplog.at_level(logging.WARNING, logger="deeplandscape_hf.networks.hub"):
         assert hub.network_reachable(f"https://127.0.0.1:{silent_port}/x", timeout=1.0) is False
     assert 0.9 < time.perf_counter() - start < 2.0
     assert f"Checking whether 127.0.0.1:{silent_port} can be reached" in caplog.text
@@ -409,7 +409,7 @@ def test_hub_id_with_the_hub_unreachable_loads_the_cached_copy(
     (repository / "refs").mkdir()
     (repository / "refs" / "main").write_text(commit)
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{refused_port}")
-    with caplog.at_level(logging.WARNING, logger="deeplandscape_hf.hub"):
+    with caplog.at_level(logging.WARNING, logger="deeplandscape_hf.networks.hub"):
         loaded = DeepLandscapeGenerator.from_pretrained("someone/cached", cache_dir=tmp_path)
     assert "looking for 'someone/cached' in the local cache only" in caplog.text
     _assert_same_weights(model, loaded)
@@ -421,7 +421,7 @@ def test_segmenter_with_the_hub_silent_falls_back_to_the_heuristic_within_second
     from PIL import Image
     from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation  # noqa: F401 - import outside timing
 
-    from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig
+    from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig
 
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{silent_port}")
     generator, _ = _generator()

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deeplandscape_hf.images import (
+from deeplandscape_hf.animation.images import (
     DEFAULT_MAX_PIXELS,
     MAX_PIXELS_PER_BYTE,
     CropBox,
@@ -216,7 +216,7 @@ def test_a_108_megapixel_jpeg_is_decoded_reduced_and_upright(
     exif = Image.Exif()
     exif[0x0112] = orientation
     _quadrant_photo(12000, 9000).save(tmp_path / "camera.jpg", quality=90, exif=exif.tobytes())  # over PIL's limit
-    caplog.set_level(logging.INFO, logger="deeplandscape_hf.images")
+    caplog.set_level(logging.INFO, logger="deeplandscape_hf.animation.images")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no DecompressionBombWarning either
         photo = load_image(tmp_path / "camera.jpg", max_side=1920, min_short_side=600)
@@ -230,7 +230,7 @@ def test_a_108_megapixel_jpeg_is_decoded_reduced_and_upright(
 
 def test_a_54_megapixel_png_is_reduced_after_decoding(tmp_path, caplog):
     _quadrant_photo(9000, 6000).save(tmp_path / "scan.png", compress_level=1)
-    caplog.set_level(logging.INFO, logger="deeplandscape_hf.images")
+    caplog.set_level(logging.INFO, logger="deeplandscape_hf.animation.images")
     photo = load_image(tmp_path / "scan.png", max_side=1920, min_short_side=600)
     assert photo.mode == "RGB" and photo.size == (1920, 1280)
     assert np.abs(_quadrant_colours(photo) - np.array(QUADRANT_RGB)).max() == 0  # flat quadrants stay exact

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
-from deeplandscape_hf.inversion import (
+from deeplandscape_hf.animation.inversion import (
     INVERSION_MODES,
     PRESETS,
     VARIANTS,
@@ -16,7 +16,7 @@ from deeplandscape_hf.inversion import (
     initial_latents,
     invert,
 )
-from deeplandscape_hf.layers import NoiseInjection
+from deeplandscape_hf.networks.layers import NoiseInjection
 
 RESOLUTION = 16
 

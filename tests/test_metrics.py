@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deeplandscape_hf.metrics import (
+from deeplandscape_hf.evaluation.metrics import (
     FeatureStatistics,
     InceptionPool3,
     LPIPSMetric,
@@ -39,8 +39,8 @@ from deeplandscape_hf.metrics import (
     ssim_map,
     write_csv,
 )
-from deeplandscape_hf.metrics.distribution import _TF_BLOCKS
-from deeplandscape_hf.metrics.image import gaussian_window
+from deeplandscape_hf.evaluation.metrics.distribution import _TF_BLOCKS
+from deeplandscape_hf.evaluation.metrics.image import gaussian_window
 
 
 def smooth_texture(height: int, width: int, seed: int = 0, sigma: float = 3.0) -> np.ndarray:
@@ -437,7 +437,7 @@ def test_inversion_table_has_one_row_per_variant(tmp_path):
 
 def test_noise_sensitivity_sees_exactly_the_noise_levels_a_generator_uses():
     from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
-    from deeplandscape_hf.metrics import noise_sensitivity
+    from deeplandscape_hf.evaluation.metrics import noise_sensitivity
 
     torch.manual_seed(0)
     G = DeepLandscapeGenerator(
@@ -460,7 +460,7 @@ def test_noise_sensitivity_sees_exactly_the_noise_levels_a_generator_uses():
 
 
 def test_static_margin_leaves_the_estimators_window_out_of_the_land():
-    from deeplandscape_hf.metrics.flow import motion_in_regions
+    from deeplandscape_hf.evaluation.metrics.flow import motion_in_regions
 
     rng = np.random.default_rng(0)
     sky = rng.random((64, 200)).repeat(2, 0).repeat(2, 1)[:64, :200]  # blobs a few pixels wide

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from deeplandscape_hf import noise as N
+from deeplandscape_hf.motion import noise as N
 
 
 def test_noise_pyramids_have_the_level_sizes_and_follow_the_generator():

@@ -14,14 +14,14 @@ import torch
 from huggingface_hub import constants
 from torch import nn
 
-from deeplandscape_hf import hub
-from deeplandscape_hf.perceptual import (
+from deeplandscape_hf.animation.perceptual import (
     NoPerceptualLoss,
     PerceptualWeightsUnavailableError,
     VGGPerceptualLoss,
     make_perceptual_loss,
     torch_hub_checkpoint_dir,
 )
+from deeplandscape_hf.networks import hub
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_imagenet_weights_load_from_the_torch_hub_cache(empty_torch_home):
 
 def test_lpips_uses_packaged_heads_and_a_cached_trunk(empty_torch_home):
     pytest.importorskip("lpips")
-    from deeplandscape_hf.perceptual import LPIPSLoss
+    from deeplandscape_hf.animation.perceptual import LPIPSLoss
 
     with pytest.raises(PerceptualWeightsUnavailableError, match=r"alexnet-owt-7be5be79\.pth"):
         LPIPSLoss(net="alex")
@@ -163,8 +163,8 @@ def _no_download(url, *args, **kwargs):
 
 
 def test_auto_without_network_falls_back_to_l1_within_seconds(no_network):
-    from deeplandscape_hf.generator import DeepLandscapeGenerator, GeneratorConfig
-    from deeplandscape_hf.pipeline import DeepLandscapePipeline
+    from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator, GeneratorConfig
 
     config = GeneratorConfig(resolution=8, channels=[8, 8], z_dim=8, w_dim=8, mapping_layers=1)
     pipe = DeepLandscapePipeline(DeepLandscapeGenerator(config))

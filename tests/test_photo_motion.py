@@ -6,9 +6,9 @@ import pytest
 import torch
 from test_pipeline import RESOLUTION, call, make_photo, model_dir, pipe  # noqa: F401 - pytest fixtures
 
-from deeplandscape_hf.colour_transfer import fit_colour_transform
+from deeplandscape_hf.animation.colour_transfer import fit_colour_transform
+from deeplandscape_hf.animation.photo_motion import CropFrame, PhotoFlow, fill_from_region
 from deeplandscape_hf.motion import MotionPreset, frame_recipe
-from deeplandscape_hf.photo_motion import CropFrame, PhotoFlow, fill_from_region
 
 
 def translation(dx: float, dy: float = 0.0) -> MotionPreset:

@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
-from deeplandscape_hf.compositing import Compositor, crop_mask
-from deeplandscape_hf.dynamics import DynamicsConfig, StyleDynamicsNet
-from deeplandscape_hf.encoder import DeepLandscapeEncoder, EncoderConfig
-from deeplandscape_hf.images import InvalidImageError, official_resize_and_crop
-from deeplandscape_hf.inversion import InversionSettings, PerceptualTerm
-from deeplandscape_hf.layers import NoiseInjection
-from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig, style_level_indices
+from deeplandscape_hf.animation.compositing import Compositor, crop_mask
+from deeplandscape_hf.animation.images import InvalidImageError, official_resize_and_crop
+from deeplandscape_hf.animation.inversion import InversionSettings, PerceptualTerm
+from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig, style_level_indices
+from deeplandscape_hf.networks.dynamics import DynamicsConfig, StyleDynamicsNet
+from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder, EncoderConfig
+from deeplandscape_hf.networks.layers import NoiseInjection
 
 RESOLUTION = 16
 TINY_PRESETS = {
@@ -298,7 +298,7 @@ def test_segmentation_modes(pipe):
         out = call(pipe, mask=None, segmentation="heuristic")
     assert np.asarray(out.mask)[:5].mean() > 100  # the blue top is found as sky
     assert 0.0 < out.horizon <= 1.0
-    from deeplandscape_hf.segmentation import SegmenterUnavailableError
+    from deeplandscape_hf.animation.segmentation import SegmenterUnavailableError
 
     pipe.config.segmenter = str(pipe.config.segmenter) + "-not-cached-anywhere"
     try:
@@ -354,7 +354,7 @@ def test_config_is_tolerant(tmp_path):
 
 
 def test_perceptual_term_caches_target_features():
-    from deeplandscape_hf.perceptual import VGGPerceptualLoss
+    from deeplandscape_hf.animation.perceptual import VGGPerceptualLoss
 
     vgg = VGGPerceptualLoss(weights=None)
     x, y = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1

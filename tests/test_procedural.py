@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deeplandscape_hf.procedural import (
+from deeplandscape_hf.training.procedural import (
     TIME_OF_DAY_NAMES,
     render_landscape,
     render_landscape_video,

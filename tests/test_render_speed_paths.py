@@ -7,9 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
-from deeplandscape_hf.generator import CPU_LEVEL_PLANS, LevelPlan, level_plan
-from deeplandscape_hf.layers import EqualConv2d, EqualLinear, FusedUpsample, NearestUpsampleConv2d, NoiseInjection
-from deeplandscape_hf.precision import autocast, frame_psnr, resolve_dtype
+from deeplandscape_hf.networks.generator import CPU_LEVEL_PLANS, LevelPlan, level_plan
+from deeplandscape_hf.networks.layers import (
+    EqualConv2d,
+    EqualLinear,
+    FusedUpsample,
+    NearestUpsampleConv2d,
+    NoiseInjection,
+)
+from deeplandscape_hf.networks.precision import autocast, frame_psnr, resolve_dtype
 
 LAYERS = {
     "nearest-transposed": lambda: NearestUpsampleConv2d(6, 5, transposed=True),

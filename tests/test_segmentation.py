@@ -13,8 +13,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from deeplandscape_hf.mask_labels import render_labels, score_movable_mask
-from deeplandscape_hf.segmentation import (
+from deeplandscape_hf.animation.segmentation import (
     SegmentationResult,
     SegmenterUnavailableError,
     SkySegmenter,
@@ -25,6 +24,7 @@ from deeplandscape_hf.segmentation import (
     horizon_from_sky_mask,
     region_segment,
 )
+from deeplandscape_hf.evaluation.mask_labels import render_labels, score_movable_mask
 
 # A few ADE20K names, out of ADE order, one in CSAIL "synonym, synonym" style.
 ID2LABEL = {0: "wall", 1: "building", 2: "sky", 3: "tree", 4: "water", 5: "sea, ocean", 6: "mountain"}
@@ -132,7 +132,7 @@ def test_unreachable_hub_fails_fast_without_retrying(monkeypatch):
     """No network and nothing cached: one quick probe, then the error (not minutes of download retries)."""
     import transformers
 
-    from deeplandscape_hf import segmentation
+    from deeplandscape_hf.animation import segmentation
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
@@ -153,7 +153,7 @@ def test_unreachable_hub_fails_fast_without_retrying(monkeypatch):
 def test_hub_probe_reports_a_closed_port(monkeypatch):
     import socket
 
-    from deeplandscape_hf.segmentation import hub_reachable
+    from deeplandscape_hf.animation.segmentation import hub_reachable
 
     with socket.socket() as server:  # bound but never listening: connections are refused at once
         server.bind(("127.0.0.1", 0))
@@ -327,7 +327,7 @@ def test_colour_method_and_bad_method():
 def pipe():
     from test_pipeline import TINY_PRESETS, build_models
 
-    from deeplandscape_hf.pipeline import DeepLandscapePipeline, PipelineConfig
+    from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig
 
     generator, encoder, dynamics = build_models()
     config = PipelineConfig(presets=TINY_PRESETS, default_preset="fast", segmenter="deeplandscape-test/no-segmenter")

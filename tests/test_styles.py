@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from deeplandscape_hf import styles as S
 from deeplandscape_hf import vocabulary
+from deeplandscape_hf.motion import styles as S
 
 
 def test_vocabulary_and_strength_follow_the_official_configs():

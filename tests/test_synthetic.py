@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
-from deeplandscape_hf.layers import NoiseInjection
-from deeplandscape_hf.styles import STYLE_TARGETS
-from deeplandscape_hf.synthetic import generate_video, plan_video
+from deeplandscape_hf.motion.styles import STYLE_TARGETS
+from deeplandscape_hf.networks.layers import NoiseInjection
+from deeplandscape_hf.networks.synthetic import generate_video, plan_video
 
 # Random N(0, 1) weights give pre-clamp activations of ~+-30, so float32 rounding between batch sizes reaches ~1e-5:
 # "equal" below means within 1e-4, while real changes (motion, style) are >= 1e-3.
@@ -153,6 +153,6 @@ def test_clear_errors(model):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="glibc mallopt")
 def test_allocator_tuning_applies_in_its_own_process():
-    code = "from deeplandscape_hf.synthetic import tune_cpu_allocator; print(tune_cpu_allocator())"
+    code = "from deeplandscape_hf.networks.synthetic import tune_cpu_allocator; print(tune_cpu_allocator())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() in ("True", "False")  # False only on a non-glibc libc (musl)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from deeplandscape_hf import video as video_module
-from deeplandscape_hf.video import (
+from deeplandscape_hf.animation import video as video_module
+from deeplandscape_hf.animation.video import (
     VideoWriteError,
     frames_to_uint8,
     read_video,
@@ -163,7 +163,7 @@ def test_tile_videos_side_by_side_with_still_broadcast():
 
 
 def test_long_frame_lists_stream_to_mp4_and_keep_every_frame(tmp_path):
-    from deeplandscape_hf.video import MP4_CHUNK
+    from deeplandscape_hf.animation.video import MP4_CHUNK
 
     count = MP4_CHUNK * 2 + 3  # several chunks and a partial one
     frames = [Image.new("RGB", (33, 20), (index * 7 % 256, 90, 160)) for index in range(count)]

@@ -137,7 +137,7 @@ def _max_size(value: str) -> int | str:
 @contextlib.contextmanager
 def _photo_size_notes(show: bool) -> Iterator[None]:
     """Print the line the image loader logs when it works on a large photo at a reduced size (see --max-size)."""
-    images_logger = logging.getLogger("deeplandscape_hf.images")
+    images_logger = logging.getLogger("deeplandscape_hf.animation.images")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("note: %(message)s"))
     level = images_logger.level
@@ -174,11 +174,11 @@ def run(args: argparse.Namespace) -> int:
     """Load the model, animate, write the video; user errors reach cli.main as exceptions with clear messages."""
     import torch
 
+    from ..animation.perceptual import PerceptualWeightsUnavailableError
+    from ..animation.pipeline import DeepLandscapePipeline
+    from ..animation.segmentation import SegmenterUnavailableError
+    from ..animation.video import write_video
     from ..cli import CommandError
-    from ..perceptual import PerceptualWeightsUnavailableError
-    from ..pipeline import DeepLandscapePipeline
-    from ..segmentation import SegmenterUnavailableError
-    from ..video import write_video
 
     if args.frames is not None and args.frames < 1:
         raise CommandError(f"--frames must be at least 1, got {args.frames}.")

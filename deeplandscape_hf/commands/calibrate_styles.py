@@ -58,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
         )
     import torch
 
-    from ..dynamics import StyleDynamicsNet
-    from ..generator import DeepLandscapeGenerator
-    from ..pipeline import PipelineConfig
-    from ..styles import calibrate_styles, calibrated_vocabulary, default_style_strength, generator_style_samples
+    from ..animation.pipeline import PipelineConfig
+    from ..motion.styles import calibrate_styles, calibrated_vocabulary, default_style_strength, generator_style_samples
+    from ..networks.dynamics import StyleDynamicsNet
+    from ..networks.generator import DeepLandscapeGenerator
 
     torch.set_grad_enabled(False)
     generator = DeepLandscapeGenerator.from_pretrained(folder).eval()
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(calibrations: dict) -> str:
     from ..metrics.report import format_markdown_table
-    from ..styles import COLOUR_CHANGES, describe_change
+    from ..motion.styles import COLOUR_CHANGES, describe_change
 
     rows = [
         {
@@ -103,7 +103,7 @@ def _report(calibrations: dict) -> str:
 
 def _write_styles(path: Path, styles: dict) -> None:
     """Replace the ``styles`` key of pipeline.json and keep every other key as it is."""
-    from ..data import _write_json_atomic
+    from ..training.data import _write_json_atomic
 
     values = json.loads(path.read_text()) if path.is_file() else {}
     values["styles"] = styles

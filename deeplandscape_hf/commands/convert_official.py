@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``convert-official`` (see `deeplandscape_hf.convert_official` for the key table and format)."""
+    """Register ``convert-official`` (see `deeplandscape_hf.conversion.official` for the key table and format)."""
     parser = subparsers.add_parser(
         "convert-official",
         help="convert the authors' released checkpoints into a hub-ready model folder",
@@ -68,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Convert, print what was written; user errors reach cli.main as exceptions with clear messages."""
     from ..cli import CommandError
-    from ..convert_official import OfficialCheckpointError, convert_official_checkpoint
+    from ..conversion.official import OfficialCheckpointError, convert_official_checkpoint
 
     try:
         report = convert_official_checkpoint(

@@ -346,7 +346,7 @@ def run_animation(args: argparse.Namespace) -> int:
 def _extractors(args: argparse.Namespace, device: str) -> tuple[Any, Any]:
     """Build the FID / FVD feature networks first, so missing weights stop the run before any video is rendered."""
     from ..cli import CommandError
-    from ..metrics import I3DTorchScript, InceptionPool3, MissingWeightsError, R2Plus1DFeatures
+    from ..evaluation.metrics import I3DTorchScript, InceptionPool3, MissingWeightsError, R2Plus1DFeatures
 
     if args.no_fid and args.no_fvd:
         raise CommandError("--no-fid and --no-fvd leave nothing to compute.")
@@ -365,8 +365,8 @@ def _extractors(args: argparse.Namespace, device: str) -> tuple[Any, Any]:
 
 
 def _load_generator(name: str | None, device: str) -> Any:
-    from ..generator import DeepLandscapeGenerator
-    from ..hub import default_model_path
+    from ..networks.generator import DeepLandscapeGenerator
+    from ..networks.hub import default_model_path
 
     model = DeepLandscapeGenerator.from_pretrained(name if name else default_model_path())
     return model.to(device).eval()
@@ -385,7 +385,7 @@ def _check_generation(args: argparse.Namespace) -> None:
     if not 0 < args.truncation <= 1:
         raise CommandError(f"--truncation must be in (0, 1], got {args.truncation}.")
     if args.motion != "random":
-        from ..motion import get_motion
+        from ..motion.homographies import get_motion
 
         try:
             get_motion(args.motion)
@@ -480,11 +480,11 @@ def run_balance(args: argparse.Namespace) -> int:
 def run_inversion(args: argparse.Namespace) -> int:
     """Table 2: every variant on every photo through the real pipeline."""
     from .. import evaluation as ev
-    from .. import inversion as inv
+    from ..animation import inversion as inv
+    from ..animation.perceptual import PerceptualWeightsUnavailableError
+    from ..animation.pipeline import DeepLandscapePipeline
+    from ..animation.segmentation import SegmenterUnavailableError, SkySegmenter
     from ..cli import CommandError
-    from ..perceptual import PerceptualWeightsUnavailableError
-    from ..pipeline import DeepLandscapePipeline
-    from ..segmentation import SegmenterUnavailableError, SkySegmenter
 
     _check_outputs(args)
     _positive(args, "iterations")
@@ -590,7 +590,7 @@ def _mask_segmenters(args: argparse.Namespace) -> tuple[dict[str, Any], list[str
 def run_masks(args: argparse.Namespace) -> int:
     """Every labelled photo through every segmenter, scored against its labels."""
     from .. import evaluation as ev
-    from ..mask_labels import evaluate_masks, label_files
+    from ..evaluation.mask_labels import evaluate_masks, label_files
 
     _check_outputs(args)
     photos = ev.find_photos(args.photos)

@@ -120,8 +120,8 @@ def _separate_path(out: Path, index: int) -> Path:
 
 def _validate(args: argparse.Namespace) -> None:
     from ..cli import CommandError
-    from ..motion import get_motion
-    from ..synthetic import NO_MOTION
+    from ..motion.homographies import get_motion
+    from ..networks.synthetic import NO_MOTION
 
     for name, value, low in (("--frames", args.frames, 1), ("--num-videos", args.num_videos, 1)):
         if value < low:
@@ -171,11 +171,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from ..generator import DeepLandscapeGenerator
-    from ..hub import default_model_path
-    from ..precision import resolve_dtype
-    from ..synthetic import plan_video
-    from ..video import frames_to_uint8, write_video
+    from ..animation.video import frames_to_uint8, write_video
+    from ..networks.generator import DeepLandscapeGenerator
+    from ..networks.hub import default_model_path
+    from ..networks.precision import resolve_dtype
+    from ..networks.synthetic import plan_video
 
     _validate(args)
     device = _device(args.device)

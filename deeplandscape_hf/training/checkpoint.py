@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from ..hub import save_safetensors
+from ..networks.hub import save_safetensors
 
 logger = logging.getLogger(__name__)
 

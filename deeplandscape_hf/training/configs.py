@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..discriminator import DiscriminatorConfig
-from ..generator import OFFICIAL_CHANNELS, GeneratorConfig
+from ..networks.discriminator import DiscriminatorConfig
+from ..networks.generator import OFFICIAL_CHANNELS, GeneratorConfig
 from .schedule import (
     CROP_PROBABILITY,
     IMAGES_PER_PHASE,

@@ -22,7 +22,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH"
 def data(tmp_path_factory) -> dict[str, Path]:
     from PIL import Image
 
-    from deeplandscape_hf.procedural import render_landscape, write_procedural_dataset
+    from deeplandscape_hf.training.procedural import render_landscape, write_procedural_dataset
 
     if shutil.which("accelerate") is None:
         pytest.skip("the accelerate launcher is not installed")

@@ -21,6 +21,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import train_accelerate  # noqa: E402
 from deeplandscape_hf.training import checkpoint as ckpt  # noqa: E402
+from deeplandscape_hf.training import gan  # noqa: E402
+from deeplandscape_hf.training.configs import get_config  # noqa: E402
 
 FAST = ["--report_to", "none", "--cpu_threads", "1", "--sample_steps", "1000", "--log_steps", "2"]
 
@@ -48,7 +50,7 @@ def run(argv: list[str]) -> int:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> dict[str, Path]:
     """Procedural photos and videos, plus a corrupt and a one-frame video that must be skipped."""
-    from deeplandscape_hf.procedural import render_landscape, write_procedural_dataset
+    from deeplandscape_hf.training.procedural import render_landscape, write_procedural_dataset
 
     root = tmp_path_factory.mktemp("data")
     images, videos = root / "images", root / "videos"
@@ -107,8 +109,8 @@ def trained(dataset, tmp_path_factory) -> Path:
 
 
 def test_gan_exports_a_loadable_hub_layout(trained):
-    from deeplandscape_hf.discriminator import ImageDiscriminator, PairwiseDiscriminator
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.discriminator import ImageDiscriminator, PairwiseDiscriminator
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     G = DeepLandscapeGenerator.from_pretrained(trained)
     assert G.resolution == 16 and G.w_avg.abs().sum() > 0  # mean style computed for truncation / the encoder
@@ -141,7 +143,7 @@ def test_corrupt_and_one_frame_videos_are_skipped(trained, dataset):
 
 
 def test_phase_change_switches_batch_and_learning_rate(dataset, tmp_path):
-    config = train_accelerate.get_config("tiny").to_dict()
+    config = get_config("tiny").to_dict()
     config.update(batch_sizes={"8": 4, "16": 2}, learning_rates={"8": 1e-3, "16": 2e-3}, fade_images=8, stable_images=8)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
@@ -178,9 +180,9 @@ def test_resume_continues_exactly(dataset, tmp_path):
 
 
 def test_encoder_and_dynamics_add_subfolders(trained):
-    from deeplandscape_hf.dynamics import StyleDynamicsNet
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.dynamics import StyleDynamicsNet
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     common = ["--generator", str(trained), "--output_dir", str(trained), *FAST]
     assert (
@@ -219,8 +221,8 @@ def test_encoder_and_dynamics_add_subfolders(trained):
 
 
 def test_encoder_starts_at_the_mean_style(trained, tmp_path):
-    from deeplandscape_hf.encoder import DeepLandscapeEncoder
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     out = tmp_path / "model"
     assert (
@@ -255,7 +257,7 @@ def test_encoder_starts_at_the_mean_style(trained, tmp_path):
 def test_dynamics_refuses_to_resume_against_a_changed_generator(trained, tmp_path):
     """Network A (and the encoder) learn one G: after more GAN training their checkpoints are stale, and resuming
     them silently would ship a mismatched model."""
-    from deeplandscape_hf.generator import DeepLandscapeGenerator
+    from deeplandscape_hf.networks.generator import DeepLandscapeGenerator
 
     generator_dir, out = tmp_path / "generator", tmp_path / "model"
     G = DeepLandscapeGenerator.from_pretrained(trained)
@@ -342,7 +344,7 @@ def test_command_line_reports_errors_with_exit_status_2(tmp_path):
 
 def test_original_config_trains_without_videos(dataset, tmp_path):
     out = tmp_path / "original"
-    config = train_accelerate.get_config("original").to_dict()
+    config = get_config("original").to_dict()
     small = {
         "resolution": 16,
         "generator_channels": [8, 8, 8],
@@ -390,7 +392,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_exactly(dataset, tmp_path, m
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert run(gan_args(dataset, straight, *extra)) == 0
 
-    iteration = train_accelerate._gan_iteration
+    iteration = gan.gan_iteration
     calls = []
 
     def ctrl_c_in_the_third_iteration(*args, **kwargs):
@@ -399,7 +401,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_exactly(dataset, tmp_path, m
             signal.raise_signal(signal.SIGINT)  # arrives mid-iteration; the iteration still completes
         return iteration(*args, **kwargs)
 
-    monkeypatch.setattr(train_accelerate, "_gan_iteration", ctrl_c_in_the_third_iteration)
+    monkeypatch.setattr(gan, "gan_iteration", ctrl_c_in_the_third_iteration)
     assert run(gan_args(dataset, stopped, *extra)) == 130
     monkeypatch.undo()
     root = stopped / "checkpoints" / "gan"
@@ -508,7 +510,7 @@ def test_resume_may_change_the_pairwise_schedule_and_records_it(dataset, tmp_pat
 def test_resume_under_another_architecture_is_refused(dataset, tmp_path):
     out = tmp_path / "out"
     assert run(gan_args(dataset, out, "--images_per_phase", "16", "--max_train_steps", "1")) == 0
-    config = train_accelerate.get_config("tiny").to_dict()
+    config = get_config("tiny").to_dict()
     config.update(z_dim=64, fade_images=16, stable_images=16)
     path = tmp_path / "wider.json"
     path.write_text(json.dumps(config))

@@ -243,7 +243,7 @@ def test_shipped_configs_build_and_match_the_ablation_table():
 
 def test_losses_work_on_real_discriminator_logits():
     # smoke on the real D: d loss + R1 backpropagate into every used D weight
-    from deeplandscape_hf.discriminator import DiscriminatorConfig, PairwiseDiscriminator
+    from deeplandscape_hf.networks.discriminator import DiscriminatorConfig, PairwiseDiscriminator
 
     discriminator = PairwiseDiscriminator(DiscriminatorConfig(resolution=16, channels=[8, 8, 8], frames=2))
     real = torch.randn(3, 2, 3, 16, 16, requires_grad=True)

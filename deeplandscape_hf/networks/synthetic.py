@@ -21,17 +21,42 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from .motion import Motion, MotionLike, MotionPreset, get_motion, warp_noise_video
+from ..motion.homographies import Motion, MotionLike, MotionPreset, get_motion, warp_noise_video
+from ..motion.styles import STYLE_NAMES, StylePath, slerp, style_path
 from .precision import DtypeLike, autocast
-from .styles import STYLE_NAMES, StylePath, slerp, style_path
 
-if TYPE_CHECKING:
-    from .generator import DeepLandscapeGenerator
+
+class GeneratorLike(Protocol):
+    """What sampling uses of the generator. `generator.DeepLandscapeGenerator` provides it; naming the needs here
+    rather than importing that class keeps one direction between the two modules (its `generate_video` calls us)."""
+
+    w_avg: torch.Tensor
+
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def resolution(self) -> int: ...
+    @property
+    def num_levels(self) -> int: ...
+    def sample_z(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def split_z(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def join_z(self, z_static: torch.Tensor, z_dynamic: torch.Tensor) -> torch.Tensor: ...
+    def map(self, z: torch.Tensor) -> torch.Tensor: ...
+    def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor: ...
+    def broadcast_w(self, w: torch.Tensor) -> torch.Tensor: ...
+    def mix_styles(self, w_plus: torch.Tensor, w_other: torch.Tensor, crossover_level: int) -> torch.Tensor: ...
+    def make_noise(
+        self, batch_size: int, level: int | None = None, generator: torch.Generator | None = None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]: ...
+    def synthesize(
+        self, w_plus: torch.Tensor, static_noise: Sequence[torch.Tensor], dynamic_noise: Sequence[torch.Tensor]
+    ) -> torch.Tensor: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +111,7 @@ class SyntheticVideo:
 
     def __init__(
         self,
-        model: DeepLandscapeGenerator,
+        model: GeneratorLike,
         num_frames: int,
         z: torch.Tensor,
         static_noise: list[torch.Tensor],
@@ -169,7 +194,7 @@ class SyntheticVideo:
         """Yield (positions in ``frame_indices``, frames (n, 3, H, W) unclamped) chunk by chunk, for streaming.
 
         ``dtype``: precision of the synthesis, ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see
-        `deeplandscape_hf.precision` for what ``"auto"`` picks. Frames come back in fp32 either way.
+        `deeplandscape_hf.networks.precision` for what ``"auto"`` picks. Frames come back in fp32 either way.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
@@ -300,7 +325,7 @@ def _z_dynamic_function(
 
 
 def plan_video(
-    model: DeepLandscapeGenerator,
+    model: GeneratorLike,
     num_frames: int = 60,
     *,
     seed: int | None = 0,
@@ -373,7 +398,7 @@ def plan_video(
 
 
 def generate_video(
-    model: DeepLandscapeGenerator,
+    model: GeneratorLike,
     num_frames: int = 60,
     seed: int | None = 0,
     z: torch.Tensor | None = None,
@@ -418,7 +443,7 @@ def generate_video(
         working_resolution: resolution at which S_dyn is warped (default: the model's; official inference uses 256
             or 512, official ``generate.py`` the maps' own).
         clamp: clamp to [-1, 1] (what every writer does anyway); False returns the raw generator output.
-        dtype: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see `deeplandscape_hf.precision` for what
+        dtype: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see `deeplandscape_hf.networks.precision` for what
             ``"auto"`` picks. Frames come back in fp32 either way.
     """
     plan = plan_video(

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .vocabulary import TIME_OF_DAY_NAMES  # the style vocabulary, in `day_cycle` order; a float time walks it
+from ..vocabulary import TIME_OF_DAY_NAMES  # the style vocabulary, in `day_cycle` order; a float time walks it
 
 logger = logging.getLogger(__name__)
 

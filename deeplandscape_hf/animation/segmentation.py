@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
-from .hub import hub_reachable
+from ..networks.hub import hub_reachable
 from .images import ImageInput, load_image
 
 __all__ = [

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from .hub import network_reachable, offline_mode
+from ..networks.hub import network_reachable, offline_mode
 
 __all__ = [
     "LPIPSLoss",

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..motion.homographies import FrameRecipe, Homographies, warp_by_recipe
 from .colour_transfer import ColourTransform, fit_colour_transform
 from .images import CropBox
-from .motion import FrameRecipe, Homographies, warp_by_recipe
 from .photo_motion import CropFrame, PhotoFlow
 from .segmentation import erode, feather
 

@@ -30,10 +30,12 @@ from scipy import ndimage
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..motion.styles import StyleVocabulary
+from ..networks.generator import DeepLandscapeGenerator
+from ..networks.hub import ModelNotFoundError, default_model_path, resolve_model_folder
+from ..networks.precision import DtypeLike, autocast, resolve_dtype
 from . import inversion as inv
 from .compositing import MOTION_SOURCES, Compositor, crop_mask
-from .generator import DeepLandscapeGenerator
-from .hub import ModelNotFoundError, default_model_path, resolve_model_folder
 from .images import (
     DEFAULT_MAX_PIXELS,
     MAX_IN_RESOLUTION,
@@ -47,9 +49,7 @@ from .images import (
     pil_to_tensor,
     tensor_to_pil,
 )
-from .precision import DtypeLike, autocast, resolve_dtype
 from .segmentation import DEFAULT_SEGMENTER_ID, SegmentationResult
-from .styles import StyleVocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ class DeepLandscapePipeline:
         model_id: name used in cache keys and messages (set by ``from_pretrained``).
         cache_dir: folder for the on-disk inversion cache (None: memory only).
         dtype: precision of rendering frames: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (bf16 autocast); see
-            `deeplandscape_hf.precision` for what ``"auto"`` picks. Inversion and fine-tuning stay in fp32.
+            `deeplandscape_hf.networks.precision` for what ``"auto"`` picks. Inversion and fine-tuning stay in fp32.
     """
 
     def __init__(
@@ -340,8 +340,8 @@ class DeepLandscapePipeline:
         ``repo_or_dir`` None loads the bundled default model. ``cache_dir`` is the inversion cache folder (not the
         hub download cache).
         """
-        from .dynamics import StyleDynamicsNet
-        from .encoder import DeepLandscapeEncoder
+        from ..networks.dynamics import StyleDynamicsNet
+        from ..networks.encoder import DeepLandscapeEncoder
 
         source = default_model_path() if repo_or_dir is None else repo_or_dir
         hub = dict(revision=revision, token=token, local_files_only=local_files_only)
@@ -472,11 +472,11 @@ class DeepLandscapePipeline:
             photo: the landscape (path, PIL image, array or tensor).
             segmentation: ``auto`` (the ADE20K model from pipeline.json; when it cannot be loaded, the offline
                 sky-region heuristic with a UserWarning starting "The segmentation model could not be loaded"),
-                ``model`` (the model or :class:`~deeplandscape_hf.segmentation.SegmenterUnavailableError`) or
+                ``model`` (the model or :class:`~deeplandscape_hf.animation.segmentation.SegmenterUnavailableError`) or
                 ``heuristic``.
 
         Returns:
-            A :class:`~deeplandscape_hf.segmentation.SegmentationResult`: ``dynamic_mask`` (what may move),
+            A :class:`~deeplandscape_hf.animation.segmentation.SegmentationResult`: ``dynamic_mask`` (what may move),
             ``sky_mask``, ``labels`` (H, W) float32 masks / int labels, and ``horizon`` as a fraction of the height.
         """
         modes = [mode for mode in SEGMENTATION_MODES if mode != "none"]
@@ -565,7 +565,7 @@ class DeepLandscapePipeline:
     def _validate_style(self, style: Any) -> None:
         if style is None:
             return
-        from .styles import style_path
+        from ..motion.styles import style_path
 
         style_path(style, vocabulary=self.config.style_vocabulary())  # unknown, unreachable: a ValueError
         if self.dynamics is None:
@@ -720,7 +720,7 @@ class DeepLandscapePipeline:
         """
         if style is None:
             return None
-        from .styles import interpolate_keyframes, style_path
+        from ..motion.styles import interpolate_keyframes, style_path
 
         resolution = self.generator.resolution
         path = style_path(style, self.config.style_strength, resolution, self.config.style_vocabulary())
@@ -766,7 +766,12 @@ class DeepLandscapePipeline:
         ``frame_indices`` renders only those frames of the ``num_frames`` video (e.g. ``[0, num_frames]`` to check
         that a loop closes). See ``__call__`` for the other arguments.
         """
-        from .motion import frame_recipe, get_motion, resolve_homographies, warp_noise_video
+        from ..motion.homographies import (
+            frame_recipe,
+            get_motion,
+            resolve_homographies,
+            warp_noise_video,
+        )
 
         start_all = time.perf_counter()
         num_frames = self.config.num_frames if num_frames is None else int(num_frames)
@@ -964,7 +969,7 @@ class DeepLandscapePipeline:
             ``DeepLandscapePipelineOutput``.
         """
         # Validate the cheap arguments first, so a typo fails before minutes of inversion.
-        from .motion import get_motion
+        from ..motion.homographies import get_motion
 
         self._validate_style(style)
         if isinstance(motion, (str, os.PathLike)):

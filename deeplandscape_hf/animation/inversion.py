@@ -33,7 +33,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .generator import DeepLandscapeGenerator
+from ..networks.generator import DeepLandscapeGenerator
 
 logger = logging.getLogger(__name__)
 

@@ -368,7 +368,7 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
         ``level`` (default: the last) stops growth early for progressive training; ``alpha`` < 1 blends in the
         nearest-upsampled RGB of the previous level, as during a fade-in phase. ``alpha=None`` is the config's
         ``fade_in_alpha`` at the last level (1 for a finished model) and 1 below it. Under bf16 autocast
-        (`deeplandscape_hf.precision`) the images still come back in fp32.
+        (`deeplandscape_hf.networks.precision`) the images still come back in fp32.
         """
         level = self.num_levels - 1 if level is None else level
         if alpha is None:
@@ -442,7 +442,7 @@ class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):
     ) -> torch.Tensor:
         """A synthetic video, float (T, 3, H, W) in [-1, 1]: shared z_st and S_st, S_dyn warped by the motion.
 
-        Delegates to `deeplandscape_hf.synthetic.generate_video`, which documents every argument and the accepted
+        Delegates to `synthetic.generate_video` (this package), which documents every argument and the accepted
         ``motion`` / ``style`` types (``style=None`` is the official random z_dyn slerp; a style name sets z_dyn to
         its target). ``options``: ``mixing``, ``style_strength``, ``working_resolution``, ``clamp``, ``dtype``.
         """

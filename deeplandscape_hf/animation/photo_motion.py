@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .motion import POINT_EPS, FrameRecipe, Homographies, homography_powers
+from ..motion.homographies import POINT_EPS, FrameRecipe, Homographies, homography_powers
 
 __all__ = ["PhotoFlow", "fill_from_region"]
 

@@ -47,10 +47,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
-from .generator import SUPPORTED_RESOLUTIONS, DeepLandscapeGenerator, GeneratorConfig
-from .hub import give_default_permissions, load_state_dict_strict
-from .styles import StyleVocabulary
+from ..motion.styles import StyleVocabulary
+from ..networks.discriminator import DiscriminatorConfig, ImageDiscriminator, PairwiseDiscriminator
+from ..networks.generator import SUPPORTED_RESOLUTIONS, DeepLandscapeGenerator, GeneratorConfig
+from ..networks.hub import give_default_permissions, load_state_dict_strict
 
 logger = logging.getLogger(__name__)
 
@@ -789,7 +789,7 @@ def convert_encoder_state_dict(
     ``image_size`` is what the encoder is fed: the authors' animation code gives it the photo's crop at the
     generator's resolution (512 px for the 512 px model), not a 256 px resize.
     """
-    from .encoder import EncoderConfig
+    from ..networks.encoder import EncoderConfig
 
     official = _strip_wrappers(official)
     stages = tuple(len(_levels_with(official, rf"backbone\.layer{s}\.(\d+)\.conv1\.weight\Z")) for s in range(1, 5))
@@ -820,7 +820,7 @@ def convert_encoder_state_dict(
 
 def convert_dynamics_state_dict(official: Mapping[str, torch.Tensor]) -> tuple[Any, dict[str, torch.Tensor]]:
     """Official ``MLPApproximator`` state -> (DynamicsConfig, our state dict)."""
-    from .dynamics import DynamicsConfig
+    from ..networks.dynamics import DynamicsConfig
 
     official = _strip_wrappers(official)
     depth = len(_levels_with(official, r"impl\.(\d+)\.impl\.0\.weight\Z"))
@@ -1051,7 +1051,7 @@ def _converted_generator(
 
 
 def _converted_encoder(path: Path, g_config: GeneratorConfig, resolution: int) -> nn.Module:
-    from .encoder import DeepLandscapeEncoder
+    from ..networks.encoder import DeepLandscapeEncoder
 
     state, _ = _as_state_dict(load_official_file(path), "encoder")
     e_config, e_state = convert_encoder_state_dict(state, g_config.num_levels, g_config.w_dim, resolution)
@@ -1061,7 +1061,7 @@ def _converted_encoder(path: Path, g_config: GeneratorConfig, resolution: int) -
 
 
 def _converted_dynamics(path: Path, g_config: GeneratorConfig) -> nn.Module:
-    from .dynamics import StyleDynamicsNet
+    from ..networks.dynamics import StyleDynamicsNet
 
     state, _ = _as_state_dict(load_official_file(path), "dynamics")
     a_config, a_state = convert_dynamics_state_dict(state)

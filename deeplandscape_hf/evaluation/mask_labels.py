@@ -24,8 +24,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 if TYPE_CHECKING:
-    from .evaluation import EvaluationResult
-    from .segmentation import SegmentationResult
+    from ..animation.segmentation import SegmentationResult
+    from .results import EvaluationResult
 
 __all__ = [
     "MASK_COLUMNS",
@@ -217,8 +217,8 @@ def evaluate_masks(
     ``photos``: stem -> photo file; ``labels``: photo file name or stem -> label file (`label_files`). Photos
     without a label file are an error naming them, so a typo never silently shrinks the set.
     """
-    from .evaluation import EvaluationInputError, EvaluationResult
-    from .images import load_image
+    from ..animation.images import load_image
+    from .results import EvaluationInputError, EvaluationResult
 
     by_stem = {Path(name).stem: path for name, path in labels.items()}
     unlabelled = sorted(set(photos) - set(by_stem))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .vocabulary import STYLE_NAMES, offered_styles  # one list of names for the library and the fast CLI --help
+from ..vocabulary import STYLE_NAMES, offered_styles  # one list of names for the library and the fast CLI --help
 
 DYNAMIC_STYLE_SIZE = 3  # official n_frames_params.dyn_style_coordinates: z_dyn = last 3 coordinates of z
 STYLE_CHANGE_COEF = 1.0  # official constants.STYLE_CHANGE_COEF (scales the slerp time of synthetic videos)
@@ -564,7 +564,7 @@ def generator_style_samples(
     ``samples`` scenes (fixed by ``seed``, truncated as for display) stand in for photos; every target moves all of
     them, with the same noise maps.
     """
-    from .pipeline import style_level_indices  # the pipeline's choice of levels, so calibration matches it
+    from ..animation.pipeline import style_level_indices  # the pipeline's choice of levels, so calibration matches it
 
     random = torch.Generator().manual_seed(seed)
     z = torch.randn(samples, generator.config.z_dim, generator=random)

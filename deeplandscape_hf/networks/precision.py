@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from .vocabulary import DTYPE_CHOICES
+from ..vocabulary import DTYPE_CHOICES
 
 __all__ = ["AUTO_USES_BF16", "DTYPE_CHOICES", "DtypeLike", "autocast", "bf16_is_native", "frame_psnr", "resolve_dtype"]
 
