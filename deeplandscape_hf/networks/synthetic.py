@@ -443,8 +443,8 @@ def generate_video(
         working_resolution: resolution at which S_dyn is warped (default: the model's; official inference uses 256
             or 512, official ``generate.py`` the maps' own).
         clamp: clamp to [-1, 1] (what every writer does anyway); False returns the raw generator output.
-        dtype: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see `deeplandscape_hf.networks.precision` for what
-            ``"auto"`` picks. Frames come back in fp32 either way.
+        dtype: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see `deeplandscape_hf.networks.precision` for
+            what ``"auto"`` picks. Frames come back in fp32 either way.
     """
     plan = plan_video(
         model,
