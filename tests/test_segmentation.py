@@ -351,7 +351,7 @@ def test_pipeline_warns_when_the_mask_is_uncertain(pipe):
 
 
 def test_a_painted_mask_always_wins(pipe, monkeypatch):
-    from deeplandscape_hf import segmentation
+    from deeplandscape_hf.animation import segmentation
 
     def no_segmentation(*args, **kwargs):
         raise AssertionError("segmentation ran although a mask was given")

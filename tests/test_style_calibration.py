@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from deeplandscape_hf import styles as S
 from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig
 from deeplandscape_hf.cli import main as cli_main
+from deeplandscape_hf.motion import styles as S
 
 SKY = torch.tensor([0.45, 0.6, 0.85])  # a blue day sky, RGB in [0, 1]
 LAND = torch.tensor([0.3, 0.42, 0.2])  # green hills

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 # The small model trained by our own scripts and shipped in the package (issue: bundled default model).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
 PAPER_URL = "https://arxiv.org/abs/2008.09655"
 REPO_URL = "https://github.com/deeplandscape-hf/deeplandscape-hf"
 WEIGHTS_NAME = "model.safetensors"
