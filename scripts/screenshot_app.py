@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="hub id or local model folder for app.py --model")
     parser.add_argument("--photo", type=Path, default=REPO_ROOT / "examples" / "mountains_clouds_01.jpg")
-    parser.add_argument("--style", default="keep", help="style value the model offers, e.g. keep, warm_sunset, day_cycle")
+    parser.add_argument("--style", default="keep", help="a style the model offers, or keep")
     parser.add_argument("--preset", default="fast", choices=["fast", "balanced", "paper"])
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--fps", type=int, default=30)
