@@ -51,6 +51,26 @@ def loop_closure(pipe: DeepLandscapePipeline, inverted, motion: str, frames: int
     return float(np.abs(after_last - first).mean())
 
 
+def field_motion(pipe: DeepLandscapePipeline, inverted, motion: str) -> float:
+    """Mean length, in output pixels, of one frame's step of the hybrid flow field over the movable region: the
+    motion the video carries, including where an even sky gives a flow estimator nothing to follow."""
+    from deeplandscape_hf.animation.compositing import Compositor
+    from deeplandscape_hf.motion import frame_recipe, get_motion
+
+    compositor = Compositor(
+        inverted.photo, inverted.box, inverted.dynamic_mask, pipe.config.feather_px, pipe.config.max_output_side
+    )
+    homographies = get_motion(motion).homographies(inverted.horizon)
+    hybrid = compositor.hybrid_motion(
+        homographies, inverted.horizon, frame_recipe(np.arange(2.0), 2)[0], inverted.dynamic_mask_crop
+    )
+    if hybrid.flow is None:
+        return 0.0
+    step = hybrid.flow.displacement(1).norm(dim=-1)  # (band rows, W)
+    moving = compositor.movable_alpha[0, compositor.moving_rows] > 0
+    return float(step[moving].mean())
+
+
 def main() -> None:
     args = parse_args()
     photos = args.photos or sorted((ROOT / "examples").glob("*.jpg"))
@@ -59,6 +79,7 @@ def main() -> None:
     masks = args.out / "masks"
     masks.mkdir(parents=True, exist_ok=True)
     loops: dict[str, dict[str, float]] = {}
+    fields: dict[str, float] = {}
     for preset in args.presets:
         for photo in photos:
             with warnings.catch_warnings():
@@ -71,8 +92,14 @@ def main() -> None:
                     moving = (np.asarray(out.mask) > 0).astype(np.uint8) * 255
                     Image.fromarray(moving).save(masks / f"{photo.stem}.png")
             loops.setdefault(preset, {})[photo.stem] = loop_closure(pipe, inverted, args.motion, args.frames)
-            print(f"{preset} {photo.stem}: loop closure {loops[preset][photo.stem]:.4f} levels", flush=True)
+            fields[photo.stem] = field_motion(pipe, inverted, args.motion)
+            print(
+                f"{preset} {photo.stem}: loop closure {loops[preset][photo.stem]:.4f} levels, flow field "
+                f"{fields[photo.stem]:.3f} px/frame over the movable region",
+                flush=True,
+            )
     (args.out / "loop_closure.json").write_text(json.dumps(loops, indent=2) + "\n")
+    (args.out / "field_motion_px.json").write_text(json.dumps(fields, indent=2) + "\n")
     for preset in args.presets:
         for source in SOURCES:
             folder = args.out / f"{preset}-{source}"

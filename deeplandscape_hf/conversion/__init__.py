@@ -1,4 +1,5 @@
-"""Reading the authors' released checkpoints into our networks (``official``), without executing their pickles.
+"""Reading the authors' released checkpoints: ``checkpoint_file`` opens their files without executing their pickles,
+``official`` maps the tensors onto our networks and writes a model folder with the authors' style vocabulary.
 
-May import ``networks`` only.
+May import ``networks`` and ``motion`` only.
 """
