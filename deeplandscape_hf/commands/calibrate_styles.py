@@ -63,14 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from ..networks.dynamics import StyleDynamicsNet
     from ..networks.generator import DeepLandscapeGenerator
 
-    torch.set_grad_enabled(False)
     generator = DeepLandscapeGenerator.from_pretrained(folder).eval()
     dynamics = StyleDynamicsNet.from_pretrained(folder / "dynamics").eval()
     config_path = folder / PIPELINE_JSON
     config = PipelineConfig.from_file(config_path) if config_path.is_file() else PipelineConfig()
     strength = config.style_strength or default_style_strength(generator.resolution)
-    samples = generator_style_samples(generator, dynamics, samples=args.samples, seed=args.seed)
-    calibrations = calibrate_styles(samples, strength)
+    with torch.no_grad():  # scoped: the command also runs inside other programs (and tests)
+        samples = generator_style_samples(generator, dynamics, samples=args.samples, seed=args.seed)
+        calibrations = calibrate_styles(samples, strength)
     print(_report(calibrations))
     vocabulary = calibrated_vocabulary(calibrations)
     if not vocabulary.reachable:
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(calibrations: dict) -> str:
-    from ..metrics.report import format_markdown_table
+    from ..evaluation.metrics.report import format_markdown_table
     from ..motion.styles import COLOUR_CHANGES, describe_change
 
     rows = [

@@ -562,7 +562,7 @@ def run_inversion(args: argparse.Namespace) -> int:
 
 def _mask_segmenters(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """method -> function(PIL) -> SegmentationResult, and notes for methods that cannot run here."""
-    from .. import segmentation as seg
+    from ..animation import segmentation as seg
     from ..cli import CommandError
 
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
