@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..motion.homographies import POINT_EPS, FrameRecipe, Homographies, homography_powers
 
-__all__ = ["PhotoFlow", "fill_from_region"]
+__all__ = ["CropFrame", "PhotoFlow", "fill_from_region"]
 
 FILL_MIN_SIDE = 2  # the push-pull pyramid stops when a side would fall below this many pixels
 REGION_WEIGHT_EPS = 1e-6  # a pyramid cell with less region weight than this is a hole at that level
@@ -73,9 +73,6 @@ class CropFrame:
     def to_normalised(self, xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Output pixel centres -> the crop's normalised coordinates ([-1, 1] across the square)."""
         return (xs + 0.5 - self.left) / self.side * 2 - 1, (ys + 0.5 - self.top) / self.side * 2 - 1
-
-    def to_pixels(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return (x + 1) / 2 * self.side + self.left - 0.5, (y + 1) / 2 * self.side + self.top - 0.5
 
 
 class PhotoFlow:
