@@ -1,6 +1,6 @@
 """Per-preset, per-stage timings of ``DeepLandscapePipeline`` animating a 512 px photo into 60 frames; writes JSON.
 
-DESIGN section 5 targets (bundled model, this 2-core CPU): ``fast`` <= 30 s, ``balanced`` <= 120 s for a 512 px photo
+Targets (bundled model, a 2-core CPU): ``fast`` <= 30 s, ``balanced`` <= 120 s for a 512 px photo
 and 60 frames. Shared machines swing 2-3x with load, so a matmul probe's GFLOP/s is measured in the same run and
 stored beside the timings: compare runs by ``seconds * probe_gflops``, not by seconds.
 

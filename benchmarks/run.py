@@ -1,4 +1,4 @@
-"""Run every available benchmark, print ONE table against the DESIGN section 5 targets, and optionally write JSON.
+"""Run every available benchmark, print ONE table against the project's speed targets, and optionally write JSON.
 
     python benchmarks/run.py                      # everything, full size (tens of minutes on the 2-core CPU)
     python benchmarks/run.py --quick              # smaller runs of the same code paths (a few minutes)
@@ -10,7 +10,7 @@ that module only. Known modules (generate, animate, training) have adapters that
 JSON into table rows; any other ``bench_*.py`` is run with ``--json`` when it takes that option, and its numeric
 results are listed as they are. A module that is not there is skipped with a note.
 
-The machine is shared and its speed swings 2-3x with load (DESIGN section 4), so the device section records the CPU,
+The machine is shared and its speed swings 2-3x with load, so the device section records the CPU,
 threads, load average and a matmul probe taken by the runner, and the targets are judged on ratios measured inside
 each module's own run (time / FLOP floor), not on wall-clock alone.
 """
@@ -179,7 +179,7 @@ def _animate_arguments(quick: bool, threads: int | None, json_path: Path) -> lis
     return arguments
 
 
-ANIMATE_TARGETS_S = {"fast": 30.0, "balanced": 120.0}  # DESIGN section 5: bundled model, 512 px photo, 60 frames
+ANIMATE_TARGETS_S = {"fast": 30.0, "balanced": 120.0}  # bundled model, 512 px photo, 60 frames
 ANIMATE_STAGES = ("segmentation", "encode", "optimization", "fine_tune", "render", "composite")
 
 

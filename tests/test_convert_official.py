@@ -1,7 +1,7 @@
 """Conversion of the authors' checkpoints: safe loading, the key table, and frame-level fidelity.
 
-We cannot run the authors' code here, so `official_forward` re-implements THEIR arithmetic from the fact sheet
-(reference sections 1.1-1.7): it reads the official state dict by its official names, applies the equal-lr scale
+We cannot run the authors' code here, so `official_forward` re-implements THEIR arithmetic from their layer
+definitions: it reads the official state dict by its official names, applies the equal-lr scale
 ``weight_orig * sqrt(2 / fan_in)`` itself, uses the checkpoint's own Blur buffers, and writes instance norm and the
 fused-upsampling kernel out by hand. The converted model must match it to 1e-5.
 """
@@ -33,8 +33,8 @@ from deeplandscape_hf.conversion.official import (
 from deeplandscape_hf.motion.styles import STYLE_TARGETS
 from deeplandscape_hf.networks.hub import load_state_dict_strict
 
-OFFICIAL_G_CHANNELS = [512, 512, 512, 512, 256, 128, 64, 32, 16]  # fact sheet 1.2, level 0 (4 px) first
-OFFICIAL_D_CHANNELS_BY_K = [16, 32, 64, 128, 256, 512, 512, 512, 512]  # fact sheet 2.1/2.2, k = 0 (1024 px) first
+OFFICIAL_G_CHANNELS = [512, 512, 512, 512, 256, 128, 64, 32, 16]  # the authors' widths, level 0 (4 px) first
+OFFICIAL_D_CHANNELS_BY_K = [16, 32, 64, 128, 256, 512, 512, 512, 512]  # the authors' widths, k = 0 (1024 px) first
 BLUR = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
 
 
@@ -42,7 +42,7 @@ BLUR = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
 def official_generator_state(
     channels=OFFICIAL_G_CHANNELS, z_dim=512, mapping_layers=8, fused_from_level=5, make=torch.randn
 ) -> dict[str, torch.Tensor]:
-    """Every key of the authors' StyledGenerator (fact sheet 1.7), 9 blocks, with ``make(shape)`` values."""
+    """Every key of the authors' StyledGenerator, 9 blocks, with ``make(shape)`` values."""
     state: dict[str, torch.Tensor] = {}
     w_dim = z_dim
     for index in range(mapping_layers):
@@ -80,7 +80,7 @@ def official_generator_state(
 def official_discriminator_state(
     channels_by_k=OFFICIAL_D_CHANNELS_BY_K, frames=1, fused_below_k=4, make=torch.randn
 ) -> dict[str, torch.Tensor]:
-    """Every key of the authors' Discriminator / NFramesDiscriminator (fact sheet 2.1, 2.2)."""
+    """Every key of the authors' Discriminator / NFramesDiscriminator."""
     state: dict[str, torch.Tensor] = {}
     last = len(channels_by_k) - 1
     for k, width in enumerate(channels_by_k):
@@ -155,7 +155,7 @@ def _fused_upsample(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -
 
 
 def official_forward(sd, z, static, dynamic, step, mean_style=None, psi=1.0, alpha=1.0):
-    """The authors' StyledGenerator forward with one latent, written from the fact sheet on their key names."""
+    """The authors' StyledGenerator forward with one latent, written from the authors' code on their key names."""
     # mapping network: PixelNorm, then EqualLinear + LeakyReLU(0.2) at indices 1, 3, ...
     w = z / torch.sqrt(torch.mean(z**2, dim=1, keepdim=True) + 1e-8)
     m = 1
@@ -209,7 +209,7 @@ def official_forward(sd, z, static, dynamic, step, mean_style=None, psi=1.0, alp
 def test_official_256_key_set_maps_every_tensor_once():
     values = iter(range(1, 10**6))
     official = official_generator_state(make=lambda shape: torch.full(shape, float(next(values))))
-    assert len(official) == 157  # fact sheet 1.7
+    assert len(official) == 157  # the authors' StyledGenerator has 157 keys
     assert sum(v.numel() for v in official.values()) == pytest.approx(26.26e6, rel=1e-3)
     config, state, dropped = convert_generator_state_dict(official, 256)
     assert config.channels == OFFICIAL_G_CHANNELS and config.fused_from_resolution == 128 and config.two_noises

@@ -25,7 +25,7 @@ def _equal_lr(weight: torch.Tensor) -> torch.Tensor:
 
 
 def reference_image_d(d: ImageDiscriminator, x: torch.Tensor, level: int) -> torch.Tensor:
-    """The fact sheet's image D (official model.py Discriminator) written with plain functional ops and raw weights."""
+    """The authors' image D (official model.py Discriminator) written with plain functional ops and raw weights."""
     sd = d.state_dict()
     blur = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
     h = F.conv2d(x, _equal_lr(sd[f"from_rgb.{level}.weight"]), sd[f"from_rgb.{level}.bias"])
@@ -155,7 +155,7 @@ def test_official_sizes_and_parameter_counts():
     ]  # fmt: skip
     assert tuple(image_d.blocks[0].conv2.weight.shape) == (512, 512, 4, 4)
     assert [getattr(b, "fused", None) for b in image_d.blocks] == [None, False, False, False, False, True, True]
-    # blocks 25,365,249 (hand count from fact sheet 2.1) + from-RGB 4 * 2496 (image) or 2 * 2496 (pairwise)
+    # blocks 25,365,249 (hand count from the authors' code) + from-RGB 4 * 2496 (image) or 2 * 2496 (pairwise)
     assert sum(p.numel() for p in image_d.parameters()) == 25_375_233
     assert sum(p.numel() for p in pair_d.parameters()) == 25_370_241
 

@@ -56,7 +56,7 @@ def _dynamics():
     return model, (torch.randn(3, 8), torch.randn(3, 3), torch.rand(3))
 
 
-# name -> (factory, subfolder in the published repository layout, DESIGN section 2)
+# name -> (factory, subfolder in the published repository layout)
 MODELS = {
     "generator": (_generator, "generator"),
     "image_d": (_image_d, "discriminators/image"),

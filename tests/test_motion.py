@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from deeplandscape_hf import motion as M
 
-# fact sheet 1.5 table (rows lt, rt, lh, rh; columns dx, dy)
+# the authors' homography CSVs (rows lt, rt, lh, rh; columns dx, dy)
 M01_TABLE = [[-4e-4, 4e-3], [-1e-2, 4e-3], [-2e-5, 2e-5], [-2e-4, 2e-5]]
 MAN5_TABLE = [[4e-3, 2e-3], [4e-3, 6e-3], [2e-3, 1e-3], [2e-3, 3e-3]]
 M02_TABLE = [[-3.33e-3, 1.67e-3], [-5e-3, 6.67e-4], [-3.33e-5, 1.67e-4], [-3.33e-5, 1.67e-4]]

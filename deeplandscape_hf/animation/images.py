@@ -5,7 +5,7 @@ an RGB PIL image (or a float tensor in [-1, 1]) and a float mask in [0, 1] with 
 (24-200 MP) are decoded straight at the size the caller needs (`max_side`): JPEGs at 1/2, 1/4 or 1/8 scale inside
 the decoder, so their full-size bitmap never exists. Decompression bombs are refused from the file's header alone.
 
-Preprocessing follows the official `inference/encode_and_animate.py` (see reference section 5.1): shorter side ->
+Preprocessing follows the official `inference/encode_and_animate.py`: shorter side ->
 600 px, shorter side -> G resolution (bilinear), centre square crop; we also return the crop box so results can be
 composited back onto the full-resolution photo.
 """

@@ -1,9 +1,9 @@
 """Real photo -> generator inputs: latent optimisation (variants E ... EOIFS, MO, I2S) and generator fine-tuning (F).
 
 Paper section 3.3 and supplement section 2 (Algorithms 1-2); mirrors the authors' ``inference/fine_tune_pipeline.py``
-(``optimize_latents``, ``fine_tune_generator``) and ``configs/inference/256/*.yaml`` (reference sections 5.2-5.4).
-Where the supplement and the code disagree, the supplement is the default and an option reproduces the code
-(DESIGN decision 4): early stopping (``Preset.early_stop``; ``None`` runs every iteration, as the code) and the
+(``optimize_latents``, ``fine_tune_generator``) and ``configs/inference/256/*.yaml``.
+Where the supplement and the code disagree, the supplement is the default and an option reproduces the code:
+early stopping (``Preset.early_stop``; ``None`` runs every iteration, as the code) and the
 parity of EOIFS passes (``InversionSettings.static_pass_parity``).
 
 Variant letters: **E**ncoder initialisation, **O**ptimise W+ and S, tie W+ to its **I**nitial value, **F**ine-tune G,
@@ -601,7 +601,7 @@ def fine_tune_generator(
     progress: ProgressFactory | None = None,
     callback: StageCallback | None = None,
 ) -> FineTuneResult:
-    """Variant F: fine-tune EVERY weight of a deep copy of G on the photo, latents frozen (reference section 5.4).
+    """Variant F: fine-tune EVERY weight of a deep copy of G on the photo, latents frozen.
 
     Adam(lr 1e-3) for ``settings.fine_tune_iterations`` iterations on L1 + 0.1 PL over the full image; no early
     stop. The passed generator is never modified. (Official: ``decoder.clone()`` reloads the checkpoint from disk for

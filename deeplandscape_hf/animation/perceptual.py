@@ -1,6 +1,6 @@
-"""Perceptual losses: the paper's VGG19 loss for inversion fidelity, and an LPIPS adaptor (DESIGN decision 6).
+"""Perceptual losses: the paper's VGG19 loss for inversion fidelity, and an LPIPS adaptor.
 
-`VGGPerceptualLoss` mirrors the official `inference/perceptual_loss.PerceptualLoss` (reference section 5.5): VGG19
+`VGGPerceptualLoss` mirrors the official `inference/perceptual_loss.PerceptualLoss`: VGG19
 features through relu5_1 with every max-pool replaced by an average pool, L1 at each of the 13 ReLU outputs, summed.
 Pretrained weights come from torchvision's weights API and therefore from the torch hub cache; when they are absent
 and cannot be downloaded we raise `PerceptualWeightsUnavailableError` saying which file to put where, and

@@ -1,11 +1,11 @@
 """Animate a real landscape photo: segment, invert into G, fine-tune, warp S^dyn per frame, change time of day.
 
-Paper section 3.3-3.4 and supplement section 2; mirrors the authors' ``inference/encode_and_animate.py`` (reference
-section 5.1) with the diffusers calling conventions (DESIGN decision 3): ``pipe(image, ..., generator=...,
+Paper section 3.3-3.4 and supplement section 2; mirrors the authors' ``inference/encode_and_animate.py``
+with the diffusers calling conventions: ``pipe(image, ..., generator=...,
 output_type=...)`` returns a ``DeepLandscapePipelineOutput``; long loops run under ``self.progress_bar`` (tqdm, so
-Gradio's ``track_tqdm`` shows them). A plain class, not ``DiffusionPipeline`` (DESIGN decision 1).
+Gradio's ``track_tqdm`` shows them). A plain class, not ``DiffusionPipeline``.
 
-Beyond the paper (DESIGN section 6): output at the photo's own resolution (``compositing.py``), an inversion cache
+Beyond the paper: output at the photo's own resolution (``compositing.py``), an inversion cache
 so a second style or motion for the same photo skips inversion, seamless loops, GIF/WebP through ``video.py``.
 """
 
@@ -627,7 +627,7 @@ class DeepLandscapePipeline:
         )
         crop, box = official_resize_and_crop(photo, resolution, self.config.max_in_resolution)
 
-        # 2. What may move: the user's mask, else segmentation (DESIGN decision 5); then the horizon.
+        # 2. What may move: the user's mask, else segmentation; then the horizon.
         start = time.perf_counter()
         with self.progress_bar(total=1, desc="Finding sky and water") as bar:
             dynamic_full, sky_full = self._movable_region(photo, mask, segmentation)

@@ -1,6 +1,6 @@
 """Video output: H.264 mp4 that browsers play, GIF/WebP loops, numbered PNG frames; plus readers for tests and metrics.
 
-DESIGN decision 8. The authors wrote MJPG `.avi` at 30 fps (reference section 5.1, step 8), which browsers cannot
+The authors wrote MJPG `.avi` at 30 fps, which browsers cannot
 play; we write H.264 (libx264, yuv420p) through imageio-ffmpeg's bundled binary (this machine has no system ffmpeg,
 so Gradio cannot transcode for us). libx264 with yuv420p needs even width and height, and imageio-ffmpeg with
 `macro_block_size=1` writes an EMPTY file without raising on odd sizes, so we make sizes even first and check the

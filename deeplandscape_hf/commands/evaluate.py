@@ -1,4 +1,4 @@
-"""``deeplandscape evaluate``: the supplement's metrics on your own files (Tables 1-3; reference section 6).
+"""``deeplandscape evaluate``: the supplement's metrics on your own files (Tables 1-3).
 
 Subcommands:
 

@@ -1,6 +1,6 @@
 """Convert the authors' released weights (advimman/deep-landscape) into a hub-ready deeplandscape-hf folder.
 
-Inputs (reference sections 1.7, 2.1-2.2, 5.6, 5.8): the generator checkpoint ``<iteration>.model`` (a ``torch.save``
+Inputs: the generator checkpoint ``<iteration>.model`` (a ``torch.save``
 dict of state dicts + ints; its EMA generator ``g_running`` is exported), and optionally the encoder and network-A
 ``best_model.pth`` files, which are pickled whole modules: `checkpoint_file` reads all of them without running
 anything in them.
@@ -9,7 +9,7 @@ anything in them.
 over, and both are checked rather than silently skipped: the Blur buffers (each must equal the fixed
 [1,2,1]x[1,2,1]/16 kernel our layers hard-code) and the blocks above the model resolution (the authors always build
 all 9 levels up to 1024 px; those above 256 / 512 px were never trained; they are counted in the model card).
-Output layout (DESIGN section 2)::
+Output layout::
 
     OUT/config.json, model.safetensors, README.md   generator (model card names the source checkpoint)
     OUT/discriminators/image/, discriminators/pairwise/

@@ -92,7 +92,7 @@ def resolve_mask_fn(
 ) -> tuple[MaskFn, str, str | None]:
     """How to find the dynamic region without a user mask: (function, short label, note).
 
-    ``auto`` uses the ADE20K segmenter (sky + water, DESIGN decision 5); when it cannot be loaded (offline, not
+    ``auto`` uses the ADE20K segmenter (sky + water); when it cannot be loaded (offline, not
     cached) the offline sky-region heuristic is used instead and the note says so, since its masks are rougher.
     """
     from ..animation import segmentation as seg

@@ -34,7 +34,7 @@ LOW_RES_MAX = 256  # resolutions up to this use STRENGTH_LOW_RES
 SLERP_EPS = 1e-7  # below this sin(angle) slerp falls back to linear interpolation
 SPLINE_DEGREE = 3  # official SplineStyleAnimation kwargs: k=3, bc_type='clamped'
 
-# official style_eoifs.yaml vocabulary (fact sheet 5.6); the names are ours, the comments are the config labels.
+# official style_eoifs.yaml vocabulary; the names are ours, the comments are the config labels.
 STYLE_TARGETS: dict[str, tuple[float, float, float]] = {
     "blue_day": (-1.5, -1.5, 0.0),  # blue day
     "bright_day": (-1.5, 1.5, 0.0),  # white bright day

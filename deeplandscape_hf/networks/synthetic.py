@@ -1,7 +1,7 @@
 """Fully synthetic landscape videos from the generator alone (paper section 4; official ``generate.py``).
 
 A video is one sample: z_st, the static maps S_st and (optionally) the style-mixing latent are shared by all frames.
-Two things change over time (reference section 4, mode ``homography``):
+Two things change over time (the authors' mode ``homography``):
 
 - **motion**: frame f uses the dynamic maps S_dyn warped by H^f, always applied to the *original* maps, so errors do
   not accumulate (`motion.warp_noise_video`);

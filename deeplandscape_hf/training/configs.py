@@ -1,7 +1,7 @@
 """Shipped GAN training configurations: the paper's 256 / 512 px models, CPU-sized ones, and the 128 px ablations.
 
 The 256 / 512 configs follow supplement section 1 and the official ``configs/train/{256,512}.yaml``; the ablations
-follow the official ``configs/train/ablation/`` table (reference section 2.4): all at 128 px, differing in the pairwise
+follow the official ``configs/train/ablation/`` table: all at 128 px, differing in the pairwise
 D, the two noises, the size of z_dyn, same-frame crops and the pairwise-probability schedule. A config is JSON-plain
 (``to_dict`` / ``from_dict``) and is stored in every checkpoint, so a resume under a different one is refused.
 """

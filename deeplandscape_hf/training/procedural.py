@@ -643,7 +643,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 30.0, quality: 
     """Write uint8 (T, H, W, 3) frames as H.264 mp4 (yuv420p, plays in browsers).
 
     Sizes must be even: yuv420p halves chroma, and imageio-ffmpeg silently writes an empty file for odd sizes when
-    block alignment is off (DESIGN.md decision 8), so odd sizes are refused here and the output is checked.
+    block alignment is off, so odd sizes are refused here and the output is checked.
     """
     import imageio_ffmpeg
 
