@@ -303,6 +303,81 @@ def test_region_segmenter_cuts_cables_and_a_kite_out_of_the_sky():
     assert moving[open_sky].mean() >= 0.97  # on both sides of the cable and around the kite
 
 
+def _sky_rows(height: int, width: int) -> np.ndarray:
+    t = (np.arange(height) / height)[:, None, None]
+    return np.concatenate([0.35 + 0.4 * t, 0.55 + 0.3 * t, 0.92 + 0.03 * t], axis=-1) * np.ones((1, width, 1))
+
+
+def test_sea_under_a_straight_horizon_is_water_not_sky():
+    """Sky and sea share their hues and nothing but a straight line parts them: the sea must still be water (its
+    motion mirrors the sky's), and the beach in front must stay still."""
+    height, width, horizon, shore = 180, 320, 72, 126
+    image = _sky_rows(height, width)
+    image[horizon:shore] = 0.75 * image[horizon - 1] * np.array([0.8, 0.95, 1.0])  # calm sea, a deeper blue
+    beach = np.array([0.75, 0.65, 0.45]) + 0.08 * _texture((height - shore, width), seed=5)
+    image[shore:] = beach
+    result = region_segment(_to_uint8(image))
+    sky, water = np.zeros((height, width), bool), np.zeros((height, width), bool)
+    sky[:horizon], water[horizon:shore] = True, True
+    assert _iou(result.sky_mask, sky) >= 0.95
+    assert _iou(result.water_mask, water) >= 0.9
+    assert (result.dynamic_mask[shore + 3 :] >= 0.5).mean() == 0
+    assert abs(result.horizon - horizon / height) <= 0.1  # the mirrored motion starts at the sea, not the beach
+
+
+def test_water_takes_the_reflection_of_a_building_on_its_shore():
+    """A lake below a far bank with a red-brown building: its reflection is neither smooth nor sky-coloured, but
+    it mirrors the building, so it is water; the building and the bank are not."""
+    height, width, bank_top, waterline = 180, 320, 70, 80
+    image = _sky_rows(height, width)
+    image[bank_top:waterline] = np.array([0.2, 0.3, 0.12]) + 0.06 * _texture((waterline - bank_top, width), seed=6)
+    building = (slice(40, waterline), slice(130, 190))
+    image[building] = np.array([0.7, 0.35, 0.25]) + 0.08 * _texture((waterline - 40, 60), seed=7)
+    for depth in range(height - waterline):  # an exact mirror about the waterline, darkened
+        image[waterline + depth] = 0.8 * image[max(waterline - 1 - depth, 0)]
+    result = region_segment(_to_uint8(image))
+    water = np.zeros((height, width), bool)
+    water[waterline:] = True
+    reflection = np.zeros_like(water)
+    reflection[waterline + 2 : waterline + 38, 134:186] = True
+    assert _iou(result.water_mask, water) >= 0.9
+    assert (result.water_mask[reflection] >= 0.5).mean() >= 0.9
+    static = np.zeros_like(water)
+    static[bank_top + 2 : waterline - 2] = True
+    static[42 : waterline - 2, 132:188] = True
+    assert (result.dynamic_mask[static] >= 0.5).mean() <= 0.01
+
+
+def test_a_mountain_lake_is_found_from_its_mirror_image():
+    """Mountains mirrored in a lake: no level edge anywhere (the reflected ridge is as jagged as the ridge), so only
+    the mirror image gives the waterline away. The water is found, the mountains stay still."""
+    height, width, waterline = 180, 320, 100
+    rows, cols = np.mgrid[:height, :width]
+    ridge = waterline - 25 - 20 * np.abs(np.sin(cols[0] / width * 4 * np.pi)) - 8 * np.sin(cols[0] / 9.0)
+    image = _sky_rows(height, width)
+    mountain = rows[:waterline] >= ridge[None, :]
+    image[:waterline][mountain] = (np.array([0.35, 0.33, 0.3]) + 0.09 * _texture((waterline, width), seed=10))[mountain]
+    for depth in range(height - waterline):
+        image[waterline + depth] = 0.75 * image[max(waterline - 1 - depth, 0)]
+    result = region_segment(_to_uint8(image))
+    water = rows >= waterline
+    assert _iou(result.water_mask, water) >= 0.85
+    inside_mountain = mountain & (rows[:waterline] >= ridge[None, :] + 3)
+    assert (result.dynamic_mask[:waterline][inside_mountain] >= 0.5).mean() <= 0.01
+
+
+def test_a_field_below_a_green_hill_is_not_a_reflection():
+    """Green on green below a level line looks like a mirror image by colour, but there is no water: nothing moves
+    below the sky."""
+    height, width = 180, 320
+    image = _sky_rows(height, width)
+    image[60:110] = np.array([0.2, 0.35, 0.12]) + 0.07 * _texture((50, width), seed=8)
+    image[110:] = np.array([0.22, 0.37, 0.13]) + 0.07 * _texture((70, width), seed=9)
+    result = region_segment(_to_uint8(image))
+    assert result.water_mask.max() == 0
+    assert (result.dynamic_mask[64:] >= 0.5).mean() == 0
+
+
 @pytest.mark.parametrize("brightness", [0.1, 0.7])
 def test_foggy_photo_where_nothing_can_be_told_apart_stays_still(brightness):
     result = region_segment(_fog(brightness))

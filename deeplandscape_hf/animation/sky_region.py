@@ -17,9 +17,8 @@ separate sky colours above from land colours below (the classical sky-region for
 3. Objects standing in the sky (cables, masts, kites) are cut out: pieces between sharp edges that are thin, or
    small and not cloud-coloured, and whose colour differs from the sky around them.
 4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
-5. Water, below the horizon: smooth regions in the sky's hues (darker, as reflections are) or blue, wide, covering
-   a good part of the photo, whose far edge is level and lies near the horizon below a shore, or is a straight sea
-   horizon right under the sky.
+5. Water, below the sky (`water_region`): found from a waterline (a sea horizon or a level far shore), what lies
+   below it and what mirrors the land above it.
 
 Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast) gets no movable
 pixels and an uncertainty sentence, and the confidence map is low along every border.
@@ -32,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+
+from .water_region import find_water
 
 __all__ = ["SkyRegions", "find_sky_regions"]
 
@@ -66,16 +67,6 @@ OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across 
 CLOUD_MAX_SATURATION = 0.2  # a piece this unsaturated (HSV) or less may be a cloud, however dark
 OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
-WATER_TEXTURE = 2.0  # water is smoother than this many times the smooth-sky texture ...
-SHORE_ROWS = 0.025  # a shore between sky and water is at least this fraction of the height tall
-MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground)
-HORIZON_MARGIN = 0.03  # the sky may reach this fraction of the height below the horizon of the land columns ...
-HORIZON_LAND_COLUMNS = 0.3  # ... when at least this share of the columns end at land
-SEA_HORIZON_SPREAD = 0.015  # ... or within this fraction right under the sky (a sea horizon)
-WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
-WATER_MIN_AREA = 0.02  # ... and covers this fraction of the image
-WATER_TOP_SPREAD = 0.03  # the top edge of water below a shore is level within this fraction of the height ...
-WATER_LEVEL_COLUMNS = 0.7  # ... in this share of its columns
 
 
 @dataclass(frozen=True)
@@ -401,79 +392,6 @@ def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Water
-
-
-def _above_horizon(sky: np.ndarray) -> np.ndarray:
-    """The sky cut at the horizon that the land columns show, when some columns run on far below it.
-
-    Beside a pier or between two shores nothing may separate a calm lake or a foggy one from the sky above it, so
-    the border of those columns runs down to the bottom of the photo. Where most columns end at land, the sky
-    there cannot reach much lower: the rest is offered to the water test (and stays sky if it is not water).
-    """
-    height = sky.shape[0]
-    border = sky.sum(axis=0)
-    ends_at_land = border < height * (1 - HORIZON_MARGIN)
-    if ends_at_land.mean() < HORIZON_LAND_COLUMNS:
-        return sky
-    horizon = int(np.quantile(border[ends_at_land], 0.9) + HORIZON_MARGIN * height)
-    capped = sky.copy()
-    capped[horizon:] = False
-    return capped
-
-
-def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
-    """Colours water takes: the sky's own hues mixed with grey at any brightness (a reflection is darker than what it
-    mirrors), or blue to cyan. Greens and browns (fields, sand, rivers thick with silt) are left out."""
-    chroma = rgb / np.maximum(rgb.sum(axis=2, keepdims=True), 1e-6)
-    neutral = np.full(3, 1 / 3)
-    hue = np.median(chroma[sky], axis=0) - neutral
-    along = np.clip((chroma - neutral) @ hue / max(float(hue @ hue), 1e-9), 0.0, 1.6)
-    sky_family = np.abs(chroma - (neutral + along[..., None] * hue)).sum(axis=2) <= CLOUD_CHROMA_TOLERANCE
-    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    bluish = (blue > red + 0.05) & (blue >= green - 0.05)
-    return sky_family | bluish
-
-
-def _water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> np.ndarray:
-    """Water below the sky at the coarse size: smooth, water-coloured, wide and level on top.
-
-    Only regions shaped like a water surface survive: wide, and with a level upper edge (a far shore or a sea
-    horizon), which keeps out hazy mountains and pale walls.
-    """
-    height, width = sky.shape
-    if not sky.any() or sky.all():
-        return np.zeros_like(sky)
-    border = sky.sum(axis=0)
-    horizon = int(np.median(border))
-    below = np.arange(height)[:, None] >= np.maximum(border, horizon)[None, :]
-    candidates = below & (texture < WATER_TEXTURE * SMOOTH_TEXTURE) & _water_coloured(rgb, sky)
-    candidates = ndimage.binary_closing(candidates, structure=np.ones((1, 5), bool))
-    candidates = ndimage.binary_opening(candidates, structure=np.ones((3, 3), bool))
-    regions, count = ndimage.label(candidates)
-    water = np.zeros_like(sky)
-    for index in range(1, count + 1):
-        region = regions == index
-        columns = np.flatnonzero(region.any(axis=0))
-        if region.sum() < WATER_MIN_AREA * region.size or columns.size < WATER_MIN_WIDTH * width:
-            continue
-        tops = region[:, columns].argmax(axis=0)
-        # Right under the sky, only a sea horizon (a straight line) makes a smooth sky-coloured band water: a hazy
-        # range of hills has a ridge line (all columns must agree). Below a shore or a tree line, a level far bank is
-        # enough, in most columns (posts or grass in front may hide the rest).
-        below_a_shore = np.mean(tops >= border[columns] + SHORE_ROWS * height) >= 0.7
-        if below_a_shore:
-            level = np.mean(np.abs(tops - np.median(tops)) <= WATER_TOP_SPREAD * height) >= WATER_LEVEL_COLUMNS
-        else:
-            level = np.percentile(tops, 90) - np.percentile(tops, 10) <= SEA_HORIZON_SPREAD * height
-        # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
-        near_horizon = np.median(tops - border[columns]) <= MAX_SHORE_DEPTH * height
-        if near_horizon and level:
-            water |= ndimage.binary_fill_holes(region)
-    return water
-
-
-# ----------------------------------------------------------------------------------------------------------------------
 # Confidence
 
 
@@ -518,12 +436,12 @@ def find_sky_regions(image: Image.Image) -> SkyRegions:
     texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
     sky_coarse, costs = _coarse_sky(coarse, texture)
     uncertainty = _uncertainty(coarse, sky_coarse)
-    water_coarse = _water(coarse, _above_horizon(sky_coarse), texture)
-    sky_coarse &= ~water_coarse
+    found = find_water(coarse, sky_coarse, texture)
+    sky_coarse, water_coarse = found.sky, found.water
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
     sky &= ~_objects_in_sky(sky, fine, costs)
-    soft_water = _refined(water_coarse & ~sky_coarse, fine)
+    soft_water = _refined(water_coarse, fine)
     water = (soft_water >= 0.5) & ~sky
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
     if uncertainty is not None:

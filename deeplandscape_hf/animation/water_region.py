@@ -1,0 +1,291 @@
+"""Water below the sky, found without any downloaded weights: the second half of the offline segmenter.
+
+Water has no colour of its own: it takes the sky's, darkened, and mirrors whatever stands on its far shore. What
+tells it apart from land is its geometry, in three steps on the small copy that the sky search used:
+
+1. A waterline. Either a straight, level edge inside what the sky search took (a sea horizon: sky and sea have the
+   same colours, but nothing in a sky is ruler-straight across the photo), or the level top edge of a smooth surface
+   in the sky's hues below the land (a lake's far shore).
+2. Nothing below a waterline is sky. Where the sky search ran on past the waterline (a calm lake beside a pier, the
+   sea under its horizon), those pixels are the water reflecting the sky.
+3. Water mirrors what stands above the waterline: a pixel at depth d below it has, darker and a little blurred, the
+   colour of the pixel d rows above it. Pixels that match their mirror image and touch the water found so far join
+   it, so a reflected temple or forest is water too, while a bank that mirrors nothing stays land.
+
+Every step needs a waterline first, so a photo without one gets no water: the safe side, since land that moves is
+worse than water that stays still.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["WaterRegions", "find_water"]
+
+WATER_MAX_TEXTURE = 0.04  # local contrast (the sky search's texture measure) above which a pixel is too rough
+WATER_CHROMA_TOLERANCE = 0.035  # L1 distance of a water colour's chromaticity from the sky-hue-to-grey segment
+SHORE_ROWS = 0.025  # a shore between sky and water is at least this fraction of the height tall
+MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground)
+HORIZON_MARGIN = 0.03  # the sky may reach this fraction of the height below the horizon of the land columns ...
+HORIZON_LAND_COLUMNS = 0.3  # ... when at least this share of the columns end at land
+LEVEL_BORDER_COLUMNS = 0.2  # ... or where a run of adjacent columns this wide ends on one row (within a row)
+SEA_HORIZON_SPREAD = 0.015  # the top of water right under the sky is straight within this fraction of the height
+WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
+WATER_MIN_AREA = 0.02  # ... and covers this fraction of the image
+WATER_TOP_SPREAD = 0.03  # the top edge of water below a shore is level within this fraction of the height ...
+WATER_LEVEL_COLUMNS = 0.7  # ... in this share of its columns
+SEA_LINE_STEP = 0.03  # a sea horizon is a colour step of at least this much (RGB, across 2 rows) ...
+SEA_LINE_COLUMNS = 0.6  # ... in the same direction, in this share of all columns ...
+SEA_LINE_MIN_TOP = 0.2  # ... at least this fraction of the height below the top (higher, it is a cloud base) ...
+SEA_MIN_ROWS = 0.03  # ... with at least this fraction of the height of sea under it
+MIRROR_BLUR_PX = 1.5  # both sides are blurred this much before comparing: ripples and JPEG blocks are not shapes
+MIRROR_CHROMA_TOLERANCE = 0.04  # L1 chromaticity difference allowed between a pixel and its mirror image ...
+MIRROR_DARKENING = (0.3, 1.15)  # ... and the range of its brightness over the mirror image's (water darkens)
+MIRROR_MIN_BRIGHTNESS = 0.06  # mean RGB below which colours are too dark to compare
+MIRROR_WINDOW_PX = 7  # shapes are compared over windows this wide ...
+MIRROR_MIN_CORRELATION = 0.5  # ... where the brightness of both sides correlates at least this much ...
+MIRROR_FLAT_STD = 0.01  # ... unless both sides are flat (brightness std below this): a smooth sky mirrored
+REFLECTION_BAND = 0.1  # a mirror image is looked for in this fraction of the height under each axis ...
+REFLECTION_MIN_SHARE = 0.35  # ... and found when this share of the band's pixels mirror shapes above the axis
+MIRROR_AXIS_MATCH = 0.6  # share of the rows above the smooth water that must mirror the bank to move the waterline up
+
+
+@dataclass(frozen=True)
+class WaterRegions:
+    """Coarse masks (H, W) bool: ``water`` and the ``sky`` left once everything below the waterline is taken out."""
+
+    water: np.ndarray
+    sky: np.ndarray
+
+
+def _rows(height: int) -> np.ndarray:
+    return np.arange(height)[:, None]
+
+
+def _chromaticity(rgb: np.ndarray) -> np.ndarray:
+    return rgb / np.maximum(rgb.sum(axis=-1, keepdims=True), 1e-6)
+
+
+def _sea_horizon(rgb: np.ndarray, sky: np.ndarray) -> int | None:
+    """The first row under a straight, level colour step that runs through the sky across the photo, or None.
+
+    The sea and the sky above it share their hues, so the sky search takes both; the horizon between them is a
+    step in colour that holds in the same direction in almost every column, on one row (within a row either side,
+    for a slightly tilted camera and a blurred line). Cloud edges are neither that straight nor that long.
+    """
+    height, width = sky.shape
+    smooth = ndimage.gaussian_filter(rgb, sigma=(0.7, 1.5, 0), mode="nearest")
+    step = np.zeros_like(smooth)
+    step[1:-1] = smooth[2:] - smooth[:-2]  # (H, W, 3): the change from the row above to the row below
+    inside = np.zeros_like(sky)
+    inside[2:-2] = sky[:-4] & sky[4:]  # the step is measured within the sky region, not at its border
+    first = max(2, round(SEA_LINE_MIN_TOP * height))
+    last = height - max(2, round(SEA_MIN_ROWS * height))
+    best_row, best_share = None, SEA_LINE_COLUMNS
+    for row in range(first, last):
+        columns = inside[row]
+        if columns.mean() < SEA_LINE_COLUMNS:
+            continue
+        direction = np.median(step[row, columns], axis=0)
+        if np.abs(direction).max() < SEA_LINE_STEP:
+            continue
+        along = step[max(row - 1, 0) : row + 2] @ (direction / np.linalg.norm(direction))  # (3, W)
+        share = float(((along.max(axis=0) >= SEA_LINE_STEP) & columns).sum()) / width
+        if share > best_share:
+            best_row, best_share = row + 1, share
+    return best_row
+
+
+def _above_horizon(sky: np.ndarray) -> np.ndarray:
+    """The sky cut at the horizon that the land columns show, when some columns run on far below it.
+
+    Beside a pier or between two shores nothing may separate a calm lake or a foggy one from the sky above it, so
+    the border of those columns runs down to the bottom of the photo. Where most columns end at land, or a good share
+    of them end on one level line (the top of a pier, a far bank), the sky there cannot reach much lower: the rest is
+    offered to the water test (and stays sky if it is not water).
+    """
+    height = sky.shape[0]
+    border = sky.sum(axis=0)
+    margin = HORIZON_MARGIN * height
+    ends_at_land = border < height - margin
+    level_run = LEVEL_BORDER_COLUMNS * sky.shape[1]
+    candidates = []
+    if ends_at_land.mean() >= HORIZON_LAND_COLUMNS:
+        candidates.append(np.quantile(border[ends_at_land], 0.9) + margin)
+    level = [row for row in range(int(height - margin)) if _longest_run(np.abs(border - row) <= 1) >= level_run]
+    if level:  # the highest straight, level edge of land: the top of a pier, a far bank
+        candidates.append(level[0] + margin)
+    if not candidates:
+        return sky
+    capped = sky.copy()
+    capped[int(min(candidates)) :] = False
+    return capped
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D boolean array."""
+    padded = np.concatenate([[0], flags.astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
+
+
+def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
+    """Colours water takes: the sky's own hues mixed with grey at any brightness (a reflection is darker than what it
+    mirrors), or blue to cyan. Greens and browns (fields, sand, rivers thick with silt) are left out."""
+    chroma = _chromaticity(rgb)
+    neutral = np.full(3, 1 / 3)
+    hue = np.median(chroma[sky], axis=0) - neutral
+    along = np.clip((chroma - neutral) @ hue / max(float(hue @ hue), 1e-9), 0.0, 1.6)
+    sky_family = np.abs(chroma - (neutral + along[..., None] * hue)).sum(axis=2) <= WATER_CHROMA_TOLERANCE
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    bluish = (blue > red + 0.05) & (blue >= green - 0.05)
+    return sky_family | bluish
+
+
+def _level_surfaces(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """Smooth, water-coloured regions below the sky that are wide and level on top, and their waterline row.
+
+    Only regions shaped like a water surface survive: wide, and with a level upper edge (a far shore or a sea
+    horizon), which keeps out hazy mountains and pale walls. The waterline is the highest top among them.
+    """
+    height, width = sky.shape
+    water = np.zeros_like(sky)
+    if not sky.any() or sky.all():
+        return water, None
+    border = sky.sum(axis=0)
+    horizon = int(np.median(border))
+    below = _rows(height) >= np.maximum(border, horizon)[None, :]
+    candidates = below & (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
+    candidates = ndimage.binary_closing(candidates, structure=np.ones((1, 5), bool))
+    candidates = ndimage.binary_opening(candidates, structure=np.ones((3, 3), bool))
+    regions, count = ndimage.label(candidates)
+    waterline = None
+    for index in range(1, count + 1):
+        region = regions == index
+        columns = np.flatnonzero(region.any(axis=0))
+        if region.sum() < WATER_MIN_AREA * region.size or columns.size < WATER_MIN_WIDTH * width:
+            continue
+        tops = region[:, columns].argmax(axis=0)
+        # Right under the sky, only a sea horizon (a straight line) makes a smooth sky-coloured band water: a hazy
+        # range of hills has a ridge line (all columns must agree). Below a shore or a tree line, a level far bank is
+        # enough, in most columns (posts or grass in front may hide the rest).
+        below_a_shore = np.mean(tops >= border[columns] + SHORE_ROWS * height) >= 0.7
+        if below_a_shore:
+            level = np.mean(np.abs(tops - np.median(tops)) <= WATER_TOP_SPREAD * height) >= WATER_LEVEL_COLUMNS
+        else:
+            level = np.percentile(tops, 90) - np.percentile(tops, 10) <= SEA_HORIZON_SPREAD * height
+        # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
+        near_horizon = np.median(tops - border[columns]) <= MAX_SHORE_DEPTH * height
+        if near_horizon and level:
+            water |= ndimage.binary_fill_holes(region)
+            top = int(np.median(tops))
+            waterline = top if waterline is None else min(waterline, top)
+    return water, waterline
+
+
+def _local_correlation(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Correlation of two (H, W) images over MIRROR_WINDOW_PX windows, and the standard deviation of each."""
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return ndimage.uniform_filter(values, size=MIRROR_WINDOW_PX, mode="nearest")
+
+    mean_first, mean_second = mean(first), mean(second)
+    var_first = np.maximum(mean(first * first) - mean_first**2, 0.0)
+    var_second = np.maximum(mean(second * second) - mean_second**2, 0.0)
+    covariance = mean(first * second) - mean_first * mean_second
+    return covariance / np.sqrt(var_first * var_second + 1e-12), np.sqrt(var_first), np.sqrt(var_second)
+
+
+def _mirrors(smooth: np.ndarray, waterline: int, shapes_only: bool = False, max_depth: int | None = None) -> np.ndarray:
+    """(H, W) True below ``waterline`` where a pixel looks like its mirror image above the line, as a reflection
+    does: the same chromaticity, the same or a lower brightness, and the same shapes around it (or no shapes on
+    either side, unless ``shapes_only``). Colour alone is not enough: a hazy grey slope has the colours of the clouds
+    above it. ``smooth``: the photo blurred by MIRROR_BLUR_PX; ``max_depth``: rows below the line to test."""
+    height = smooth.shape[0]
+    depth = np.arange(min(height - waterline, height if max_depth is None else max_depth))
+    source = waterline - 1 - depth
+    seen = source >= 0  # deeper than the line is high, nothing is mirrored
+    below, mirrored = smooth[waterline : waterline + depth.size][seen], smooth[source[seen]]
+    chroma_step = np.abs(_chromaticity(below) - _chromaticity(mirrored)).sum(axis=-1)
+    brightness, mirrored_brightness = below.mean(axis=-1), mirrored.mean(axis=-1)
+    ratio = brightness / np.maximum(mirrored_brightness, 1e-6)
+    correlation, spread, mirrored_spread = _local_correlation(brightness, mirrored_brightness)
+    flat = (spread < MIRROR_FLAT_STD) & (mirrored_spread < MIRROR_FLAT_STD)
+    match = (
+        (chroma_step <= MIRROR_CHROMA_TOLERANCE)
+        & (ratio >= MIRROR_DARKENING[0])
+        & (ratio <= MIRROR_DARKENING[1])
+        & (np.minimum(brightness, mirrored_brightness) >= MIRROR_MIN_BRIGHTNESS)
+        & ((flat & (not shapes_only)) | (correlation >= MIRROR_MIN_CORRELATION))
+    )
+    result = np.zeros(smooth.shape[:2], bool)
+    result[waterline : waterline + int(seen.sum())] = match
+    return result
+
+
+def _mirror_axis(smooth: np.ndarray, top: int, sky: np.ndarray) -> int:
+    """The waterline itself, given the top row of the smooth water: a far bank is mirrored right under the real
+    waterline, so the smooth part starts lower, by the height of the bank's reflection. The axis is the highest row
+    above ``top`` whose mirror image explains the shapes in most of the rows down to ``top`` (a smooth sky above
+    smooth water would match any axis), in rows that are not ``sky``."""
+    height = smooth.shape[0]
+    for axis in range(max(1, top - round(MAX_SHORE_DEPTH * height)), top):
+        bank = ~sky[axis:top]
+        if bank.mean() < 0.5:
+            continue
+        if _mirrors(smooth, axis, True, top - axis)[axis:top][bank].mean() >= MIRROR_AXIS_MATCH:
+            return axis
+    return top
+
+
+def _reflection_line(smooth: np.ndarray, sky: np.ndarray) -> tuple[int | None, np.ndarray]:
+    """The axis of a mirror image below the sky (a lake under mountains reflects a ridge, which is not level, so no
+    level edge gives its waterline away), and the pixels below it that mirror shapes; (None, nothing) when no axis
+    explains a wide band. The axis lies below the sky's border: a fog bank is symmetric about its middle too."""
+    height, width = sky.shape
+    border = sky.sum(axis=0)
+    band = max(2, round(REFLECTION_BAND * height))
+    best_axis, best_share, best = None, REFLECTION_MIN_SHARE, np.zeros_like(sky)
+    for axis in range(max(int(np.median(border)), band), height - band):
+        matches = _mirrors(smooth, axis, True, band)
+        share = float(matches[axis : axis + band].mean())
+        if share > best_share:
+            best_axis, best_share, best = axis, share, matches
+    if best_axis is None or np.mean(best[best_axis : best_axis + band].any(axis=0)) < WATER_MIN_WIDTH:
+        return None, np.zeros_like(sky)
+    return best_axis, ndimage.binary_opening(best, structure=np.ones((3, 3), bool))
+
+
+def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRegions:
+    """Water and the remaining sky at the coarse size. ``rgb`` (H, W, 3) in [0, 1], ``sky`` the sky search's mask,
+    ``texture`` its local contrast."""
+    sea_line = _sea_horizon(rgb, sky)
+    searched = sky.copy()
+    if sea_line is not None:
+        searched[sea_line:] = False
+    searched = _above_horizon(searched)
+    water, waterline = _level_surfaces(rgb, searched, texture)
+    smooth = ndimage.gaussian_filter(rgb, sigma=(MIRROR_BLUR_PX, MIRROR_BLUR_PX, 0), mode="nearest")
+    if waterline is not None:  # a far bank: its reflection lies between the real waterline and the smooth water
+        waterline = _mirror_axis(smooth, waterline, searched)
+    if sea_line is not None:  # a sea horizon is the waterline itself
+        waterline = sea_line if waterline is None else min(waterline, sea_line)
+    if waterline is None:
+        waterline, water = _reflection_line(smooth, sky)
+    if waterline is None:
+        return WaterRegions(water=water, sky=sky)
+    below = _rows(sky.shape[0]) >= waterline
+    water |= sky & below
+    # Reflections, and smooth water-coloured pixels, join the water they touch: on their own, the mirror test would
+    # also accept a lawn below a green hill and the colour test a grey road.
+    smooth_water = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
+    joined, _ = ndimage.label(water | ((_mirrors(smooth, waterline) | smooth_water) & below))
+    touching = np.unique(joined[water & (joined > 0)])
+    water = np.isin(joined, touching[touching > 0]) & below
+    # Ripples break a reflection into speckles: close the gaps between them, then drop what stays isolated.
+    water = ndimage.binary_closing(water, structure=np.ones((5, 5), bool), border_value=1) & below
+    water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool)) | (water & sky)
+    return WaterRegions(water=water, sky=sky & ~water)
