@@ -91,6 +91,41 @@ def test_user_errors_are_clear_and_write_nothing(run, tmp_path, capsys, argv, me
     assert list(tmp_path.iterdir()) == []
 
 
+def test_style_names_mean_what_the_model_says(run, model_dir, tmp_path, capsys):
+    """A model's pipeline.json vocabulary, not the authors' table, sets what a name does; unreachable names are
+    refused before any frame is written."""
+    import json
+
+    from deeplandscape_hf.networks.synthetic import generate_video
+
+    (model_dir / "pipeline.json").write_text(
+        json.dumps(
+            {
+                "styles": {
+                    "names": {
+                        "warm_sunset": {"z_dyn": [2.0, -1.0, 0.5], "reachable": True},
+                        "deep_night": {"z_dyn": [0.0, 0.0, 0.0], "reachable": False},
+                    }
+                }
+            }
+        )
+    )
+    try:
+        assert run("--frames", "2", "--style", "warm_sunset", "--motion", "none", "--out", str(tmp_path / "a")) == 0
+        model = DeepLandscapeGenerator.from_pretrained(model_dir)
+        target = torch.tensor([2.0, -1.0, 0.5])
+        expected = generate_video(model, 2, seed=0, style=target, motion="none")
+        written = torch.from_numpy(read_video(tmp_path / "a")).permute(0, 3, 1, 2).float() / 127.5 - 1
+        assert (written - expected.clamp(-1, 1)).abs().max() <= 2 / 127.5  # 8-bit rounding of the same frames
+        authors = generate_video(model, 2, seed=0, style="warm_sunset", motion="none")
+        assert (authors - expected).abs().max() > 0.05  # the authors' target would give another picture
+        assert run("--frames", "2", "--style", "deep_night", "--out", str(tmp_path / "b.mp4")) == 2
+        assert "not reachable" in capsys.readouterr().err
+        assert not (tmp_path / "b.mp4").exists()
+    finally:
+        (model_dir / "pipeline.json").unlink()
+
+
 def test_unwritable_or_unknown_output(run, tmp_path, capsys):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
@@ -135,10 +170,10 @@ def test_help_explains_every_option(monkeypatch, capsys):
 
 
 def test_cli_name_lists_match_the_library():
+    from deeplandscape_hf.animation.pipeline import PIPELINE_CONFIG_NAME
     from deeplandscape_hf.motion import MOTION_PRESET_NAMES
-    from deeplandscape_hf.motion.styles import STYLE_NAMES
     from deeplandscape_hf.networks.synthetic import KEEP_STYLE
 
     assert generate_command.MOTION_PRESET_NAMES == MOTION_PRESET_NAMES
-    assert generate_command.STYLE_NAMES == STYLE_NAMES
     assert generate_command.KEEP_STYLE == KEEP_STYLE
+    assert generate_command.PIPELINE_JSON == PIPELINE_CONFIG_NAME

@@ -1,20 +1,27 @@
 """``deeplandscape generate``: fully synthetic landscape videos from a generator (official ``generate.py``).
 
-Everything the user can get wrong (frame count, motion preset, style name, output path) is checked before the model
-is loaded and frames are rendered, so a mistake costs no time and leaves no file behind.
+Everything the user can get wrong (frame count, motion preset, output path) is checked before the model is loaded, and
+the style name against the model's own vocabulary right after, before any frame is rendered: a mistake costs no time
+and leaves no file behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # From the torch-free vocabulary module, so that `deeplandscape --help` needs no torch import.
-from ..vocabulary import DTYPE_CHOICES, MOTION_PRESET_NAMES, PAPER_MOTION_NAMES, STYLE_NAMES
+from ..vocabulary import DTYPE_CHOICES, MOTION_PRESET_NAMES, PAPER_MOTION_NAMES, bundled_model_styles
+
+if TYPE_CHECKING:
+    from ..motion.styles import StyleVocabulary
 
 KEEP_STYLE = "keep"  # synthetic.KEEP_STYLE
 OUTPUT_SUFFIXES = (".mp4", ".gif", ".webp", ".png")
+PIPELINE_JSON = "pipeline.json"  # pipeline.PIPELINE_CONFIG_NAME (kept here: --help stays fast)
 RANDOM_MOTION = "random"  # official generate.py draws one homography CSV per video
 
 
@@ -50,8 +57,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--style",
         default=None,
-        help=f"time of day: {', '.join(STYLE_NAMES)}, or 'keep' (the sample's own lighting); default: a random "
-        "slerp between two lightings over the video (official)",
+        help="time of day: a name the model offers (its pipeline.json; the bundled model's: "
+        f"{', '.join(bundled_model_styles()) or 'none'}; 'day_cycle' walks through them where there are two or more), "
+        "or 'keep' (the sample's own lighting); default: a random slerp between two lightings over the video "
+        "(official)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the first video; video i uses seed + i")
     parser.add_argument(
@@ -141,11 +150,6 @@ def _validate(args: argparse.Namespace) -> None:
             raise CommandError(f"--motion: {error}") from None
     elif args.speed <= 0:
         raise CommandError(f"--speed must be positive, got {args.speed}.")
-    if args.style is not None and args.style not in (*STYLE_NAMES, KEEP_STYLE):
-        raise CommandError(
-            f"unknown --style {args.style!r}; valid: {', '.join(STYLE_NAMES)}, {KEEP_STYLE} (or leave it out for the "
-            "official random lighting change)."
-        )
     _check_output(args.out)
 
 
@@ -165,6 +169,17 @@ def _device(name: str):
     return device
 
 
+def _model_vocabulary(model_path: str | os.PathLike) -> StyleVocabulary:
+    """What style names mean for this model: the ``styles`` of its pipeline.json; the authors' without one (a bare
+    generator folder)."""
+    from ..motion.styles import StyleVocabulary
+    from ..networks.hub import resolve_model_folder
+
+    config = resolve_model_folder(model_path) / PIPELINE_JSON
+    styles = json.loads(config.read_text()).get("styles") if config.is_file() else None
+    return StyleVocabulary.from_json(styles)
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate, load the model, render every video chunk by chunk under one progress bar, write the file(s)."""
     import numpy as np
@@ -172,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..animation.video import frames_to_uint8, write_video
+    from ..cli import CommandError
+    from ..motion.styles import style_path
     from ..networks.generator import DeepLandscapeGenerator
     from ..networks.hub import default_model_path
     from ..networks.precision import resolve_dtype
@@ -179,8 +196,15 @@ def run(args: argparse.Namespace) -> int:
 
     _validate(args)
     device = _device(args.device)
-    model = DeepLandscapeGenerator.from_pretrained(args.model if args.model else default_model_path()).to(device)
+    model_path = args.model if args.model else default_model_path()
+    model = DeepLandscapeGenerator.from_pretrained(model_path).to(device)
     model.eval()
+    vocabulary = _model_vocabulary(model_path)
+    if args.style not in (None, KEEP_STYLE):
+        try:
+            style_path(args.style, vocabulary=vocabulary)
+        except ValueError as error:
+            raise CommandError(f"--style: {error}") from None
 
     videos: list[np.ndarray] = []  # uint8 (T, H, W, 3): a quarter of the float frames' memory
     written: list[Path] = []
@@ -204,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
                 loop=args.loop,
                 horizon=args.horizon,
                 mixing=args.mixing,
+                vocabulary=vocabulary,
             )
             frames = np.empty((args.frames, model.resolution, model.resolution, 3), dtype=np.uint8)
             for chunk, images in plan.iter_chunks(batch_size=args.batch_size, dtype=args.dtype):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..motion.homographies import Motion, MotionLike, MotionPreset, get_motion, warp_noise_video
-from ..motion.styles import STYLE_NAMES, StylePath, slerp, style_path
+from ..motion.styles import STYLE_NAMES, StylePath, StyleVocabulary, slerp, style_path
 from .precision import DtypeLike, autocast
 
 
@@ -267,6 +267,7 @@ def _z_dynamic_function(
     own: torch.Tensor,
     generator: torch.Generator | None,
     strength: float,
+    vocabulary: StyleVocabulary | None = None,
 ) -> Callable[[np.ndarray], torch.Tensor]:
     """frame indices (n,) -> z_dyn (n, d). Randomness (the official slerp end points) is drawn here, once."""
     dim = own.shape[-1]
@@ -307,8 +308,8 @@ def _z_dynamic_function(
             f"a style tensor must be z_dyn ({dim},) or one per frame (T, {dim}); got {tuple(style.shape)}."
         )
     try:
-        path = style_path(style)  # names, 'day_cycle', keyframes, StylePath
-    except (ValueError, TypeError):
+        path = style_path(style, vocabulary=vocabulary)  # names, 'day_cycle', keyframes, StylePath
+    except TypeError:
         raise ValueError(f"unknown style {style!r}; valid: {_valid_styles_text()}.") from None
     if loop and not path.is_closed:
         raise ValueError(
@@ -340,6 +341,7 @@ def plan_video(
     mixing: bool = False,
     working_resolution: int | None = None,
     generator: torch.Generator | None = None,
+    vocabulary: StyleVocabulary | None = None,
 ) -> SyntheticVideo:
     """Draw the randomness of one video and fix its recipe; see `generate_video` for the arguments.
 
@@ -376,7 +378,7 @@ def plan_video(
     static_noise, dynamic_noise = model.make_noise(1, generator=generator)
     # 3. Time of day.
     own = model.split_z(z)[1][0]
-    z_dynamic_at = _z_dynamic_function(style, num_frames, loop, own, generator, float(style_strength))
+    z_dynamic_at = _z_dynamic_function(style, num_frames, loop, own, generator, float(style_strength), vocabulary)
 
     if truncation != 1 and not torch.any(model.w_avg != 0):
         logger.warning("w_avg is all zeros, so truncation pulls styles toward 0: run compute_w_avg() or truncation=1.")
@@ -417,6 +419,7 @@ def generate_video(
     working_resolution: int | None = None,
     clamp: bool = True,
     dtype: DtypeLike = "auto",
+    vocabulary: StyleVocabulary | None = None,
 ) -> torch.Tensor:
     """Render a synthetic landscape video: float (T, 3, H, W) in [-1, 1] on the model's device.
 
@@ -445,6 +448,8 @@ def generate_video(
         clamp: clamp to [-1, 1] (what every writer does anyway); False returns the raw generator output.
         dtype: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast); see `deeplandscape_hf.networks.precision` for
             what ``"auto"`` picks. Frames come back in fp32 either way.
+        vocabulary: what style names mean for this model (its pipeline.json ``styles``, `StyleVocabulary`);
+            default: the authors' targets.
     """
     plan = plan_video(
         model,
@@ -461,5 +466,6 @@ def generate_video(
         mixing=mixing,
         working_resolution=working_resolution,
         generator=generator,
+        vocabulary=vocabulary,
     )
     return plan.render(batch_size=batch_size, progress=progress, clamp=clamp, dtype=dtype)
