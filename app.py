@@ -473,7 +473,6 @@ def run_animation(
             photo, animate_strokes, keep_strokes, preset, mode, seed, notes, report_progress, max_size=max_size
         )
         report_progress(0.8, desc="Rendering frames")
-        pipe.dtype = dtype  # renders are serialised (one concurrency group), so this request's choice holds
         output = pipe.animate(
             inverted,
             style=style_arg,
@@ -484,6 +483,7 @@ def run_animation(
             loop=loop,
             motion_source=motion_source,
             max_output_side=max_size,
+            dtype=dtype,
         )
     notes.extend(_relay(caught))
 

@@ -190,6 +190,20 @@ def test_loop_closes(pipe, style):
     assert not torch.equal(out.frames[1], out.frames[0])
 
 
+def test_render_precision_is_chosen_per_call(pipe):
+    """``dtype`` on one call renders that call in bf16 and leaves the pipeline's own setting alone (the app serves
+    many users with one pipeline)."""
+    inverted = pipe.invert(make_photo(), mask=sky_mask(), perceptual=tiny_perceptual)
+    kwargs = dict(num_frames=3, composite=False, output_type="pt")
+    fp32 = pipe.animate(inverted, dtype="float32", **kwargs).frames
+    bf16 = pipe.animate(inverted, dtype="bfloat16", **kwargs).frames
+    assert pipe.dtype == "auto"
+    assert not torch.equal(fp32, bf16) and (fp32 - bf16).abs().mean() < 0.01  # bf16 ran, close to fp32
+    torch.testing.assert_close(pipe.animate(inverted, **kwargs).frames, fp32)  # auto is fp32 on this CPU
+    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
+        call(pipe, dtype="float16")
+
+
 def test_style_only_moves_top_levels(pipe):
     assert style_level_indices(7) == [8, 9, 10, 11, 12, 13]  # official: levels 4-6 of the 256 px model
     assert style_level_indices(8) == list(range(8, 16))

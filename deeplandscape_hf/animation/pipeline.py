@@ -760,6 +760,7 @@ class DeepLandscapePipeline:
         callback: Callable[[str, int, int], Any] | None = None,
         motion_source: str | None = None,
         max_output_side: int | str | None = None,
+        dtype: DtypeLike | None = None,
     ) -> DeepLandscapePipelineOutput:
         """Render a video from an ``InvertedPhoto``: S^dyn warped per frame, S^st and W+ fixed (but for a style).
 
@@ -782,6 +783,8 @@ class DeepLandscapePipeline:
             raise ValueError(f"fps must be positive, got {fps}.")
         output_type = _check_choice(output_type, OUTPUT_TYPES, "output_type")  # type: ignore[assignment]
         self._validate_style(style)
+        dtype = self.dtype if dtype is None else dtype
+        resolve_dtype(dtype, "cpu")  # a bad name fails before any frame
         source = _check_choice(motion_source or self.config.motion_source, MOTION_SOURCES, "motion source")
         motion = self.config.default_motion if motion is None else motion
         motion_obj = get_motion(motion, speed) if isinstance(motion, (str, os.PathLike)) else motion
@@ -805,7 +808,7 @@ class DeepLandscapePipeline:
                 self._max_output_side(max_output_side),
                 static_weight=1 - inverted.dynamic_mask_crop[0, 0],
             )
-        with autocast(self.dtype, G.device):
+        with autocast(dtype, G.device):
             reconstruction = G.synthesize(result.w_plus, result.static_noise, result.dynamic_noise)
         hybrid = None
         if compositor is not None and source == "hybrid":
@@ -845,7 +848,7 @@ class DeepLandscapePipeline:
                 else:
                     w_plus = style_w[start : start + count]
                 static = [s.expand(count, -1, -1, -1) for s in result.static_noise]
-                with autocast(self.dtype, G.device):
+                with autocast(dtype, G.device):
                     images = G.synthesize(w_plus, static, dynamic)  # (t, 3, R, R) in ~[-1, 1]
                 render_s += time.perf_counter() - t0
                 # 3. Onto the photo, or raw.
@@ -929,6 +932,7 @@ class DeepLandscapePipeline:
         horizon: float | None = None,
         motion_source: Literal["hybrid", "generator"] | None = None,
         max_output_side: int | str | None = None,
+        dtype: DtypeLike | None = None,
     ) -> DeepLandscapePipelineOutput:
         """Animate a photo.
 
@@ -964,6 +968,8 @@ class DeepLandscapePipeline:
             max_output_side: longest side of composited frames in px; 0 or "full" for the photo's own size (a
                 200 MP photo then needs gigabytes per second of video); None: pipeline.json's (1920). The photo
                 is decoded at this size, so a larger value here than in ``invert`` cannot add detail.
+            dtype: precision of rendering for this call (``"auto"``, ``"float32"``, ``"bfloat16"``); None: the
+                pipeline's ``dtype``. Inversion and fine-tuning always run in fp32.
 
         Returns:
             ``DeepLandscapePipelineOutput``.
@@ -979,6 +985,8 @@ class DeepLandscapePipeline:
         _check_choice(output_type, OUTPUT_TYPES, "output_type")
         if motion_source is not None:
             _check_choice(motion_source, MOTION_SOURCES, "motion source")
+        if dtype is not None:
+            resolve_dtype(dtype, "cpu")
         if num_frames is not None and int(num_frames) < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}.")
         if fps is not None and not fps > 0:
@@ -1008,6 +1016,7 @@ class DeepLandscapePipeline:
             composite=composite,
             callback=callback,
             motion_source=motion_source,
+            dtype=dtype,
             max_output_side=max_output_side,
         )
 
