@@ -366,6 +366,19 @@ def test_a_mountain_lake_is_found_from_its_mirror_image():
     assert (result.dynamic_mask[:waterline][inside_mountain] >= 0.5).mean() <= 0.01
 
 
+def test_a_sky_that_brightens_towards_the_horizon_is_not_a_sea():
+    """A sunset sky changes colour in every row, as steeply as a blurred sea horizon: no row of it is a waterline."""
+    height, width = 180, 320
+    rows = np.arange(height)[:, None, None] * np.ones((1, width, 1))
+    glow = 1 / (1 + np.exp(-(rows - 0.5 * height) / (0.05 * height)))  # dusk blue above, an orange glow below
+    image = np.concatenate([0.25 + 0.7 * glow, 0.25 + 0.35 * glow, 0.55 - 0.2 * glow], axis=-1)
+    image[140:] = np.array([0.18, 0.2, 0.1]) + 0.06 * _texture((40, width), seed=11)
+    result = region_segment(_to_uint8(image))
+    assert result.water_mask.max() == 0
+    assert (result.sky_mask[: int(0.4 * height)] >= 0.5).mean() >= 0.95
+    assert (result.dynamic_mask[143:] >= 0.5).mean() == 0  # the hills stay still
+
+
 def test_a_field_below_a_green_hill_is_not_a_reflection():
     """Green on green below a level line looks like a mirror image by colour, but there is no water: nothing moves
     below the sky."""

@@ -41,6 +41,10 @@ SEA_LINE_STEP = 0.03  # a sea horizon is a colour step of at least this much (RG
 SEA_LINE_COLUMNS = 0.6  # ... in the same direction, in this share of all columns ...
 SEA_LINE_MIN_TOP = 0.2  # ... at least this fraction of the height below the top (higher, it is a cloud base) ...
 SEA_MIN_ROWS = 0.03  # ... with at least this fraction of the height of sea under it
+SEA_LINE_CONTEXT_ROWS = (
+    12  # ... and a step at least SEA_LINE_CONTRAST times the typical (median) step within this many rows
+)
+SEA_LINE_CONTRAST = 3.0
 MIRROR_BLUR_PX = 1.5  # both sides are blurred this much before comparing: ripples and JPEG blocks are not shapes
 MIRROR_CHROMA_TOLERANCE = 0.04  # L1 chromaticity difference allowed between a pixel and its mirror image ...
 MIRROR_DARKENING = (0.3, 1.15)  # ... and the range of its brightness over the mirror image's (water darkens)
@@ -69,12 +73,14 @@ def _chromaticity(rgb: np.ndarray) -> np.ndarray:
     return rgb / np.maximum(rgb.sum(axis=-1, keepdims=True), 1e-6)
 
 
-def _sea_horizon(rgb: np.ndarray, sky: np.ndarray) -> int | None:
+def _sea_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> int | None:
     """The first row under a straight, level colour step that runs through the sky across the photo, or None.
 
     The sea and the sky above it share their hues, so the sky search takes both; the horizon between them is a
     step in colour that holds in the same direction in almost every column, on one row (within a row either side,
-    for a slightly tilted camera and a blurred line). Cloud edges are neither that straight nor that long.
+    for a slightly tilted camera and a blurred line), and stands out from the rows around it (a sky that darkens
+    evenly towards the zenith changes in every row). Cloud edges are neither that straight nor that long. Under the
+    line there must be a sea: smooth, water-coloured pixels, not a field or a range of hills the sky search took.
     """
     height, width = sky.shape
     smooth = ndimage.gaussian_filter(rgb, sigma=(0.7, 1.5, 0), mode="nearest")
@@ -82,8 +88,9 @@ def _sea_horizon(rgb: np.ndarray, sky: np.ndarray) -> int | None:
     step[1:-1] = smooth[2:] - smooth[:-2]  # (H, W, 3): the change from the row above to the row below
     inside = np.zeros_like(sky)
     inside[2:-2] = sky[:-4] & sky[4:]  # the step is measured within the sky region, not at its border
-    first = max(2, round(SEA_LINE_MIN_TOP * height))
-    last = height - max(2, round(SEA_MIN_ROWS * height))
+    first = max(SEA_LINE_CONTEXT_ROWS + 2, round(SEA_LINE_MIN_TOP * height))
+    last = height - max(SEA_LINE_CONTEXT_ROWS + 2, round(SEA_MIN_ROWS * height))
+    sea_coloured = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
     best_row, best_share = None, SEA_LINE_COLUMNS
     for row in range(first, last):
         columns = inside[row]
@@ -92,9 +99,17 @@ def _sea_horizon(rgb: np.ndarray, sky: np.ndarray) -> int | None:
         direction = np.median(step[row, columns], axis=0)
         if np.abs(direction).max() < SEA_LINE_STEP:
             continue
-        along = step[max(row - 1, 0) : row + 2] @ (direction / np.linalg.norm(direction))  # (3, W)
-        share = float(((along.max(axis=0) >= SEA_LINE_STEP) & columns).sum()) / width
-        if share > best_share:
+        unit = direction / np.linalg.norm(direction)
+        along = (step[row - 1 : row + 2] @ unit).max(axis=0)  # (W,)
+        context = np.concatenate(
+            [step[row - SEA_LINE_CONTEXT_ROWS : row - 2], step[row + 3 : row + SEA_LINE_CONTEXT_ROWS + 1]]
+        )
+        around = np.median(np.abs(context @ unit), axis=0)
+        share = float(((along >= SEA_LINE_STEP) & (along >= SEA_LINE_CONTRAST * around) & columns).sum()) / width
+        if share <= best_share:
+            continue
+        sea = sky[row + 1 :] & (np.cumprod(sky[row + 1 :], axis=0) > 0)  # the sky search's pixels under the line
+        if sea.sum() >= SEA_MIN_ROWS * height * width * SEA_LINE_COLUMNS and sea_coloured[row + 1 :][sea].mean() >= 0.7:
             best_row, best_share = row + 1, share
     return best_row
 
@@ -214,12 +229,13 @@ def _mirrors(smooth: np.ndarray, waterline: int, shapes_only: bool = False, max_
     ratio = brightness / np.maximum(mirrored_brightness, 1e-6)
     correlation, spread, mirrored_spread = _local_correlation(brightness, mirrored_brightness)
     flat = (spread < MIRROR_FLAT_STD) & (mirrored_spread < MIRROR_FLAT_STD)
+    shaped = (spread >= MIRROR_FLAT_STD) & (mirrored_spread >= MIRROR_FLAT_STD)  # a correlation means something
     match = (
         (chroma_step <= MIRROR_CHROMA_TOLERANCE)
         & (ratio >= MIRROR_DARKENING[0])
         & (ratio <= MIRROR_DARKENING[1])
         & (np.minimum(brightness, mirrored_brightness) >= MIRROR_MIN_BRIGHTNESS)
-        & ((flat & (not shapes_only)) | (correlation >= MIRROR_MIN_CORRELATION))
+        & ((flat & (not shapes_only)) | (shaped & (correlation >= MIRROR_MIN_CORRELATION)))
     )
     result = np.zeros(smooth.shape[:2], bool)
     result[waterline : waterline + int(seen.sum())] = match
@@ -244,14 +260,18 @@ def _mirror_axis(smooth: np.ndarray, top: int, sky: np.ndarray) -> int:
 def _reflection_line(smooth: np.ndarray, sky: np.ndarray) -> tuple[int | None, np.ndarray]:
     """The axis of a mirror image below the sky (a lake under mountains reflects a ridge, which is not level, so no
     level edge gives its waterline away), and the pixels below it that mirror shapes; (None, nothing) when no axis
-    explains a wide band. The axis lies below the sky's border: a fog bank is symmetric about its middle too."""
+    explains a wide band. What is mirrored must be land, not sky, and the axis lies below the sky's border: a fog
+    bank is symmetric about its middle too.
+    """
     height, width = sky.shape
     border = sky.sum(axis=0)
     band = max(2, round(REFLECTION_BAND * height))
+    land = ~sky
     best_axis, best_share, best = None, REFLECTION_MIN_SHARE, np.zeros_like(sky)
     for axis in range(max(int(np.median(border)), band), height - band):
         matches = _mirrors(smooth, axis, True, band)
-        share = float(matches[axis : axis + band].mean())
+        mirrored_land = land[axis - 1 : axis - 1 - band : -1] if axis > band else land[axis - 1 :: -1]
+        share = float((matches[axis : axis + len(mirrored_land)] & mirrored_land).sum()) / (band * width)
         if share > best_share:
             best_axis, best_share, best = axis, share, matches
     if best_axis is None or np.mean(best[best_axis : best_axis + band].any(axis=0)) < WATER_MIN_WIDTH:
@@ -262,7 +282,7 @@ def _reflection_line(smooth: np.ndarray, sky: np.ndarray) -> tuple[int | None, n
 def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRegions:
     """Water and the remaining sky at the coarse size. ``rgb`` (H, W, 3) in [0, 1], ``sky`` the sky search's mask,
     ``texture`` its local contrast."""
-    sea_line = _sea_horizon(rgb, sky)
+    sea_line = _sea_horizon(rgb, sky, texture)
     searched = sky.copy()
     if sea_line is not None:
         searched[sea_line:] = False
