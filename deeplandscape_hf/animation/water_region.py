@@ -5,7 +5,8 @@ tells it apart from land is its geometry, in three steps on the small copy that 
 
 1. A waterline. Either a straight, level edge inside what the sky search took (a sea horizon: sky and sea have the
    same colours, but nothing in a sky is ruler-straight across the photo), or the level top edge of a smooth surface
-   in the sky's hues below the land (a lake's far shore).
+   in the sky's hues below the land (a lake's far shore, moved up by the height of the shore's reflection), or,
+   when there is neither, the axis about which a wide band below the land mirrors it (mountains in a calm lake).
 2. Nothing below a waterline is sky. Where the sky search ran on past the waterline (a calm lake beside a pier, the
    sea under its horizon), those pixels are the water reflecting the sky.
 3. Water mirrors what stands above the waterline: a pixel at depth d below it has, darker and a little blurred, the
@@ -40,11 +41,9 @@ WATER_LEVEL_COLUMNS = 0.7  # ... in this share of its columns
 SEA_LINE_STEP = 0.03  # a sea horizon is a colour step of at least this much (RGB, across 2 rows) ...
 SEA_LINE_COLUMNS = 0.6  # ... in the same direction, in this share of all columns ...
 SEA_LINE_MIN_TOP = 0.2  # ... at least this fraction of the height below the top (higher, it is a cloud base) ...
-SEA_MIN_ROWS = 0.03  # ... with at least this fraction of the height of sea under it
-SEA_LINE_CONTEXT_ROWS = (
-    12  # ... and a step at least SEA_LINE_CONTRAST times the typical (median) step within this many rows
-)
-SEA_LINE_CONTRAST = 3.0
+SEA_MIN_ROWS = 0.03  # ... with at least this fraction of the height of sea under it ...
+SEA_LINE_CONTRAST = 3.0  # ... and a step this many times the median step of the rows around it ...
+SEA_LINE_CONTEXT_ROWS = 12  # ... within this many rows (beyond a blurred horizon's own width)
 MIRROR_BLUR_PX = 1.5  # both sides are blurred this much before comparing: ripples and JPEG blocks are not shapes
 MIRROR_CHROMA_TOLERANCE = 0.04  # L1 chromaticity difference allowed between a pixel and its mirror image ...
 MIRROR_DARKENING = (0.3, 1.15)  # ... and the range of its brightness over the mirror image's (water darkens)
