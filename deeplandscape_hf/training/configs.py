@@ -76,6 +76,9 @@ class GanTrainingConfig:
     z_dynamic_dim: int = 3  # official dyn_style_coordinates; 0 in the early ablations
     w_dim: int = 512
     mapping_layers: int = 8
+    # M's learning rate over the synthesis network's (official 0.01, for a run of 450k batches; a short run needs M to
+    # learn too, or the 3 z_dyn coordinates keep the small share of w that a random M gives them)
+    mapping_lr_multiplier: float = 0.01
     two_noises: bool = True  # separate S_st and S_dyn (official n_frames_params.two_noises)
     rgb_init_gain: float = 1.0  # initial to-RGB weights x this (GeneratorConfig; 1 = the authors' init)
     fused_from_resolution: int = 128  # G/D use fused up/downsampling from here (official)
@@ -118,6 +121,7 @@ class GanTrainingConfig:
             z_dynamic_dim=self.z_dynamic_dim,
             w_dim=self.w_dim,
             mapping_layers=self.mapping_layers,
+            mapping_lr_multiplier=self.mapping_lr_multiplier,
             fused_from_resolution=self.fused_from_resolution,
             two_noises=self.two_noises,
             rgb_init_gain=self.rgb_init_gain,

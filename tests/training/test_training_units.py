@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,6 +235,9 @@ def test_shipped_configs_build_and_match_the_ablation_table():
         if constant is not None:
             assert config.pairwise_constant == constant
     paper = get_config("256")
+    assert paper.generator_config().mapping_lr_multiplier == 0.01  # the authors' M learns at a hundredth
+    bundled_recipe = get_config(str(Path(__file__).resolve().parents[2] / "scripts" / "default_model_config.json"))
+    assert bundled_recipe.generator_config().mapping_lr_multiplier == 1.0  # a short run: M learns at full rate
     assert paper.batch_sizes[256] == 16 and official_batch_sizes(paper).batch_sizes[256] == 32
     assert (paper.mixing_probability, paper.r1_gamma, paper.ema_decay) == (0.9, 10.0, 0.999)
     assert paper.generator_config().channels == [512, 512, 512, 512, 256, 128, 64]
