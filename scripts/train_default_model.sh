@@ -24,7 +24,7 @@ GAN_KIMG="${GAN_KIMG:-64}"
 GAN_CHECKPOINT_STEPS="${GAN_CHECKPOINT_STEPS:-200}"
 DAY_SPAN="${DAY_SPAN:-1}"
 ENCODER_STEPS="${ENCODER_STEPS:-500}"
-DYNAMICS_STEPS="${DYNAMICS_STEPS:-1500}"
+DYNAMICS_STEPS="${DYNAMICS_STEPS:-6000}"
 
 mkdir -p "$WORK"
 # 512 short procedural day-cycle videos (two folders of 256, written in parallel): many scenes per image seen.

@@ -502,14 +502,16 @@ def describe_change(values: Sequence[float | None]) -> str:
 # What each name promises to do to a picture, in the order of the day: a clear blue day keeps the look (a little
 # bluer), a bright day lightens and whitens, an evening and then a sunset warm the sky (a* and b* up) as the light
 # falls, the blue hour darkens under a blue sky, the night darkens everything, a morning is pale and slightly pink.
+# The night promises no hue: darkening a blue sky moves its b* towards 0 whatever tint the night has. The sunset's
+# warmth (a* +8, b* +16) lies a margin past what the README's style check accepts (a* +4, b* +12).
 COLOUR_CHANGES: dict[str, ColourChange] = {
     "blue_day": ColourChange(sky_l_ratio=1.0, sky_da=0, sky_db=-4, land_l_ratio=1.0),
     "bright_day": ColourChange(sky_l_ratio=1.1, sky_da=0, sky_db=2, land_l_ratio=1.1),
     "bright_evening": ColourChange(sky_l_ratio=0.95, sky_da=3, sky_db=8, land_l_ratio=0.85),
     "light_sunset": ColourChange(sky_l_ratio=0.9, sky_da=6, sky_db=14, land_l_ratio=0.7),
-    "warm_sunset": ColourChange(sky_l_ratio=0.8, sky_da=10, sky_db=20, land_l_ratio=0.55, tolerance=10.0),
+    "warm_sunset": ColourChange(sky_l_ratio=0.8, sky_da=8, sky_db=16, land_l_ratio=0.6, tolerance=10.0),
     "blue_hour": ColourChange(sky_l_ratio=0.55, sky_db=-8, land_l_ratio=0.45, tolerance=10.0),
-    "deep_night": ColourChange(sky_l_ratio=0.35, sky_db=-4, land_l_ratio=0.35, tolerance=10.0),
+    "deep_night": ColourChange(sky_l_ratio=0.35, land_l_ratio=0.35, tolerance=10.0),
     "blue_morning": ColourChange(sky_l_ratio=0.95, sky_da=3, sky_db=-4, land_l_ratio=0.9),
 }
 
@@ -520,6 +522,9 @@ _SEARCH_STEP = 0.75  # first step of the local search, in z_dyn units (its stren
 _SEARCH_ROUNDS = 10  # the step halves whenever no neighbour improves
 _SEARCH_MIN_STEP = 0.1
 _MAX_TARGET_NORM = 4.0  # network A learns from z_dyn ~ N(0, 1): far targets are guesses; the authors' stay under 4
+
+
+DAYLIGHT_POOL = 4  # calibration picks its stand-in photos among this many times as many random scenes
 
 
 @dataclass
@@ -562,16 +567,29 @@ def generator_style_samples(
     """Random scenes styled the way the pipeline styles a photo's W+: network A on the style levels.
 
     ``samples`` scenes (fixed by ``seed``, truncated as for display) stand in for photos; every target moves all of
-    them, with the same noise maps.
+    them, with the same noise maps. They are the daylit ones: the brightest skies among ``DAYLIGHT_POOL`` times as
+    many random scenes. The promised changes are measured from a photo's own look, and the photos people animate are
+    mostly taken by day; in a model whose z_dyn carries the time of day, a random scene may already be at night,
+    where "deep_night" has nothing left to darken.
     """
     from ..animation.pipeline import style_level_indices  # the pipeline's choice of levels, so calibration matches it
 
     random = torch.Generator().manual_seed(seed)
-    z = torch.randn(samples, generator.config.z_dim, generator=random)
-    static, dynamic = generator.make_noise(samples, generator=random)
+    pool = samples * DAYLIGHT_POOL
+    z = torch.randn(pool, generator.config.z_dim, generator=random)
+    static, dynamic = generator.make_noise(pool, generator=random)
     with torch.no_grad():
         w_plus = generator.broadcast_w(generator.truncate(generator.map(z.to(generator.device)), truncation)).clone()
-        unstyled = generator.synthesize(w_plus, static, dynamic).cpu()
+        unstyled = torch.cat(
+            [
+                generator.synthesize(w_plus[i : i + batch_size], *_noise_rows(static, dynamic, i, batch_size)).cpu()
+                for i in range(0, pool, batch_size)
+            ]
+        )
+    sky, _ = sky_and_land_lab(unstyled)
+    daylit = sky[:, 0].argsort(descending=True)[:samples]
+    w_plus, unstyled = w_plus[daylit.to(w_plus.device)], unstyled[daylit]
+    static, dynamic = ([level[daylit.to(level.device)] for level in maps] for maps in (static, dynamic))
     indices = style_level_indices(generator.num_levels)
     per_batch = max(1, batch_size // samples)  # targets per generator call, each with all samples
 
@@ -595,6 +613,12 @@ def generator_style_samples(
         return torch.cat(images)
 
     return StyleSamples(unstyled, render)
+
+
+def _noise_rows(
+    static: Sequence[torch.Tensor], dynamic: Sequence[torch.Tensor], start: int, count: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    return [level[start : start + count] for level in static], [level[start : start + count] for level in dynamic]
 
 
 def _changes(samples: StyleSamples, targets: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
