@@ -167,3 +167,24 @@ def test_cli_help_lists_what_the_bundled_model_offers():
     bundled = json.loads((vocabulary._BUNDLED_PIPELINE_JSON).read_text()).get("styles")
     assert vocabulary.bundled_model_styles() == vocabulary.offered_styles(bundled)
     assert S.StyleVocabulary.from_json(bundled).choices == vocabulary.bundled_model_styles()
+
+
+def test_calibration_stands_in_the_daylit_scenes_for_photos():
+    """The stand-in photos are the brightest skies of a pool four times as large (photos are mostly taken by day);
+    styling them moves the very scenes that were picked."""
+    from test_pipeline import build_models
+
+    generator, _, dynamics = build_models()
+    samples = S.generator_style_samples(generator, dynamics, samples=3, seed=5)
+    pool = 3 * S.DAYLIGHT_POOL
+    random = torch.Generator().manual_seed(5)  # the same draws, in the same order, as the function's
+    z = torch.randn(pool, generator.config.z_dim, generator=random)
+    static, dynamic = generator.make_noise(pool, generator=random)
+    with torch.no_grad():
+        scenes = generator.synthesize(generator.broadcast_w(generator.truncate(generator.map(z), 0.7)), static, dynamic)
+    sky = S.sky_and_land_lab(scenes)[0][:, 0]
+    picked = sky.argsort(descending=True)[:3]
+    torch.testing.assert_close(samples.unstyled, scenes[picked])
+    assert S.sky_and_land_lab(samples.unstyled)[0][:, 0].min() >= sky.median()
+    styled = samples.render(torch.tensor([[1.0, 2.0, -1.0], [0.0, 0.0, 0.0]]), torch.tensor([0.8, 0.3]))
+    assert styled.shape == (2, *samples.unstyled.shape) and not torch.allclose(styled[0], styled[1])
