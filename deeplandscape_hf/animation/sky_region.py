@@ -17,8 +17,8 @@ separate sky colours above from land colours below (the classical sky-region for
 3. Objects standing in the sky (cables, masts, kites) are cut out: pieces between sharp edges that are thin, or
    small and not cloud-coloured, and whose colour differs from the sky around them.
 4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
-5. Water, below the sky (`water_region`): found from a waterline (a sea horizon or a level far shore), what lies
-   below it and what mirrors the land above it.
+5. Water, below the sky (`water_region`): found from a waterline (a sea horizon, a level far shore or the axis of a
+   mirror image), what lies below it and what mirrors the land above it.
 
 Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast) gets no movable
 pixels and an uncertainty sentence, and the confidence map is low along every border.

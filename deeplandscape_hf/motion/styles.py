@@ -503,7 +503,7 @@ def describe_change(values: Sequence[float | None]) -> str:
 # bluer), a bright day lightens and whitens, an evening and then a sunset warm the sky (a* and b* up) as the light
 # falls, the blue hour darkens under a blue sky, the night darkens everything, a morning is pale and slightly pink.
 # The night promises no hue: darkening a blue sky moves its b* towards 0 whatever tint the night has. The sunset's
-# warmth (a* +8, b* +16) lies a margin past what the README's style check accepts (a* +4, b* +12).
+# warmth (a* +8, b* +16) lies a margin past what `scripts/measure_styles.py` accepts on photos (a* +4, b* +12).
 COLOUR_CHANGES: dict[str, ColourChange] = {
     "blue_day": ColourChange(sky_l_ratio=1.0, sky_da=0, sky_db=-4, land_l_ratio=1.0),
     "bright_day": ColourChange(sky_l_ratio=1.1, sky_da=0, sky_db=2, land_l_ratio=1.1),
@@ -522,8 +522,6 @@ _SEARCH_STEP = 0.75  # first step of the local search, in z_dyn units (its stren
 _SEARCH_ROUNDS = 10  # the step halves whenever no neighbour improves
 _SEARCH_MIN_STEP = 0.1
 _MAX_TARGET_NORM = 4.0  # network A learns from z_dyn ~ N(0, 1): far targets are guesses; the authors' stay under 4
-
-
 DAYLIGHT_POOL = 4  # calibration picks its stand-in photos among this many times as many random scenes
 
 
