@@ -188,3 +188,33 @@ def test_calibration_stands_in_the_daylit_scenes_for_photos():
     assert S.sky_and_land_lab(samples.unstyled)[0][:, 0].min() >= sky.median()
     styled = samples.render(torch.tensor([[1.0, 2.0, -1.0], [0.0, 0.0, 0.0]]), torch.tensor([0.8, 0.3]))
     assert styled.shape == (2, *samples.unstyled.shape) and not torch.allclose(styled[0], styled[1])
+
+
+def test_the_bundled_model_darkens_a_real_photo_at_night_and_keeps_it_by_day():
+    """What the bundled model offers is what a viewer gets: on an example photo, deep_night darkens sky and land to
+    at most half, and blue_day keeps the sky's colour (CIELAB dE <= 15), in the last frame of a fast animation."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from deeplandscape_hf.networks.hub import DEFAULT_MODEL_DIR
+
+    pipe = DeepLandscapePipeline.from_pretrained(DEFAULT_MODEL_DIR)
+    pipe.set_progress_bar_config(disable=True)
+    offered = pipe.config.style_vocabulary().reachable
+    assert {"deep_night", "blue_day"} <= set(offered)
+    photo = Image.open(Path(__file__).resolve().parents[1] / "examples" / "castle_hills_01.jpg").convert("RGB")
+    photo = photo.resize((384, round(384 * photo.height / photo.width)))
+    inverted = pipe.invert(photo, preset="fast", segmentation="heuristic", perceptual="none")
+
+    def sky_and_land(image) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+        return S.sky_and_land_lab(pixels)
+
+    base_sky, base_land = sky_and_land(photo)
+    night = pipe.animate(inverted, style="deep_night", num_frames=3, frame_indices=[2]).frames[-1]
+    sky, land = sky_and_land(night)
+    assert sky[0] <= 0.5 * base_sky[0] and land[0] <= 0.5 * base_land[0]
+    day = pipe.animate(inverted, style="blue_day", num_frames=3, frame_indices=[2]).frames[-1]
+    assert float((sky_and_land(day)[0] - base_sky).norm()) <= 15
