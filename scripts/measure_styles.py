@@ -106,14 +106,10 @@ def measure_photo(pipe: DeepLandscapePipeline, path: Path, styles: list[str], pr
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --preset and --vocabulary: how the style scripts choose a model and what its style names mean."""
     parser.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
-    parser.add_argument("--photos", type=Path, default=REPO / "examples", help="folder of photos")
     parser.add_argument("--preset", default="fast", choices=("fast", "balanced", "paper"))
-    parser.add_argument("--frames", type=int, default=8, help="frames per video (every frame's seam is measured)")
-    parser.add_argument("--styles", nargs="*", default=None, help="styles to measure (default: all the model offers)")
-    parser.add_argument("--json", type=Path, default=None, help="also write every row to this JSON file")
     parser.add_argument(
         "--vocabulary",
         choices=("model", "authors"),
@@ -121,12 +117,27 @@ def main() -> None:
         help="what the style names mean: the model's own (its pipeline.json) or the authors' targets, to see what "
         "they do on a model that does not offer them",
     )
-    args = parser.parse_args()
+
+
+def load_styled_pipeline(args: argparse.Namespace) -> tuple[DeepLandscapePipeline, list[str]]:
+    """The pipeline of ``--model`` with the ``--vocabulary`` asked for, and the style names it can render."""
     pipe = DeepLandscapePipeline.from_pretrained(args.model)
     if args.vocabulary == "authors":
         pipe.config.styles = None  # PipelineConfig: no vocabulary means the authors'
     pipe.set_progress_bar_config(disable=True)
-    offered = [name for name in pipe.config.style_vocabulary().reachable] if pipe.dynamics is not None else []
+    offered = list(pipe.config.style_vocabulary().reachable) if pipe.dynamics is not None else []
+    return pipe, offered
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_arguments(parser)
+    parser.add_argument("--photos", type=Path, default=REPO / "examples", help="folder of photos")
+    parser.add_argument("--frames", type=int, default=8, help="frames per video (every frame's seam is measured)")
+    parser.add_argument("--styles", nargs="*", default=None, help="styles to measure (default: all the model offers)")
+    parser.add_argument("--json", type=Path, default=None, help="also write every row to this JSON file")
+    args = parser.parse_args()
+    pipe, offered = load_styled_pipeline(args)
     styles = offered if args.styles is None else args.styles
     photos = find_images(args.photos)
     print(f"model {args.model or 'bundled'}; preset {args.preset}; {args.frames} frames; styles {', '.join(styles)}")

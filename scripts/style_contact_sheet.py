@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 import torch
+from measure_styles import add_model_arguments, load_styled_pipeline  # the sibling script: one way to pick a model
 from PIL import Image, ImageDraw
 
-from deeplandscape_hf import DeepLandscapePipeline
 from deeplandscape_hf.animation.images import load_image
 from deeplandscape_hf.motion.styles import style_stills
 
@@ -44,25 +44,13 @@ def contact_sheet(tiles: list[tuple[Image.Image, str]], width: int, footer: str)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
+    add_model_arguments(parser)
     parser.add_argument("--photo", type=Path, default=REPO / "examples" / "mountains_clouds_01.jpg")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "styles.png")
-    parser.add_argument("--preset", default="fast", choices=("fast", "balanced", "paper"))
     parser.add_argument("--width", type=int, default=240, help="tile width in px")
-    parser.add_argument(
-        "--vocabulary",
-        choices=("model", "authors"),
-        default="model",
-        help="what the style names mean: the model's own (its pipeline.json) or the authors' targets, to see what "
-        "they do on a model that does not offer them",
-    )
     args = parser.parse_args()
-    pipe = DeepLandscapePipeline.from_pretrained(args.model)
-    if args.vocabulary == "authors":
-        pipe.config.styles = None  # PipelineConfig: no vocabulary means the authors'
-    vocabulary = pipe.config.style_vocabulary()
-    offered = list(vocabulary.reachable) if pipe.dynamics is not None else []
-    unreachable = [name for name in vocabulary.styles if name not in offered]
+    pipe, offered = load_styled_pipeline(args)
+    unreachable = [name for name in pipe.config.style_vocabulary().styles if name not in offered]
     inverted = pipe.invert(load_image(args.photo), preset=args.preset, generator=torch.Generator().manual_seed(0))
     stills = style_stills(pipe, inverted, [None, *offered])
     captions = ["photo's own light (reconstruction)", *(name.replace("_", " ") for name in offered)]
