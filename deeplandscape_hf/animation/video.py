@@ -409,7 +409,7 @@ def write_video(
 
 
 def _png_frame_paths(path: Path) -> list[Path]:
-    """The numbered frames a folder or pattern refers to, in numeric order."""
+    """The numbered frames a folder or pattern refers to, in numeric order (an error when there are none)."""
     if path.is_dir():
         folder, regex = path, re.compile(r"(\d+)\.(?:png|jpe?g)\Z", re.IGNORECASE)
         search = regex.search
@@ -419,7 +419,10 @@ def _png_frame_paths(path: Path) -> list[Path]:
         search = regex.match
     candidates = folder.iterdir() if folder.is_dir() else []
     matches = [(p, m) for p in candidates if (m := search(p.name)) and p.is_file()]
-    return [p for p, m in sorted(matches, key=lambda item: int(item[1].group(1)))]
+    files = [p for p, m in sorted(matches, key=lambda item: int(item[1].group(1)))]
+    if not files:
+        raise FileNotFoundError(f"No numbered PNG frames found for '{path}'.")
+    return files
 
 
 def _require_exists(path: Path) -> None:
@@ -434,8 +437,6 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     suffix = path.suffix.lower()
     if path.is_dir() or suffix == ".png":
         files = _png_frame_paths(path)
-        if not files:
-            raise FileNotFoundError(f"No numbered PNG frames found for '{path}'.")
         return np.stack([np.asarray(Image.open(file).convert("RGB")) for file in files])
     if suffix in LOOP_SUFFIXES:
         with Image.open(path) as image:
@@ -458,8 +459,6 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
     suffix = path.suffix.lower()
     if path.is_dir() or suffix == ".png":
         files = _png_frame_paths(path)
-        if not files:
-            raise FileNotFoundError(f"No numbered PNG frames found for '{path}'.")
         with Image.open(files[0]) as first:
             return VideoInfo(num_frames=len(files), width=first.width, height=first.height, fps=None)
     if suffix in LOOP_SUFFIXES:
