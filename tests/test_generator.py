@@ -72,6 +72,23 @@ def test_adain_starts_identity_like():
     assert torch.all(gamma == 1) and torch.all(beta == 0)
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_adain_is_the_instance_norm_formula_in_either_layout(batch, layout):
+    torch.manual_seed(0)
+    adain = AdaIN(8, 16)
+    x = (3 * torch.randn(batch, 8, 6, 7) + 2).contiguous(memory_format=layout).requires_grad_(True)
+    w = torch.randn(batch, 16, requires_grad=True)
+    gamma, beta = adain.style(w)[:, :, None, None].chunk(2, dim=1)
+    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+    expected = gamma * (x - mean) / torch.sqrt(var + adain.eps) + beta
+    out = adain(x, w)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    assert out.is_contiguous(memory_format=layout)  # the next convolution keeps its layout without a copy
+    out.square().sum().backward()
+    assert x.grad.abs().sum() > 0 and w.grad.abs().sum() > 0
+
+
 def test_noise_has_no_effect_until_weights_learned(generator):
     model = DeepLandscapeGenerator(tiny_config(16)).eval()
     w_plus = model.broadcast_w(model.map(torch.randn(1, 32, generator=generator)))

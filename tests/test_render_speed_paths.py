@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,13 +11,14 @@ import torch.nn.functional as F
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
 from deeplandscape_hf.networks.generator import CPU_LEVEL_PLANS, LevelPlan, level_plan
 from deeplandscape_hf.networks.layers import (
+    DerivedWeightCache,
     EqualConv2d,
     EqualLinear,
     FusedUpsample,
     NearestUpsampleConv2d,
     NoiseInjection,
 )
-from deeplandscape_hf.networks.precision import autocast, frame_psnr, resolve_dtype
+from deeplandscape_hf.networks.precision import autocast, bf16_is_native, frame_psnr, resolve_dtype
 
 LAYERS = {
     "nearest-transposed": lambda: NearestUpsampleConv2d(6, 5, transposed=True),
@@ -86,6 +89,25 @@ def test_cache_follows_load_state_dict_and_serves_frozen_weights_with_input_grad
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_cached_kernel_takes_the_layout_of_the_activations(name):
+    torch.manual_seed(0)
+    layer = LAYERS[name]()
+    x = torch.randn(2, 6, 5, 5)
+
+    def kernel(layout: torch.memory_format) -> torch.Tensor:
+        caches = [value for value in vars(layer).values() if isinstance(value, DerivedWeightCache)]
+        (entry,) = [cache._entries[layout] for cache in caches if cache._entries]
+        return entry[2]
+
+    with torch.inference_mode():
+        nhwc = layer(x.contiguous(memory_format=torch.channels_last))
+        nchw = layer(x)
+        assert kernel(torch.channels_last).is_contiguous(memory_format=torch.channels_last)
+        assert not kernel(torch.channels_last).is_contiguous() and kernel(torch.contiguous_format).is_contiguous()
+    torch.testing.assert_close(nhwc, nchw, atol=1e-5, rtol=1e-5)
+
+
 def test_equal_linear_cache_follows_in_place_edits():
     layer = EqualLinear(4, 3)
     x = torch.randn(2, 4)
@@ -140,7 +162,8 @@ def test_bf16_frames_stay_within_40_db_of_fp32():
     static, dynamic = model.make_noise(4, generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
         fp32 = model(z, static, dynamic)
-        with autocast("bfloat16", "cpu") as dtype:
+        emulated = pytest.warns(UserWarning, match="emulated") if not bf16_is_native("cpu") else nullcontext()
+        with emulated, autocast("bfloat16", "cpu") as dtype:
             bf16 = model(z, static, dynamic)
     assert dtype == torch.bfloat16 and bf16.dtype == torch.float32  # frames come back in fp32
     assert not torch.equal(bf16, fp32)  # bf16 really ran

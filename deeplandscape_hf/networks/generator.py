@@ -63,8 +63,8 @@ class LevelPlan:
 # 1024 px) take the largest measured one's plan.
 CPU_LEVEL_PLANS = {
     4: LevelPlan(transposed_upsample=False, channels_last=False),
-    8: LevelPlan(transposed_upsample=False, channels_last=True),
-    16: LevelPlan(transposed_upsample=False, channels_last=True),
+    8: LevelPlan(transposed_upsample=True, channels_last=True),
+    16: LevelPlan(transposed_upsample=True, channels_last=True),
     32: LevelPlan(transposed_upsample=True, channels_last=True),
     64: LevelPlan(transposed_upsample=True, channels_last=True),
     128: LevelPlan(transposed_upsample=True, channels_last=True),
@@ -207,10 +207,10 @@ class SynthesisBlock(nn.Module):
         x = self.conv1(w1.shape[0]) if isinstance(self.conv1, ConstantInput) else self.conv1(x)
         x = x.contiguous(memory_format=self._memory_format(x))
         x = self._noise_and_activation(x, self.static_noise1, self.dynamic_noise1, noise, in_place)
-        x = self.adain1(x, w1, in_place=in_place)
+        x = self.adain1(x, w1)
         x = self.conv2(x)
         x = self._noise_and_activation(x, self.static_noise2, self.dynamic_noise2, noise, in_place)
-        return self.adain2(x, w2, in_place=in_place)
+        return self.adain2(x, w2)
 
 
 class DeepLandscapeGenerator(nn.Module, HubModelMixin, **HUB_METADATA):

@@ -24,39 +24,54 @@ def check_shape(tensor: torch.Tensor, expected: Sequence[int | None], name: str)
         raise ValueError(f"{name} must have shape {pattern}, got {tuple(tensor.shape)}.")
 
 
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """channels_last for an NHWC 4-d tensor, else the default layout (NCHW, or any tensor that is both)."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 class DerivedWeightCache:
-    """One tensor derived from a parameter (a scaled or fused kernel), rebuilt only when the parameter changes.
+    """A tensor derived from a parameter (a scaled or fused kernel), rebuilt only when the parameter changes.
 
     Building a fused 4x4 kernel from a 512 x 512 x 3 x 3 weight costs tens of milliseconds, as much as the convolution
-    itself at 8-32 px, so rendering builds it once per weight version. The cached value is keyed on the parameter's
-    storage address, in-place version counter (bumped by every optimizer step, ``load_state_dict`` and ``copy_``),
-    dtype, device and shape, and it keeps a detached alias of the parameter alive so that the address cannot be reused
-    by another tensor: a changed weight always gets a fresh kernel. While autograd records through the parameter
-    (training, fine-tuning) nothing is cached: the kernel must then be part of the graph.
+    itself at 8-32 px, so rendering builds it once per weight version, laid out like the activations it convolves
+    (NCHW or NHWC: one entry each), so that the convolution does not re-layout it on every call either. An entry is
+    keyed on the parameter's storage address, in-place version counter (bumped by every optimizer step,
+    ``load_state_dict`` and ``copy_``), dtype, device and shape, and it keeps a detached alias of the parameter alive
+    so that the address cannot be reused by another tensor: a changed weight always gets a fresh kernel. While
+    autograd records through the parameter (training, fine-tuning) nothing is cached: the kernel must then be part of
+    the graph.
     """
 
     def __init__(self) -> None:
-        self._entry: tuple[torch.Tensor, tuple, torch.Tensor] | None = None
+        self._entries: dict[torch.memory_format, tuple[torch.Tensor, tuple, torch.Tensor]] = {}
 
     @staticmethod
     def _key(parameter: torch.Tensor) -> tuple:
         return (parameter.data_ptr(), parameter._version, parameter.dtype, parameter.device, parameter.shape)
 
-    def get(self, parameter: torch.Tensor, build: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def get(
+        self,
+        parameter: torch.Tensor,
+        build: Callable[[torch.Tensor], torch.Tensor],
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ) -> torch.Tensor:
+        """``build(parameter)`` in ``memory_format``, the layout of the activations it will convolve."""
         if torch.is_grad_enabled() and parameter.requires_grad:
             return build(parameter)
-        entry, key = self._entry, self._key(parameter)
+        entry, key = self._entries.get(memory_format), self._key(parameter)
         if entry is not None and entry[1] == key:
             return entry[2]
         # A normal tensor even under inference_mode, so that a later call with autograd on (inputs that need
         # gradients, frozen weights) can save it for backward.
         with torch.inference_mode(False), torch.no_grad():
-            value = build(parameter)
-        self._entry = (parameter.detach(), key, value)  # one assignment: a reader sees the old or the new entry
+            value = build(parameter).contiguous(memory_format=memory_format)
+        self._entries[memory_format] = (parameter.detach(), key, value)  # one assignment: old or new, never half
         return value
 
     def clear(self) -> None:
-        self._entry = None
+        self._entries = {}
 
 
 class PixelNorm(nn.Module):
@@ -100,11 +115,11 @@ class EqualConv2d(nn.Module):
         self.padding = padding
         self._scaled = DerivedWeightCache()
 
-    def scaled_weight(self) -> torch.Tensor:
-        return self._scaled.get(self.weight, lambda weight: weight * self.scale)
+    def scaled_weight(self, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+        return self._scaled.get(self.weight, lambda weight: weight * self.scale, memory_format)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.scaled_weight(), self.bias, padding=self.padding)
+        return F.conv2d(x, self.scaled_weight(memory_format_of(x)), self.bias, padding=self.padding)
 
     def extra_repr(self) -> str:
         out_channels, in_channels, k, _ = self.weight.shape
@@ -127,8 +142,11 @@ class FusedUpsample(nn.Module):
         self.scale = math.sqrt(2.0 / (in_channels * kernel_size * kernel_size))
         self._kernel = DerivedWeightCache()
 
+    def _fused_kernel(self, weight: torch.Tensor) -> torch.Tensor:
+        return _box_filtered_kernel(weight * self.scale)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kernel = self._kernel.get(self.weight, lambda weight: _box_filtered_kernel(weight * self.scale))
+        kernel = self._kernel.get(self.weight, self._fused_kernel, memory_format_of(x))
         return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)
 
 
@@ -138,9 +156,9 @@ class NearestUpsampleConv2d(nn.Module):
     Two ways to compute the same numbers (up to float rounding), chosen by ``transposed``:
 
     - one stride-2 transposed conv whose 4x4 kernel sums the four one-pixel shifts of the 3x3 kernel: 2.25x fewer
-      multiply-adds and no upsampled copy, faster once the maps are large enough to keep the cores busy;
-    - upsample by repetition, then the 3x3 conv: the direct route, faster on tiny maps where the transposed conv's
-      scatter overhead dominates.
+      multiply-adds and no upsampled copy;
+    - upsample by repetition, then the 3x3 conv: the direct route, which can win on tiny maps where the transposed
+      conv's scatter overhead dominates (the generator's per-size plans say which runs where).
 
     Both derived kernels are cached per weight version (`DerivedWeightCache`). The parameter keeps the plain conv
     layout (out, in, 3, 3) of the authors' EqualConv2d.
@@ -161,10 +179,11 @@ class NearestUpsampleConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.transposed:
-            kernel = self._fused.get(self.weight, self._fused_kernel)
+            kernel = self._fused.get(self.weight, self._fused_kernel, memory_format_of(x))
             return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)
         upsampled = F.interpolate(x, scale_factor=2, mode="nearest")
-        return F.conv2d(upsampled, self._scaled.get(self.weight, lambda weight: weight * self.scale), self.bias, 1, 1)
+        weight = self._scaled.get(self.weight, lambda weight: weight * self.scale, memory_format_of(upsampled))
+        return F.conv2d(upsampled, weight, self.bias, 1, 1)
 
     def extra_repr(self) -> str:
         out_channels, in_channels, _, _ = self.weight.shape
@@ -224,15 +243,29 @@ class AdaIN(nn.Module):
             self.style.bias.copy_(bias_init)
         self.eps = 1e-5  # as nn.InstanceNorm2d
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, in_place: bool = False) -> torch.Tensor:
-        """Normalised and restyled ``x``; ``in_place`` overwrites ``x`` (a tensor the caller owns, outside autograd)."""
-        gamma, beta = self.style(w)[:, :, None, None].chunk(2, dim=1)
-        # gamma * (x - mean) / std + beta folded into one per-channel affine: one pass over x instead of four.
-        stats_input = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # statistics in >= fp32
-        var, mean = torch.var_mean(stats_input, dim=(2, 3), keepdim=True, correction=0)
-        scale = gamma * torch.rsqrt(var + self.eps)
-        shift, scale = (beta - mean * scale).to(x.dtype), scale.to(x.dtype)
-        return torch.addcmul(shift, x, scale, out=x) if in_place else torch.addcmul(shift, x, scale)
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.style(w).chunk(2, dim=1)  # (B, C) each, fp32 also under bf16 autocast
+        if x.shape[0] > 1 and not x.is_contiguous():
+            # A channels_last batch cannot be viewed as one sample without a copy; its samples can.
+            return torch.cat([self._normalise(x[i : i + 1], gamma[i : i + 1], beta[i : i + 1]) for i in range(len(x))])
+        return self._normalise(x, gamma, beta)
+
+    def _normalise(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        # Instance norm is batch norm over a batch of one whose channels are the (sample, channel) pairs, with gamma
+        # and beta as its per-channel affine. ATen's batch-norm kernel takes the statistics in vectorised two-pass
+        # form (exact as var_mean, in >= fp32) and applies the affine in the same call: on CPU several times faster
+        # than var_mean, a single-threaded Welford pass, followed by a separate affine pass.
+        batch, channels, height, width = x.shape
+        out = F.batch_norm(
+            x.reshape(1, batch * channels, height, width),
+            None,
+            None,
+            gamma.reshape(-1),
+            beta.reshape(-1),
+            training=True,
+            eps=self.eps,
+        )
+        return out if batch == 1 else out.view(x.shape)  # (a view of a 1-batch would lose its NHWC strides)
 
 
 class ConstantInput(nn.Module):
