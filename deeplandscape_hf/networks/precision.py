@@ -8,7 +8,7 @@ hands back fp32 frames.
 ``benchmarks/bench_generate.py`` measures the PSNR of bf16 frames against fp32 ones (bound: 40 dB).
 
 ``"auto"`` resolves to fp32 for now: with the official-size 256 px generator (random weights) bf16 frames came out
-at 36.9 dB PSNR against fp32, under the 40 dB bound (41.5 dB on a small test generator). ``"bfloat16"`` still runs
+at 35.5-37.8 dB PSNR against fp32, under the 40 dB bound (41.5 dB on a small test generator). ``"bfloat16"`` still runs
 bf16 where asked; `AUTO_USES_BF16` turns the automatic choice on once a model is measured within the bound.
 
 Inversion and fine-tuning always run in fp32: an optimisation that starts from the same point but rounds in bf16
