@@ -512,3 +512,19 @@ def test_evaluate_masks_command_scores_the_labelled_examples(capsys):
     sky_iou, _, land_percent = (cell.strip() for cell in region_row.split("|")[3:6])
     assert float(sky_iou) >= 0.9 and float(land_percent) <= 2.0
     assert "(median)" in out and "land in mask" in out
+
+
+def test_rippled_reflections_join_the_pool_and_a_pier_across_the_waterline_stays_still(capsys):
+    """Two labelled photos: the temple pool's rippled reflections are water (they mirror no shape, only colours), and
+    the foggy pier, which has its own colours on both sides of the waterline, stays land."""
+    from deeplandscape_hf.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    photos = [str(repo / "examples" / f"{name}.jpg") for name in ("temple_pool_01", "lake_pier_fog_01")]
+    labels = str(repo / "benchmarks" / "mask_labels")
+    assert main(["evaluate", "masks", *photos, "--labels", labels, "--methods", "region"]) == 0
+    table = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    rows = {cells[1].strip(): cells for cells in table}
+    temple_water, temple_land = float(rows["temple_pool_01"][4]), float(rows["temple_pool_01"][5])
+    assert temple_water >= 0.65 and temple_land <= 1.0
+    assert float(rows["lake_pier_fog_01"][5]) <= 1.0

@@ -11,7 +11,9 @@ tells it apart from land is its geometry, in three steps on the small copy that 
    sea under its horizon), those pixels are the water reflecting the sky.
 3. Water mirrors what stands above the waterline: a pixel at depth d below it has, darker and a little blurred, the
    colour of the pixel d rows above it. Pixels that match their mirror image and touch the water found so far join
-   it, so a reflected temple or forest is water too, while a bank that mirrors nothing stays land.
+   it, so a reflected temple or forest is water too, while a bank that mirrors nothing stays land. Ripples stretch a
+   reflection and break its shapes, but not its colours: in the columns where water meets the waterline, pixels
+   whose colour some land pixel near their mirror row has join as well.
 
 Every step needs a waterline first, so a photo without one gets no water: the safe side, since land that moves is
 worse than water that stays still.
@@ -51,6 +53,8 @@ MIRROR_MIN_BRIGHTNESS = 0.06  # mean RGB below which colours are too dark to com
 MIRROR_WINDOW_PX = 7  # shapes are compared over windows this wide ...
 MIRROR_MIN_CORRELATION = 0.5  # ... where the brightness of both sides correlates at least this much ...
 MIRROR_FLAT_STD = 0.01  # ... unless both sides are flat (brightness std below this): a smooth sky mirrored
+OPEN_WATER_ROWS = 0.04  # a column with water within this fraction of the height under the waterline is open water
+RIPPLE_STRETCH = 0.3  # a rippled reflection at depth d takes colours from within this times d of its mirror row
 REFLECTION_BAND = 0.1  # a mirror image is looked for in this fraction of the height under each axis ...
 REFLECTION_MIN_SHARE = 0.35  # ... and found when this share of the band's pixels mirror shapes above the axis
 MIRROR_AXIS_MATCH = 0.6  # share of the rows above the smooth water that must mirror the bank to move the waterline up
@@ -241,6 +245,30 @@ def _mirrors(smooth: np.ndarray, waterline: int, shapes_only: bool = False, max_
     return result
 
 
+def _rippled_reflections(smooth: np.ndarray, waterline: int, sky: np.ndarray, open_water: np.ndarray) -> np.ndarray:
+    """(H, W) True below ``waterline`` where a pixel has the colour of some land pixel near its mirror image in the
+    same column: ripples stretch and break a reflection up and down, so its shapes no longer match, but its colours
+    still come from what stands above it. Only land is looked at above the line (sky-coloured water is found by the
+    colour test), and only in the columns where water already meets the waterline (``open_water``, (W,)): a pier or
+    a rock standing across the line has its own colours on both sides of it."""
+    height = smooth.shape[0]
+    chroma, brightness = _chromaticity(smooth), smooth.mean(axis=-1)
+    result = np.zeros(smooth.shape[:2], bool)
+    for depth in range(height - waterline):
+        source = waterline - 1 - depth
+        if source < 0:
+            break
+        reach = max(1, round(RIPPLE_STRETCH * depth))
+        rows = slice(max(0, source - reach), min(waterline, source + reach + 1))
+        land = ~sky[rows] & (brightness[rows] >= MIRROR_MIN_BRIGHTNESS)  # (k, W)
+        row = waterline + depth
+        chroma_step = np.abs(chroma[rows] - chroma[row][None]).sum(axis=-1)
+        ratio = brightness[row][None] / np.maximum(brightness[rows], 1e-6)
+        match = land & (chroma_step <= MIRROR_CHROMA_TOLERANCE) & (ratio >= MIRROR_DARKENING[0]) & (ratio <= 1.0)
+        result[row] = match.any(axis=0) & (brightness[row] >= MIRROR_MIN_BRIGHTNESS) & open_water
+    return result
+
+
 def _mirror_axis(smooth: np.ndarray, top: int, sky: np.ndarray) -> int:
     """The waterline itself, given the top row of the smooth water: a far bank is mirrored right under the real
     waterline, so the smooth part starts lower, by the height of the bank's reflection. The axis is the highest row
@@ -278,6 +306,13 @@ def _reflection_line(smooth: np.ndarray, sky: np.ndarray) -> tuple[int | None, n
     return best_axis, ndimage.binary_opening(best, structure=np.ones((3, 3), bool))
 
 
+def _joined(water: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """``water`` and the pieces of ``candidates`` that touch it."""
+    pieces, _ = ndimage.label(water | candidates)
+    touching = np.unique(pieces[water & (pieces > 0)])
+    return np.isin(pieces, touching[touching > 0])
+
+
 def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRegions:
     """Water and the remaining sky at the coarse size. ``rgb`` (H, W, 3) in [0, 1], ``sky`` the sky search's mask,
     ``texture`` its local contrast."""
@@ -301,9 +336,10 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     # Reflections, and smooth water-coloured pixels, join the water they touch: on their own, the mirror test would
     # also accept a lawn below a green hill and the colour test a grey road.
     smooth_water = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
-    joined, _ = ndimage.label(water | ((_mirrors(smooth, waterline) | smooth_water) & below))
-    touching = np.unique(joined[water & (joined > 0)])
-    water = np.isin(joined, touching[touching > 0]) & below
+    water = _joined(water, (_mirrors(smooth, waterline) | smooth_water) & below)
+    # Then rippled reflections, in the columns where water now meets the waterline.
+    open_water = water[waterline : waterline + max(3, round(OPEN_WATER_ROWS * sky.shape[0]))].any(axis=0)
+    water = _joined(water, _rippled_reflections(smooth, waterline, sky, open_water))
     # Ripples break a reflection into speckles: close the gaps between them, then drop what stays isolated.
     water = ndimage.binary_closing(water, structure=np.ones((5, 5), bool), border_value=1) & below
     water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool)) | (water & sky)
