@@ -190,9 +190,10 @@ def test_calibration_stands_in_the_daylit_scenes_for_photos():
     assert styled.shape == (2, *samples.unstyled.shape) and not torch.allclose(styled[0], styled[1])
 
 
-def test_the_bundled_model_darkens_a_real_photo_at_night_and_keeps_it_by_day():
+def test_the_bundled_model_darkens_a_real_photo_at_night_warms_it_at_sunset_and_keeps_it_by_day():
     """What the bundled model offers is what a viewer gets: on an example photo, deep_night darkens sky and land to
-    at most half, and blue_day keeps the sky's colour (CIELAB dE <= 15), in the last frame of a fast animation."""
+    at most half, warm_sunset warms the sky (CIELAB a* +4 and b* +12 or more), and blue_day keeps the sky's colour
+    (dE <= 15), in the last frame of a fast animation."""
     from pathlib import Path
 
     import numpy as np
@@ -203,7 +204,7 @@ def test_the_bundled_model_darkens_a_real_photo_at_night_and_keeps_it_by_day():
     pipe = DeepLandscapePipeline.from_pretrained(DEFAULT_MODEL_DIR)
     pipe.set_progress_bar_config(disable=True)
     offered = pipe.config.style_vocabulary().reachable
-    assert {"deep_night", "blue_day"} <= set(offered)
+    assert {"deep_night", "warm_sunset", "blue_day"} <= set(offered)
     photo = Image.open(Path(__file__).resolve().parents[1] / "examples" / "castle_hills_01.jpg").convert("RGB")
     photo = photo.resize((384, round(384 * photo.height / photo.width)))
     inverted = pipe.invert(photo, preset="fast", segmentation="heuristic", perceptual="none")
@@ -216,5 +217,8 @@ def test_the_bundled_model_darkens_a_real_photo_at_night_and_keeps_it_by_day():
     night = pipe.animate(inverted, style="deep_night", num_frames=3, frame_indices=[2]).frames[-1]
     sky, land = sky_and_land(night)
     assert sky[0] <= 0.5 * base_sky[0] and land[0] <= 0.5 * base_land[0]
+    sunset = pipe.animate(inverted, style="warm_sunset", num_frames=3, frame_indices=[2]).frames[-1]
+    warmer = sky_and_land(sunset)[0] - base_sky
+    assert warmer[1] >= 4 and warmer[2] >= 12
     day = pipe.animate(inverted, style="blue_day", num_frames=3, frame_indices=[2]).frames[-1]
     assert float((sky_and_land(day)[0] - base_sky).norm()) <= 15

@@ -30,13 +30,15 @@ from ..vocabulary import TIME_OF_DAY_NAMES  # the style vocabulary, in `day_cycl
 logger = logging.getLogger(__name__)
 
 
-# One row per TIME_OF_DAY_NAMES entry. Colours are RGB in [0, 1].
+# One row per TIME_OF_DAY_NAMES entry. Colours are RGB in [0, 1]. As in real skies, the sunset turns the whole sky
+# warm (a dusky rose overhead, CIELAB b* about -3 against -53 for the blue day's zenith) and the blue hour is a deeper
+# and more saturated blue than the day (b* about -55 overhead), only darker.
 # fmt: off
 _PALETTE: dict[str, np.ndarray] = {
     "zenith":      np.array([[0.16, 0.36, 0.72], [0.36, 0.56, 0.86], [0.27, 0.42, 0.72], [0.30, 0.36, 0.62],
-                             [0.22, 0.20, 0.42], [0.07, 0.10, 0.27], [0.012, 0.018, 0.05], [0.28, 0.42, 0.70]]),
+                             [0.44, 0.28, 0.35], [0.04, 0.11, 0.48], [0.012, 0.018, 0.05], [0.28, 0.42, 0.70]]),
     "horizon":     np.array([[0.66, 0.79, 0.92], [0.84, 0.89, 0.94], [0.96, 0.86, 0.68], [1.00, 0.70, 0.46],
-                             [0.98, 0.46, 0.20], [0.36, 0.38, 0.58], [0.05, 0.06, 0.13], [0.86, 0.78, 0.80]]),
+                             [0.98, 0.46, 0.20], [0.24, 0.30, 0.68], [0.05, 0.06, 0.13], [0.86, 0.78, 0.80]]),
     "sun":         np.array([[1.00, 0.98, 0.92], [1.00, 1.00, 0.96], [1.00, 0.90, 0.70], [1.00, 0.78, 0.50],
                              [1.00, 0.58, 0.26], [0.90, 0.50, 0.40], [0.80, 0.82, 0.90], [1.00, 0.86, 0.72]]),
     "cloud_lit":   np.array([[0.97, 0.97, 0.98], [1.00, 1.00, 1.00], [1.00, 0.92, 0.80], [1.00, 0.78, 0.62],
