@@ -264,6 +264,7 @@ def _rippled_reflections(smooth: np.ndarray, waterline: int, sky: np.ndarray, op
         row = waterline + depth
         chroma_step = np.abs(chroma[rows] - chroma[row][None]).sum(axis=-1)
         ratio = brightness[row][None] / np.maximum(brightness[rows], 1e-6)
+        # Any of a window of pixels may match, so the bound is tighter than the mirror test's: never brighter.
         match = land & (chroma_step <= MIRROR_CHROMA_TOLERANCE) & (ratio >= MIRROR_DARKENING[0]) & (ratio <= 1.0)
         result[row] = match.any(axis=0) & (brightness[row] >= MIRROR_MIN_BRIGHTNESS) & open_water
     return result
