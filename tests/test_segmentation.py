@@ -391,6 +391,21 @@ def test_a_field_below_a_green_hill_is_not_a_reflection():
     assert (result.dynamic_mask[64:] >= 0.5).mean() == 0
 
 
+def test_sky_beside_a_wall_that_fills_the_top_is_sky_not_water():
+    """Looking up at a building: a textured wall fills the left of the photo from top to bottom, its edge slants,
+    and the sky runs down to the bottom on the right. Columns without sky show no horizon, so nothing here is a
+    waterline: the sky is sky (it moves as sky) and no water appears."""
+    height, width = 180, 320
+    rows, cols = np.mgrid[:height, :width]
+    image = _sky_rows(height, width)
+    wall = cols < 120 + 0.5 * rows
+    image[wall] = (np.array([0.55, 0.45, 0.35]) + 0.1 * _texture((height, width), seed=12))[wall]
+    result = region_segment(_to_uint8(image))
+    assert result.water_mask.max() == 0
+    assert _iou(result.sky_mask, ~wall) >= 0.95
+    assert (result.dynamic_mask[wall & ~ndimage.binary_dilation(~wall, iterations=3)] >= 0.5).mean() <= 0.01
+
+
 @pytest.mark.parametrize("brightness", [0.1, 0.7])
 def test_foggy_photo_where_nothing_can_be_told_apart_stays_still(brightness):
     result = region_segment(_fog(brightness))

@@ -128,12 +128,16 @@ def _above_horizon(sky: np.ndarray) -> np.ndarray:
     height = sky.shape[0]
     border = sky.sum(axis=0)
     margin = HORIZON_MARGIN * height
-    ends_at_land = border < height - margin
+    # A column without sky (a wall or a tree reaching the top of the photo) shows no edge of the land at all.
+    has_sky = border > 0
+    ends_at_land = has_sky & (border < height - margin)
     level_run = LEVEL_BORDER_COLUMNS * sky.shape[1]
     candidates = []
     if ends_at_land.mean() >= HORIZON_LAND_COLUMNS:
         candidates.append(np.quantile(border[ends_at_land], 0.9) + margin)
-    level = [row for row in range(int(height - margin)) if _longest_run(np.abs(border - row) <= 1) >= level_run]
+    level = [
+        row for row in range(int(height - margin)) if _longest_run((np.abs(border - row) <= 1) & has_sky) >= level_run
+    ]
     if level:  # the highest straight, level edge of land: the top of a pier, a far bank
         candidates.append(level[0] + margin)
     if not candidates:
@@ -163,11 +167,14 @@ def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
     return sky_family | bluish
 
 
-def _level_surfaces(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> tuple[np.ndarray, int | None]:
+def _level_surfaces(
+    rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, land_edge: np.ndarray
+) -> tuple[np.ndarray, int | None]:
     """Smooth, water-coloured regions below the sky that are wide and level on top, and their waterline row.
 
     Only regions shaped like a water surface survive: wide, and with a level upper edge (a far shore or a sea
     horizon), which keeps out hazy mountains and pale walls. The waterline is the highest top among them.
+    ``land_edge`` (W,) is the row where the sky search's own sky ended in each column, before `_above_horizon`.
     """
     height, width = sky.shape
     water = np.zeros_like(sky)
@@ -195,6 +202,13 @@ def _level_surfaces(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> tu
             level = np.mean(np.abs(tops - np.median(tops)) <= WATER_TOP_SPREAD * height) >= WATER_LEVEL_COLUMNS
         else:
             level = np.percentile(tops, 90) - np.percentile(tops, 10) <= SEA_HORIZON_SPREAD * height
+            # A top right under the sky is a waterline only if it is seen: a colour step along it, or land beside it
+            # ending level just above it (a pier; `_above_horizon` cuts that far below such an edge). Otherwise it
+            # is where `_above_horizon` cut an even sky.
+            seen = _step_across(rgb, tops, columns) >= SEA_LINE_STEP
+            depth = np.median(tops) - land_edge
+            pier = _longest_run((depth >= -1) & (depth <= HORIZON_MARGIN * height + 1)) >= LEVEL_BORDER_COLUMNS * width
+            level = level and (seen or pier)
         # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
         near_horizon = np.median(tops - border[columns]) <= MAX_SHORE_DEPTH * height
         if near_horizon and level:
@@ -202,6 +216,13 @@ def _level_surfaces(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> tu
             top = int(np.median(tops))
             waterline = top if waterline is None else min(waterline, top)
     return water, waterline
+
+
+def _step_across(rgb: np.ndarray, tops: np.ndarray, columns: np.ndarray) -> float:
+    """Median over ``columns`` of the largest RGB change from two rows above ``tops`` to the row below."""
+    above = rgb[np.maximum(tops - 2, 0), columns]
+    below = rgb[np.minimum(tops + 1, rgb.shape[0] - 1), columns]
+    return float(np.median(np.abs(above - below).max(axis=1)))
 
 
 def _local_correlation(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -322,7 +343,7 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     if sea_line is not None:
         searched[sea_line:] = False
     searched = _above_horizon(searched)
-    water, waterline = _level_surfaces(rgb, searched, texture)
+    water, waterline = _level_surfaces(rgb, searched, texture, land_edge=sky.sum(axis=0))
     smooth = ndimage.gaussian_filter(rgb, sigma=(MIRROR_BLUR_PX, MIRROR_BLUR_PX, 0), mode="nearest")
     if waterline is not None:  # a far bank: its reflection lies between the real waterline and the smooth water
         waterline = _mirror_axis(smooth, waterline, searched)
