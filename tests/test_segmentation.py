@@ -391,6 +391,19 @@ def test_a_field_below_a_green_hill_is_not_a_reflection():
     assert (result.dynamic_mask[64:] >= 0.5).mean() == 0
 
 
+def test_an_island_in_a_lake_stays_still():
+    """A wooded island inside the lake is a hole in the water surface, not part of it: it must not move (the lake
+    around it still does). Glints smaller than an island are still filled."""
+    image, sky, water = _lake()
+    rows, cols = np.mgrid[: sky.shape[0], : sky.shape[1]]
+    island = ((rows - 130) / 12) ** 2 + ((cols - 160) / 40) ** 2 <= 1
+    painted = image.astype(np.float64) / 255
+    painted[island] = (np.array([0.15, 0.25, 0.1]) + 0.08 * _texture(sky.shape, seed=21))[island]
+    result = region_segment(_to_uint8(painted))
+    assert (result.dynamic_mask[island] >= 0.5).mean() <= 0.02
+    assert _iou(result.water_mask, water & ~island) >= 0.9
+
+
 def test_sky_beside_a_wall_that_fills_the_top_is_sky_not_water():
     """Looking up at a building: a textured wall fills the left of the photo from top to bottom, its edge slants,
     and the sky runs down to the bottom on the right. Columns without sky show no horizon, so nothing here is a

@@ -38,6 +38,7 @@ LEVEL_BORDER_COLUMNS = 0.2  # ... or where a run of adjacent columns this wide e
 SEA_HORIZON_SPREAD = 0.015  # the top of water right under the sky is straight within this fraction of the height
 WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
 WATER_MIN_AREA = 0.02  # ... and covers this fraction of the image
+WATER_HOLE_AREA = 0.002  # a hole in a water surface up to this fraction of the image is a glint, not an island
 WATER_TOP_SPREAD = 0.03  # the top edge of water below a shore is level within this fraction of the height ...
 WATER_LEVEL_COLUMNS = 0.7  # ... in this share of its columns
 SEA_LINE_STEP = 0.03  # a sea horizon is a colour step of at least this much (RGB, across 2 rows) ...
@@ -212,10 +213,20 @@ def _level_surfaces(
         # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
         near_horizon = np.median(tops - border[columns]) <= MAX_SHORE_DEPTH * height
         if near_horizon and level:
-            water |= ndimage.binary_fill_holes(region)
+            water |= _with_small_holes_filled(region)
             top = int(np.median(tops))
             waterline = top if waterline is None else min(waterline, top)
     return water, waterline
+
+
+def _with_small_holes_filled(region: np.ndarray) -> np.ndarray:
+    """``region`` with its holes smaller than WATER_HOLE_AREA of the image filled: glints and ripples are water, but
+    an island, a boat or a reed bed surrounded by water stays land."""
+    holes, _ = ndimage.label(ndimage.binary_fill_holes(region) & ~region)
+    sizes = np.bincount(holes.ravel())
+    small = sizes <= WATER_HOLE_AREA * region.size
+    small[0] = False
+    return region | small[holes]
 
 
 def _step_across(rgb: np.ndarray, tops: np.ndarray, columns: np.ndarray) -> float:
