@@ -518,6 +518,24 @@ def test_labels_render_and_score(tmp_path):
         render_labels(path)
 
 
+def test_every_labelled_photo_has_its_photo_its_size_and_its_source():
+    """The mask benchmark's files agree: each label file names a photo in examples/ or benchmarks/mask_photos at the
+    size it was drawn at, each benchmark photo has a label file and a row in SOURCES.md (licenses)."""
+    repo = Path(__file__).resolve().parents[1]
+    folders = (repo / "examples", repo / "benchmarks" / "mask_photos")
+    photos = {path.name: path for folder in folders for path in folder.glob("*.jpg")}
+    labels = {path: json.loads(path.read_text()) for path in (repo / "benchmarks" / "mask_labels").glob("*.json")}
+    assert len(labels) >= 30
+    for path, data in labels.items():
+        assert data["photo"] in photos, f"{path.name} names a missing photo"
+        with Image.open(photos[data["photo"]]) as photo:
+            assert list(photo.size) == data["size"], path.name
+    labelled = {data["photo"] for data in labels.values()}
+    sources = (folders[1] / "SOURCES.md").read_text()
+    for photo in folders[1].glob("*.jpg"):
+        assert photo.name in labelled and f"| {photo.name} |" in sources, photo.name
+
+
 def test_evaluate_masks_command_scores_the_labelled_examples(capsys):
     from deeplandscape_hf.cli import main
 

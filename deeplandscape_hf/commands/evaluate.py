@@ -231,7 +231,8 @@ def _add_masks(commands: argparse._SubParsersAction) -> None:
         help="segmenters vs hand-drawn sky / water labels",
         description=(
             "Score what each segmenter lets move against hand-drawn polygon labels (one JSON file per photo, "
-            "named after it; the repository's set is benchmarks/mask_labels for the photos in examples/). Per "
+            "named after it; the repository's set is benchmarks/mask_labels, for the photos in examples/ and "
+            "benchmarks/mask_photos). Per "
             "photo: IoU of the sky, IoU of the water, the share of land pixels inside the movable mask and the "
             "share of cloud pixels included; then the median and the worst photo per method. Methods: region "
             "(the offline sky-region segmenter, the fallback when the model cannot be loaded), colour (the older "
