@@ -404,6 +404,28 @@ def test_an_island_in_a_lake_stays_still():
     assert _iou(result.water_mask, water & ~island) >= 0.9
 
 
+def test_a_hazy_ridge_behind_its_skyline_stays_still_and_a_bright_cloud_on_it_moves():
+    """Overcast: a far range in haze has the grey of the clouds, so colour calls it sky; its crisp outline and its
+    being darker than the sky behind it give it away. A white cloud bank with a crisp outline resting on the same
+    ridge is brighter than the sky above it: it stays sky."""
+    height, width = 180, 320
+    rows, cols = np.mgrid[:height, :width]
+    image = np.array([0.55, 0.56, 0.55]) + 0.15 * (rows / height)[..., None] * np.ones(3)
+    base = np.clip(1.2 - (((rows - 30) / 14.0) ** 2 + ((cols - 200) / 70.0) ** 2), 0, 1)[..., None]
+    image = image * (1 - 0.6 * base) + 0.21 * base  # a soft dark cloud base high up
+    ridge = (95 + 12 * np.abs(((cols[0] / 23.0) % 2) - 1) + 10 * np.sin(cols[0] / 50)).astype(int)
+    haze = (rows >= ridge[None, :]) & (rows < 135) & (cols >= 110)
+    bank = (rows >= ridge[None, :] - 12) & (rows < 135) & (cols < 90)
+    land = rows >= 135
+    image[haze], image[bank] = 0.5, 0.9
+    image[land] = (np.array([0.12, 0.14, 0.1]) + 0.05 * _texture((height, width), seed=13))[land]
+    result = region_segment(_to_uint8(image))
+    core = ~ndimage.binary_dilation(~haze, iterations=3)
+    assert (result.dynamic_mask[core] >= 0.5).mean() <= 0.1
+    assert (result.sky_mask[bank & ~ndimage.binary_dilation(~bank, iterations=3)] >= 0.5).mean() >= 0.9
+    assert _iou(result.sky_mask, ~(haze | land)) >= 0.95
+
+
 def test_sky_beside_a_wall_that_fills_the_top_is_sky_not_water():
     """Looking up at a building: a textured wall fills the left of the photo from top to bottom, its edge slants,
     and the sky runs down to the bottom on the right. Columns without sky show no horizon, so nothing here is a

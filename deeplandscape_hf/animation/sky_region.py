@@ -15,7 +15,9 @@ separate sky colours above from land colours below (the classical sky-region for
    A level band of clear land across the photo (a tree line, a ridge, a shore) ends the sky in its columns. The land
    model is refitted to the new border, three times.
 3. Objects standing in the sky (cables, masts, kites) are cut out: pieces between sharp edges that are thin, or
-   small and not cloud-coloured, and whose colour differs from the sky around them.
+   small and not cloud-coloured, and whose colour differs from the sky around them. So is a hazy ridge behind its
+   skyline: a piece cut off from the open sky by a sharp edge above it, resting on the land, and darker than the
+   sky across that edge (a cloud resting on a ridge is brighter than the sky above it).
 4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
 5. Water, below the sky (`water_region`): found from a waterline (a sea horizon, a level far shore or the axis of a
    mirror image), what lies below it and what mirrors the land above it.
@@ -67,6 +69,7 @@ OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across 
 CLOUD_MAX_SATURATION = 0.2  # a piece this unsaturated (HSV) or less may be a cloud, however dark
 OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
+SKYLINE_REACH_PX = 6  # a skyline's two sides are compared over this many pixels (at the fine size) either side
 
 
 @dataclass(frozen=True)
@@ -330,19 +333,21 @@ def _refined(sky_coarse: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     return np.clip(_guided_filter(luma, soft, radius=max(2, round(2 * scale)), eps=1e-3), 0.0, 1.0)
 
 
-def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray) -> np.ndarray:
+def _sharp_edges(sky: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
+    """Edges sharper than SHARP_EDGE and than 6x the sky's typical gradient (a noisy sky has gradients everywhere)."""
+    magnitude, _ = _gradient(fine_rgb, sigma=0.7)
+    return magnitude > max(SHARP_EDGE, 6.0 * float(np.median(magnitude[sky])))
+
+
+def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     """Pixels of the sky that belong to things standing in it: cables, masts, kites, birds, branches.
 
     Sharp edges split the sky into pieces. A piece is an object when it is thin (at most OBJECT_WIDTH of the short
     side across) or small and not cloud-coloured (``sky_costs``, coarse, >= 0 on average), and its colour differs
     from the sky around it (the large pieces nearby, blurred); the
     sharp edges touching objects or land go with them. Clouds are soft-edged, so they stay in one piece with the sky,
-    and a cloud cut off by sharp edges still looks like its surroundings, or is large.
+    and a cloud cut off by sharp edges still looks like its surroundings, or is large. ``sharp``: `_sharp_edges`.
     """
-    magnitude, _ = _gradient(fine_rgb, sigma=0.7)
-    if not sky.any():
-        return np.zeros_like(sky)
-    sharp = magnitude > max(SHARP_EDGE, 6.0 * float(np.median(magnitude[sky])))
     pieces, count = ndimage.label(sky & ~sharp)
     if count == 0:
         return sky & sharp
@@ -364,6 +369,42 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     edge_chains, _ = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
     touching = np.unique(edge_chains[ndimage.binary_dilation(objects | ~sky) & (edge_chains > 0)])
     return objects | np.isin(edge_chains, touching[touching > 0])
+
+
+def _land_behind_skylines(sky: np.ndarray, fine_rgb: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """Pieces of the sky cut off from the open sky above them by a sharp edge, resting on the land, and darker than
+    the open sky across that edge: a hazy ridge behind its skyline, which the colour model takes for cloud.
+
+    Aerial perspective makes a far ridge darker than the sky behind it, with a crisp outline; a cloud resting on a
+    ridge is brighter than the sky above it, and the sky below a cable is as bright as above it, so both stay.
+    """
+    result = np.zeros_like(sky)
+    pieces, count = ndimage.label(sky & ~sharp)
+    top = np.unique(pieces[0][pieces[0] > 0])
+    if count < 2 or top.size == 0:
+        return result
+    open_sky = np.isin(pieces, top)
+    land = ~sky & ~sharp
+    luma = fine_rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    reach = SKYLINE_REACH_PX
+    resting = np.unique(pieces[ndimage.binary_dilation(land, iterations=reach) & (pieces > 0)])
+    for index, box in enumerate(ndimage.find_objects(pieces), start=1):
+        if box is None or index not in resting or index in top:
+            continue
+        # Work in the piece's box grown by twice the reach: the edge between it and the open sky lies within.
+        rows = slice(max(0, box[0].start - 2 * reach), box[0].stop + 2 * reach)
+        columns = slice(max(0, box[1].start - 2 * reach), box[1].stop + 2 * reach)
+        piece = pieces[rows, columns] == index
+        open_side = open_sky[rows, columns] & ndimage.binary_dilation(piece, iterations=reach)
+        if not open_side.any():
+            continue
+        piece_side = piece & ndimage.binary_dilation(open_side, iterations=reach)
+        below = np.nonzero(open_side)[0].mean() < np.nonzero(piece_side)[0].mean()
+        local_luma = luma[rows, columns]
+        darker = local_luma[piece_side].mean() < local_luma[open_side].mean() - OBJECT_COLOUR_STEP
+        if below and darker:
+            result[rows, columns] |= piece
+    return result
 
 
 def _piece_means(values: np.ndarray, pieces: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -440,7 +481,10 @@ def find_sky_regions(image: Image.Image) -> SkyRegions:
     sky_coarse, water_coarse = found.sky, found.water
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
-    sky &= ~_objects_in_sky(sky, fine, costs)
+    if sky.any():
+        sharp = _sharp_edges(sky, fine)
+        sky &= ~_objects_in_sky(sky, fine, costs, sharp)
+        sky &= ~_land_behind_skylines(sky, fine, sharp)
     soft_water = _refined(water_coarse, fine)
     water = (soft_water >= 0.5) & ~sky
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
