@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from deeplandscape_hf.networks.hub import weight_files
+from deeplandscape_hf.networks.hub import save_safetensors, weight_files
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = REPO / "deeplandscape_hf" / "default_model"
@@ -62,7 +62,7 @@ def main() -> None:
         if component == "encoder":
             weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
         for name, shard in _shards(weights).items():
-            save_file(shard, str(destination / name), metadata={"format": "pt"})
+            save_safetensors(shard, destination / name, metadata={"format": "pt"})
     pipeline = json.loads((args.model_dir / "pipeline.json").read_text())
     # A 64 px model fine-tunes fast: spend the balanced preset's time budget on more fine-tuning (SSIM).
     pipeline["presets"] = {"balanced": {"fine_tune_iterations": 600}}
