@@ -28,7 +28,7 @@ from PIL import Image
 from deeplandscape_hf import DeepLandscapePipeline
 from deeplandscape_hf.animation.images import load_image
 from deeplandscape_hf.evaluation.metrics.report import format_markdown_table
-from deeplandscape_hf.motion.styles import srgb_to_lab
+from deeplandscape_hf.motion.style_calibration import srgb_to_lab
 from deeplandscape_hf.training.data import find_images
 
 REPO = Path(__file__).resolve().parents[1]

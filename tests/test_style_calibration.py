@@ -7,6 +7,7 @@ import torch
 
 from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig
 from deeplandscape_hf.cli import main as cli_main
+from deeplandscape_hf.motion import style_calibration as C
 from deeplandscape_hf.motion import styles as S
 
 SKY = torch.tensor([0.45, 0.6, 0.85])  # a blue day sky, RGB in [0, 1]
@@ -23,7 +24,7 @@ def _scenes(light: torch.Tensor, warmth: torch.Tensor, land_shade: torch.Tensor)
     return rows[..., None].expand(*rows.shape, 16) * 2 - 1
 
 
-def colour_model(num_scenes: int = 4) -> S.StyleSamples:
+def colour_model(num_scenes: int = 4) -> C.StyleSamples:
     """A tiny model whose z_dyn sets its colour: z_dyn[0] darkens, z_dyn[1] warms the sky, z_dyn[2] shades the land.
 
     As network A does, a style moves each scene's own z_dyn toward the target by the strength t.
@@ -37,22 +38,22 @@ def colour_model(num_scenes: int = 4) -> S.StyleSamples:
         t = strengths[:, None, None]
         return picture((1 - t) * own + t * targets[:, None, :])
 
-    return S.StyleSamples(picture(own), render)
+    return C.StyleSamples(picture(own), render)
 
 
-def _styled_change(samples: S.StyleSamples, z_dyn, strength: float) -> torch.Tensor:
-    base_sky, base_land = S.sky_and_land_lab(samples.unstyled)
-    sky, land = S.sky_and_land_lab(samples.render(torch.tensor([z_dyn]), torch.tensor([strength])))
-    return S.look_change(sky, land, base_sky, base_land).mean(1)[0]
+def _styled_change(samples: C.StyleSamples, z_dyn, strength: float) -> torch.Tensor:
+    base_sky, base_land = C.sky_and_land_lab(samples.unstyled)
+    sky, land = C.sky_and_land_lab(samples.render(torch.tensor([z_dyn]), torch.tensor([strength])))
+    return C.look_change(sky, land, base_sky, base_land).mean(1)[0]
 
 
 def test_calibration_finds_the_known_targets_of_a_model_whose_z_dyn_sets_its_colour():
     samples = colour_model()
     promises = {
-        "night": S.ColourChange(sky_l_ratio=0.4, land_l_ratio=0.4, tolerance=3.0),  # z_dyn[0] alone does this
-        "sunset": S.ColourChange(sky_db=15.0, land_l_ratio=1.0, tolerance=3.0),  # z_dyn[1] alone
+        "night": C.ColourChange(sky_l_ratio=0.4, land_l_ratio=0.4, tolerance=3.0),  # z_dyn[0] alone does this
+        "sunset": C.ColourChange(sky_db=15.0, land_l_ratio=1.0, tolerance=3.0),  # z_dyn[1] alone
     }
-    results = S.calibrate_styles(samples, default_strength=0.7, changes=promises)
+    results = C.calibrate_styles(samples, default_strength=0.7, changes=promises)
     night, sunset = results["night"], results["sunset"]
     assert night.reachable and sunset.reachable
     # the known answer: how far along z_dyn[0] the scenes must move to reach 0.4 of their lightness (bisection)
@@ -69,24 +70,24 @@ def test_calibration_finds_the_known_targets_of_a_model_whose_z_dyn_sets_its_col
 
 
 def test_every_style_name_has_a_promise():
-    assert list(S.COLOUR_CHANGES) == list(S.STYLE_TARGETS)
-    assert S.COLOUR_CHANGES["deep_night"].describe() == "sky L* x0.35; land L* x0.35"
+    assert list(C.COLOUR_CHANGES) == list(S.STYLE_TARGETS)
+    assert C.COLOUR_CHANGES["deep_night"].describe() == "sky L* x0.35; land L* x0.35"
 
 
 def test_a_change_the_model_cannot_make_is_unreachable():
-    impossible = {"pink_sky": S.ColourChange(sky_da=60.0, tolerance=8.0)}  # z_dyn never moves a* that far
-    (result,) = S.calibrate_styles(colour_model(), 0.7, changes=impossible).values()
+    impossible = {"pink_sky": C.ColourChange(sky_da=60.0, tolerance=8.0)}  # z_dyn never moves a* that far
+    (result,) = C.calibrate_styles(colour_model(), 0.7, changes=impossible).values()
     assert not result.reachable and result.distance > 20  # the warmest it gets is about a* +35
-    vocabulary = S.calibrated_vocabulary({"pink_sky": result})
+    vocabulary = C.calibrated_vocabulary({"pink_sky": result})
     assert vocabulary.reachable == () and vocabulary.choices == ()
 
 
 def test_a_model_whose_z_dyn_does_nothing_reaches_no_change_of_light():
     inert = colour_model()
-    still = S.StyleSamples(
+    still = C.StyleSamples(
         inert.unstyled, lambda targets, strengths: inert.unstyled.expand(len(targets), -1, -1, -1, -1)
     )
-    results = S.calibrate_styles(still, 0.7)
+    results = C.calibrate_styles(still, 0.7)
     assert not results["deep_night"].reachable and not results["warm_sunset"].reachable
     assert results["blue_day"].reachable  # "keep the day look" needs no change
 
@@ -98,7 +99,7 @@ def _vocabulary_without(name: str) -> S.StyleVocabulary:
 
 
 def test_vocabulary_round_trips_through_pipeline_json():
-    vocabulary = S.calibrated_vocabulary(S.calibrate_styles(colour_model(), 0.7))
+    vocabulary = C.calibrated_vocabulary(C.calibrate_styles(colour_model(), 0.7))
     config = PipelineConfig(resolution=64, styles=vocabulary.to_json())
     loaded = PipelineConfig.from_dict(json.loads(json.dumps(config.to_dict()))).style_vocabulary()
     assert loaded.to_json() == vocabulary.to_json() and loaded.source == "calibrated"
@@ -135,8 +136,8 @@ def test_pipeline_refuses_an_unreachable_style(tiny_app_model, tmp_path):
 def test_calibrate_styles_command_writes_the_models_vocabulary(tiny_app_model, tmp_path, capsys, monkeypatch):
     import shutil
 
-    two = {name: S.COLOUR_CHANGES[name] for name in ("blue_day", "deep_night")}  # two names keep the test short
-    monkeypatch.setattr(S, "COLOUR_CHANGES", two)
+    two = {name: C.COLOUR_CHANGES[name] for name in ("blue_day", "deep_night")}  # two names keep the test short
+    monkeypatch.setattr(C, "COLOUR_CHANGES", two)
     model = shutil.copytree(tiny_app_model, tmp_path / "model")
     before = json.loads((model / "pipeline.json").read_text())
     before.pop("styles", None)
@@ -175,17 +176,17 @@ def test_calibration_stands_in_the_daylit_scenes_for_photos():
     from test_pipeline import build_models
 
     generator, _, dynamics = build_models()
-    samples = S.generator_style_samples(generator, dynamics, samples=3, seed=5)
-    pool = 3 * S.DAYLIGHT_POOL
+    samples = C.generator_style_samples(generator, dynamics, samples=3, seed=5)
+    pool = 3 * C.DAYLIGHT_POOL
     random = torch.Generator().manual_seed(5)  # the same draws, in the same order, as the function's
     z = torch.randn(pool, generator.config.z_dim, generator=random)
     static, dynamic = generator.make_noise(pool, generator=random)
     with torch.no_grad():
         scenes = generator.synthesize(generator.broadcast_w(generator.truncate(generator.map(z), 0.7)), static, dynamic)
-    sky = S.sky_and_land_lab(scenes)[0][:, 0]
+    sky = C.sky_and_land_lab(scenes)[0][:, 0]
     picked = sky.argsort(descending=True)[:3]
     torch.testing.assert_close(samples.unstyled, scenes[picked])
-    assert S.sky_and_land_lab(samples.unstyled)[0][:, 0].min() >= sky.median()
+    assert C.sky_and_land_lab(samples.unstyled)[0][:, 0].min() >= sky.median()
     styled = samples.render(torch.tensor([[1.0, 2.0, -1.0], [0.0, 0.0, 0.0]]), torch.tensor([0.8, 0.3]))
     assert styled.shape == (2, *samples.unstyled.shape) and not torch.allclose(styled[0], styled[1])
 
@@ -211,7 +212,7 @@ def test_the_bundled_model_darkens_a_real_photo_at_night_warms_it_at_sunset_and_
 
     def sky_and_land(image) -> tuple[torch.Tensor, torch.Tensor]:
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
-        return S.sky_and_land_lab(pixels)
+        return C.sky_and_land_lab(pixels)
 
     base_sky, base_land = sky_and_land(photo)
     night = pipe.animate(inverted, style="deep_night", num_frames=3, frame_indices=[2]).frames[-1]

@@ -3,9 +3,9 @@
 A style name is a z_dyn target network A moves a photo's W+ toward. Where a model keeps the light in z_dyn depends on
 its training, so the targets are found per model: random samples are styled with candidate targets the way the
 pipeline styles a photo, and each name takes the target whose samples change most as it promises
-(``styles.COLOUR_CHANGES``: deep_night darkens sky and land to about a third, warm_sunset warms the sky). The result
-goes into the model's pipeline.json; names no target reaches are marked unreachable, and the pipeline, the CLI and
-the app stop offering them.
+(``style_calibration.COLOUR_CHANGES``: deep_night darkens sky and land to about a third, warm_sunset warms the
+sky). The result goes into the model's pipeline.json; names no target reaches are marked unreachable, and the
+pipeline, the CLI and the app stop offering them.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..animation.pipeline import PipelineConfig
-    from ..motion.styles import calibrate_styles, calibrated_vocabulary, default_style_strength, generator_style_samples
+    from ..motion.style_calibration import calibrate_styles, calibrated_vocabulary, generator_style_samples
+    from ..motion.styles import default_style_strength
     from ..networks.dynamics import StyleDynamicsNet
     from ..networks.generator import DeepLandscapeGenerator
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(calibrations: dict) -> str:
     from ..evaluation.metrics.report import format_markdown_table
-    from ..motion.styles import COLOUR_CHANGES, describe_change
+    from ..motion.style_calibration import COLOUR_CHANGES, describe_change
 
     rows = [
         {
