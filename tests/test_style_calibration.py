@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,12 +25,14 @@ def _scenes(light: torch.Tensor, warmth: torch.Tensor, land_shade: torch.Tensor)
     return rows[..., None].expand(*rows.shape, 16) * 2 - 1
 
 
-def colour_model(num_scenes: int = 4) -> C.StyleSamples:
+def colour_model(num_scenes: int = 4, own: torch.Tensor | None = None) -> C.StyleSamples:
     """A tiny model whose z_dyn sets its colour: z_dyn[0] darkens, z_dyn[1] warms the sky, z_dyn[2] shades the land.
 
-    As network A does, a style moves each scene's own z_dyn toward the target by the strength t.
+    As network A does, a style moves each scene's own z_dyn (``own``, (N, 3); default: N small random ones) toward
+    the target by the strength t.
     """
-    own = torch.randn(num_scenes, 3, generator=torch.Generator().manual_seed(1)) * 0.3
+    if own is None:
+        own = torch.randn(num_scenes, 3, generator=torch.Generator().manual_seed(1)) * 0.3
 
     def picture(z: torch.Tensor) -> torch.Tensor:
         return _scenes(torch.exp(-0.45 * z[..., 0]), z[..., 1], torch.exp(-0.45 * z[..., 2]))
@@ -67,6 +70,37 @@ def test_calibration_finds_the_known_targets_of_a_model_whose_z_dyn_sets_its_col
     torch.testing.assert_close(
         _styled_change(samples, night.z_dyn, night.strength), torch.tensor(night.change), atol=0.01, rtol=0
     )  # up to the rounding of the stored target
+
+
+def test_on_one_photo_the_search_goes_on_from_the_models_target_until_the_photo_keeps_the_promise():
+    promise = C.ColourChange(sky_db=15.0, land_l_ratio=1.0, tolerance=3.0)
+    sunset = C.calibrate_styles(colour_model(), 0.7, changes={"sunset": promise})["sunset"]
+    assert sunset.reachable  # on the model's scenes, which start near z_dyn = 0
+    # a photo whose sky is already warm: the same move toward the same target warms it by less
+    photo = colour_model(own=torch.tensor([[0.2, 1.5, 0.0]]))
+    before = float(promise.distance(_styled_change(photo, sunset.z_dyn, sunset.strength)))
+    assert before > 3.0
+    fit = C.fit_style_to_photo(photo, "sunset", sunset.z_dyn, sunset.strength, promise)
+    assert fit.reachable and fit.distance < before / 2
+    after = _styled_change(photo, fit.z_dyn, fit.strength)
+    torch.testing.assert_close(after, torch.tensor(fit.change), atol=0.05, rtol=0)  # what it reports, it does
+    assert after[2] == pytest.approx(15.0, abs=3.0)  # b* +15 on this photo
+    # the search only moves where the photo gets closer: never farther than the model's own target
+    scenes = colour_model()
+    base_sky, base_land = C.sky_and_land_lab(scenes.unstyled)
+    sky, land = C.sky_and_land_lab(scenes.render(torch.tensor([sunset.z_dyn]), torch.tensor([sunset.strength])))
+    change = C.look_change(sky, land, base_sky, base_land)[0]  # per scene
+    start = promise.distance(change, torch.stack([base_sky[:, 0], base_land[:, 0]], -1)).mean()
+    kept = C.fit_style_to_photo(scenes, "sunset", sunset.z_dyn, sunset.strength, promise)
+    assert kept.distance <= float(start) + 1e-4
+
+
+def test_on_one_photo_a_lightness_ratio_counts_by_the_photos_own_lightness():
+    night = C.ColourChange(sky_l_ratio=0.35, land_l_ratio=0.35)
+    change = torch.tensor([0.35, 0.0, 0.0, 2.0])  # the sky as promised; near-black land at twice its lightness
+    assert float(night.distance(change)) == pytest.approx(50 * 1.65)  # a typical picture: L* 50
+    # land of L* 3 that went to 6 moved by 3 L*, and counts as far from a night as 3 * 1.65 L*
+    assert float(night.distance(change, torch.tensor([60.0, 3.0]))) == pytest.approx(3 * 1.65)
 
 
 def test_every_style_name_has_a_promise():
@@ -133,6 +167,46 @@ def test_pipeline_refuses_an_unreachable_style(tiny_app_model, tmp_path):
     pipe._validate_style("blue_hour")  # reachable names pass
 
 
+def test_pipeline_fits_a_calibrated_style_to_the_photo_once_and_uses_the_authors_targets_as_given(
+    tiny_app_model, monkeypatch
+):
+    from PIL import Image
+
+    pipe = DeepLandscapePipeline.from_pretrained(tiny_app_model)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.config.styles = _vocabulary_without("deep_night").to_json()
+    photo = Image.new("RGB", (48, 40), (90, 140, 200))  # a blue sky over green land
+    photo.paste((70, 110, 50), (0, 26, 48, 40))
+    inverted = pipe.invert(photo, preset="fast", segmentation="heuristic", perceptual="none")
+    searches = []
+    fit = C.fit_style_to_photo
+
+    def counted(*args, **kwargs):
+        searches.append(args[1])
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(C, "fit_style_to_photo", counted)
+    first = pipe.animate(inverted, style="blue_hour", num_frames=2, frame_indices=[1], output_type="np").frames
+    again = pipe.animate(inverted, style="blue_hour", num_frames=2, frame_indices=[1], output_type="np").frames
+    assert searches == ["blue_hour"]  # the second video reuses the first one's search
+    np.testing.assert_array_equal(first, again)
+    [((name, model_condition), fitted)] = inverted.fitted_styles.items()
+    assert name == "blue_hour" and model_condition == pytest.approx((*S.STYLE_TARGETS["blue_hour"], 0.6))
+    assert fitted.shape == (4,) and 0.05 <= float(fitted[3]) <= 1.0
+    # what the video shows is the fitted target: rendering it as a plain z_dyn + t gives the same frame
+    plain = pipe.animate(inverted, style=[(0.0, fitted.tolist())], num_frames=2, frame_indices=[1], output_type="np")
+    np.testing.assert_allclose(plain.frames, first, atol=1e-6)
+    # the path's keyframes are fitted one by one (blue_hour's search is reused); the authors' vocabulary and a
+    # switched-off fit search nothing
+    pipe.animate(inverted, style="day_cycle", num_frames=3, frame_indices=[1])
+    assert sorted(searches) == sorted(name for name in S.STYLE_TARGETS if name != "deep_night")
+    pipe.config.fit_styles_to_photo = False
+    pipe.animate(inverted, style="warm_sunset", num_frames=2, frame_indices=[1])
+    pipe.config.fit_styles_to_photo, pipe.config.styles = True, None
+    pipe.animate(inverted, style="deep_night", num_frames=2, frame_indices=[1])
+    assert len(searches) == 7
+
+
 def test_calibrate_styles_command_writes_the_models_vocabulary(tiny_app_model, tmp_path, capsys, monkeypatch):
     import shutil
 
@@ -191,35 +265,55 @@ def test_calibration_stands_in_the_daylit_scenes_for_photos():
     assert styled.shape == (2, *samples.unstyled.shape) and not torch.allclose(styled[0], styled[1])
 
 
-def test_the_bundled_model_darkens_a_real_photo_at_night_warms_it_at_sunset_and_keeps_it_by_day():
-    """What the bundled model offers is what a viewer gets: on an example photo, deep_night darkens sky and land to
-    at most half, warm_sunset warms the sky (CIELAB a* +4 and b* +12 or more), and blue_day keeps the sky's colour
-    (dE <= 15), in the last frame of a fast animation."""
-    from pathlib import Path
-
-    import numpy as np
-    from PIL import Image
-
+def _bundled_pipeline() -> DeepLandscapePipeline:
     from deeplandscape_hf.networks.hub import DEFAULT_MODEL_DIR
 
     pipe = DeepLandscapePipeline.from_pretrained(DEFAULT_MODEL_DIR)
     pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _example_photo(name: str, width: int = 384):
+    from pathlib import Path
+
+    from PIL import Image
+
+    photo = Image.open(Path(__file__).resolve().parents[1] / "examples" / f"{name}.jpg").convert("RGB")
+    return photo.resize((width, round(width * photo.height / photo.width)))
+
+
+def _sky_and_land(image) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean CIELAB of the top and bottom quarter of a PIL image."""
+    return C.sky_and_land_lab(torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1))
+
+
+def test_the_bundled_model_darkens_a_real_photo_at_night_warms_it_at_sunset_and_keeps_it_by_day():
+    """What the bundled model offers is what a viewer gets: on an example photo, deep_night darkens sky and land to
+    at most half, warm_sunset warms the sky (CIELAB a* +4 and b* +12 or more), and blue_day keeps the sky's colour
+    (dE <= 15), in the last frame of a fast animation."""
+    pipe = _bundled_pipeline()
     offered = pipe.config.style_vocabulary().reachable
     assert {"deep_night", "warm_sunset", "blue_day"} <= set(offered)
-    photo = Image.open(Path(__file__).resolve().parents[1] / "examples" / "castle_hills_01.jpg").convert("RGB")
-    photo = photo.resize((384, round(384 * photo.height / photo.width)))
+    photo = _example_photo("castle_hills_01")
     inverted = pipe.invert(photo, preset="fast", segmentation="heuristic", perceptual="none")
-
-    def sky_and_land(image) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
-        return C.sky_and_land_lab(pixels)
-
-    base_sky, base_land = sky_and_land(photo)
+    base_sky, base_land = _sky_and_land(photo)
     night = pipe.animate(inverted, style="deep_night", num_frames=3, frame_indices=[2]).frames[-1]
-    sky, land = sky_and_land(night)
+    sky, land = _sky_and_land(night)
     assert sky[0] <= 0.5 * base_sky[0] and land[0] <= 0.5 * base_land[0]
     sunset = pipe.animate(inverted, style="warm_sunset", num_frames=3, frame_indices=[2]).frames[-1]
-    warmer = sky_and_land(sunset)[0] - base_sky
+    warmer = _sky_and_land(sunset)[0] - base_sky
     assert warmer[1] >= 4 and warmer[2] >= 12
     day = pipe.animate(inverted, style="blue_day", num_frames=3, frame_indices=[2]).frames[-1]
-    assert float((sky_and_land(day)[0] - base_sky).norm()) <= 15
+    assert float((_sky_and_land(day)[0] - base_sky).norm()) <= 15
+
+
+@pytest.mark.parametrize("name", ["hills_fog_01", "sky_kite_01"])
+def test_the_bundled_models_sunset_warms_a_pale_and_a_deep_blue_sky_alike(name):
+    """Network A moves every photo toward one sunset; without the fit to the photo a hazy pale sky (b* +6.6) and a
+    deep blue one (b* +2.3) gained too little yellow, where a mid-blue sky gained +21."""
+    pipe = _bundled_pipeline()
+    photo = _example_photo(name)
+    inverted = pipe.invert(photo, preset="fast", segmentation="heuristic", perceptual="none")
+    sunset = pipe.animate(inverted, style="warm_sunset", num_frames=3, frame_indices=[2]).frames[-1]
+    warmer = _sky_and_land(sunset)[0] - _sky_and_land(photo)[0]
+    assert warmer[1] >= 4 and warmer[2] >= 12

@@ -47,6 +47,9 @@ def test_custom_keyframes_mix_names_triples_and_four_vectors():
     conditions = path(path.times).numpy()
     np.testing.assert_allclose(conditions, [[-1.5, -1.5, 0.0, 0.5], [0.0, 1.0, 2.0, 0.5], [1.0, 1.0, 1.0, 0.25]])
     np.testing.assert_allclose(path.frame_times(5), [0.0, 0.5, 1.0, 1.5, 2.0])
+    assert path.names == ("blue_day", None, None)  # the names a pipeline may fit to a photo
+    with pytest.raises(ValueError, match="one entry per keyframe"):
+        S.StylePath(path.times, path.conditions, names=("blue_day",))
     constant = S.style_conditions("warm_sunset", 3, resolution=256)
     torch.testing.assert_close(constant, torch.tensor([[1.5, 3.5, 0.0, 0.7]] * 3))
 

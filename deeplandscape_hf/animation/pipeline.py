@@ -105,6 +105,10 @@ class PipelineConfig:
         presets: per-preset overrides of ``inversion.PRESETS`` fields, e.g. ``{"fast": {"fine_tune_iterations": 40}}``.
         styles: this model's style vocabulary (``styles.StyleVocabulary.to_json()``: name -> z_dyn target, strength,
             reachable), written by ``deeplandscape calibrate-styles``; None: the authors' vocabulary.
+        fit_styles_to_photo: with a calibrated vocabulary, search on from each named style's target on the photo's
+            own reconstruction until the photo changes as the name promises
+            (``style_calibration.fit_style_to_photo``; a fraction of a second per style on a 64 px model). The
+            authors' vocabulary is always used as they gave it.
     """
 
     resolution: int | None = None
@@ -126,6 +130,7 @@ class PipelineConfig:
     cache_size: int = 2
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     styles: dict[str, Any] | None = None
+    fit_styles_to_photo: bool = True
 
     def __post_init__(self) -> None:
         if self.num_frames < 1 or not self.fps > 0:
@@ -194,6 +199,8 @@ class InvertedPhoto:
         preset: the preset used (its ``render_batch_size`` also sets how many frames ``animate`` renders at once).
         cache_hit: the inversion came from the cache.
         timings, losses: per stage.
+        fitted_styles: style conditions [z_dyn, t] found for this photo (``PipelineConfig.fit_styles_to_photo``),
+            by (name, the model's condition), so that previews and videos of one style share one search.
     """
 
     photo: Image.Image
@@ -208,6 +215,7 @@ class InvertedPhoto:
     cache_hit: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     losses: dict[str, float] = field(default_factory=dict)
+    fitted_styles: dict[tuple[str, tuple[float, ...]], torch.Tensor] = field(default_factory=dict)
 
     @property
     def has_motion(self) -> bool:
@@ -708,7 +716,12 @@ class DeepLandscapePipeline:
 
     # ----------------------------------------------------------------------------------------------- stage 2
     def _style_w_plus(
-        self, w_plus: torch.Tensor, style: Any, frame_times: np.ndarray, loop: bool
+        self,
+        w_plus: torch.Tensor,
+        style: Any,
+        frame_times: np.ndarray,
+        loop: bool,
+        inverted: InvertedPhoto | None = None,
     ) -> torch.Tensor | None:
         """W+ per frame (T, num_ws, w_dim) along the style path, or None for no style change.
 
@@ -716,18 +729,28 @@ class DeepLandscapePipeline:
         splined over time with a clamped cubic (official SplineStyleAnimation: A per keyframe, then the spline).
         Ours: the photo's own W+ is the first keyframe, so frame 0 is the reconstruction, and a loop returns to it
         (official style videos start directly at the first target, blue day). A single style goes there over the
-        video (there and back in a loop); a path such as ``day_cycle`` visits its styles evenly spaced.
+        video (there and back in a loop); a path such as ``day_cycle`` visits its styles evenly spaced. Named styles
+        of a calibrated vocabulary take the target fitted to the ``inverted`` photo (``_fitted_condition``).
         """
         if style is None:
             return None
         from ..motion.styles import interpolate_keyframes, style_path
 
         resolution = self.generator.resolution
-        path = style_path(style, self.config.style_strength, resolution, self.config.style_vocabulary())
+        vocabulary = self.config.style_vocabulary()
+        path = style_path(style, self.config.style_strength, resolution, vocabulary)
         conditions = path.keyframe_conditions()  # (K, 4) = [z_dyn target, t]
+        names = path.names or (None,) * len(conditions)
         closed_path = len(conditions) > 1 and path.is_closed
         if closed_path:
-            conditions = conditions[:-1]  # the photo's own look closes the loop instead
+            conditions, names = conditions[:-1], names[:-1]  # the photo's own look closes the loop instead
+        if inverted is not None and self.config.fit_styles_to_photo and vocabulary.source == "calibrated":
+            conditions = torch.stack(
+                [
+                    condition if name is None else self._fitted_condition(inverted, name, condition)
+                    for condition, name in zip(conditions, names, strict=True)
+                ]
+            )
         indices = style_level_indices(self.generator.num_levels)
         keyframes = [w_plus[0]]
         dynamics = self.dynamics
@@ -743,6 +766,33 @@ class DeepLandscapePipeline:
         values = torch.stack(keyframes)  # (K', num_ws, w_dim)
         bc_type = "periodic" if loop and len(keyframes) > 2 else "clamped"
         return interpolate_keyframes(times, values, frame_times, bc_type=bc_type)
+
+    def _fitted_condition(self, inverted: InvertedPhoto, name: str, condition: torch.Tensor) -> torch.Tensor:
+        """[z_dyn, t] that changes this photo's reconstruction most as ``name`` promises, from the model's
+        ``condition``; warns when the photo stays farther from the promise than the model's tolerance."""
+        from ..motion.style_calibration import COLOUR_CHANGES, fit_style_to_photo, photo_style_samples
+
+        if name not in COLOUR_CHANGES:  # a vocabulary may name looks we hold no promise for: use them as given
+            return condition
+        key = (name, tuple(round(float(v), 6) for v in condition))
+        if key not in inverted.fitted_styles:
+            result = inverted.inversion
+            assert self.dynamics is not None
+            samples = photo_style_samples(
+                result.generator, self.dynamics, result.w_plus, result.static_noise, result.dynamic_noise
+            )
+            fit = fit_style_to_photo(samples, name, condition[:3].tolist(), float(condition[3]))
+            if not fit.reachable:
+                logger.warning(
+                    "style %r changes this photo only to within %.0f of its promised look (%s; tolerance %.0f): "
+                    "the photo's own light is far from where the model can take it.",
+                    name,
+                    fit.distance,
+                    COLOUR_CHANGES[name].describe(),
+                    fit.tolerance,
+                )
+            inverted.fitted_styles[key] = torch.tensor([*fit.z_dyn, fit.strength], dtype=condition.dtype)
+        return inverted.fitted_styles[key]
 
     @torch.no_grad()
     def animate(
@@ -797,7 +847,7 @@ class DeepLandscapePipeline:
         resolution = G.resolution
         batch = inverted.preset.render_batch_size
         frame_times = indices / num_frames if loop else indices / max(1, num_frames - 1)
-        style_w = self._style_w_plus(result.w_plus, style, frame_times, loop)
+        style_w = self._style_w_plus(result.w_plus, style, frame_times, loop, inverted)
         compositor = None
         if composite:
             compositor = Compositor(

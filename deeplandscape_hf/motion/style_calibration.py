@@ -60,9 +60,9 @@ class ColourChange:
     """The change of look a style name promises, measured as the sky (top quarter) and land (bottom quarter) of a
     picture change in mean CIELAB: lightness ratios and a*/b* differences. None: free.
 
-    distance: Euclidean over the set components, lightness ratios scaled by 50 L* (a ratio 0.1 off on a picture of
-    L* 50 is 5 L* off), so it reads like a CIELAB colour difference. tolerance: the largest distance at which the
-    name counts as reached.
+    distance: Euclidean over the set components, lightness ratios scaled by the picture's own L* (a ratio 0.1 off on
+    a sky of L* 50 is 5 L* off), so it reads like a CIELAB colour difference; without the picture's lightness, a
+    typical L* 50. tolerance: the largest distance at which the name counts as reached.
     """
 
     sky_l_ratio: float | None = None
@@ -71,11 +71,17 @@ class ColourChange:
     land_l_ratio: float | None = None
     tolerance: float = 8.0
 
-    def distance(self, change: torch.Tensor) -> torch.Tensor:
-        """Distance of measured changes (..., 4) (``look_change``) to this one: (...)."""
+    def distance(self, change: torch.Tensor, lightness: torch.Tensor | None = None) -> torch.Tensor:
+        """Distance of measured changes (..., 4) (``look_change``) to this one: (...).
+
+        lightness: the unchanged pictures' sky and land L* (..., 2), to weigh the ratios by; None: L* 50 for both.
+        """
         wanted = torch.tensor([getattr(self, key) if getattr(self, key) is not None else 0.0 for key in LOOK_KEYS])
         used = torch.tensor([getattr(self, key) is not None for key in LOOK_KEYS], dtype=change.dtype)
-        scale = torch.tensor([_RATIO_SCALE, 1.0, 1.0, _RATIO_SCALE], dtype=change.dtype)
+        if lightness is None:
+            lightness = torch.full((2,), _RATIO_SCALE, dtype=change.dtype)
+        lightness = lightness.to(change.dtype)
+        scale = torch.stack([lightness[..., 0], *torch.ones(2, *lightness.shape[:-1]), lightness[..., 1]], -1)
         return (((change - wanted.to(change.dtype)) * scale * used) ** 2).sum(-1).sqrt()
 
     def describe(self) -> str:
@@ -83,7 +89,7 @@ class ColourChange:
         return describe_change([getattr(self, key) for key in LOOK_KEYS])
 
 
-_RATIO_SCALE = 50.0  # L* units per unit of lightness ratio in ColourChange.distance
+_RATIO_SCALE = 50.0  # L* of a typical picture: ColourChange.distance weighs lightness ratios by it
 
 
 def describe_change(values: Sequence[float | None]) -> str:
@@ -166,8 +172,6 @@ def generator_style_samples(
     mostly taken by day; in a model whose z_dyn carries the time of day, a random scene may already be at night,
     where "deep_night" has nothing left to darken.
     """
-    from ..animation.pipeline import style_level_indices  # the pipeline's choice of levels, so calibration matches it
-
     random = torch.Generator().manual_seed(seed)
     pool = samples * DAYLIGHT_POOL
     z = torch.randn(pool, generator.config.z_dim, generator=random)
@@ -184,6 +188,36 @@ def generator_style_samples(
     daylit = sky[:, 0].argsort(descending=True)[:samples]
     w_plus, unstyled = w_plus[daylit.to(w_plus.device)], unstyled[daylit]
     static, dynamic = ([level[daylit.to(level.device)] for level in maps] for maps in (static, dynamic))
+    return StyleSamples(unstyled, styled_renderer(generator, dynamics, w_plus, static, dynamic, batch_size))
+
+
+def photo_style_samples(
+    generator: torch.nn.Module,
+    dynamics: torch.nn.Module,
+    w_plus: torch.Tensor,
+    static_noise: Sequence[torch.Tensor],
+    dynamic_noise: Sequence[torch.Tensor],
+) -> StyleSamples:
+    """One photo as its own calibration sample: its reconstruction (W+ (1, num_ws, w_dim) and noise maps of its
+    inversion, in the inversion's generator) and the same styled by network A."""
+    with torch.no_grad():
+        unstyled = generator.synthesize(w_plus, list(static_noise), list(dynamic_noise)).cpu()
+    return StyleSamples(unstyled, styled_renderer(generator, dynamics, w_plus, static_noise, dynamic_noise))
+
+
+def styled_renderer(
+    generator: torch.nn.Module,
+    dynamics: torch.nn.Module,
+    w_plus: torch.Tensor,
+    static_noise: Sequence[torch.Tensor],
+    dynamic_noise: Sequence[torch.Tensor],
+    batch_size: int = 64,
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``render(targets (K, 3), strengths (K,))`` -> (K, N, 3, H, W): the N scenes of ``w_plus`` (N, num_ws, w_dim)
+    with their noise maps, each moved toward every target by network A on the style levels, as the pipeline does."""
+    from ..animation.pipeline import style_level_indices  # the pipeline's choice of levels, so calibration matches it
+
+    samples = w_plus.shape[0]
     indices = style_level_indices(generator.num_levels)
     per_batch = max(1, batch_size // samples)  # targets per generator call, each with all samples
 
@@ -201,12 +235,12 @@ def generator_style_samples(
                 target[:, None, None, :].expand(*style_w.shape[:-1], -1),
                 strength[:, None, None].expand(style_w.shape[:-1]),
             )
-            noise = [[level.repeat(count, 1, 1, 1) for level in maps] for maps in (static, dynamic)]
+            noise = [[level.repeat(count, 1, 1, 1) for level in maps] for maps in (static_noise, dynamic_noise)]
             batch = generator.synthesize(moved.flatten(0, 1), noise[0], noise[1]).cpu()
             images.append(batch.view(count, samples, *batch.shape[1:]))
         return torch.cat(images)
 
-    return StyleSamples(unstyled, render)
+    return render
 
 
 def _noise_rows(
@@ -268,10 +302,40 @@ def _calibrate_one(
             starts.append(index)
         if len(starts) == 2:
             break
-    ends = [
-        _local_search(samples, promise, trial_z[i], float(trial_t[i]), trial[i], float(distances[i])) for i in starts
-    ]
-    z, t, change, distance = min(ends, key=lambda end: end[3])
+
+    def score(change: torch.Tensor) -> torch.Tensor:
+        return promise.distance(change).mean(-1)
+
+    ends = [_local_search(samples, score, trial_z[i], float(trial_t[i]), trial[i], float(distances[i])) for i in starts]
+    return _calibration(name, promise, *min(ends, key=lambda end: end[3]))
+
+
+def fit_style_to_photo(
+    samples: StyleSamples, name: str, z_dyn: Sequence[float], strength: float, promise: ColourChange | None = None
+) -> StyleCalibration:
+    """The target and strength that change one photo's look most as ``name`` promises, searched from the model's.
+
+    A model's calibration finds one target per name on random daylit scenes; how far network A then moves a photo
+    depends on where the photo starts (a blue sky gains more yellow on the way to a sunset than a pale one). So the
+    search continues on the photo's own reconstruction (``photo_style_samples``), from the model's target and
+    strength, and keeps them unless a step does better. The lightness ratios count by the photo's own L*: near-black
+    land whose L* goes from 3 to 6 changed by 3 L*, not by a ratio of 2.
+    """
+    promise = COLOUR_CHANGES[name] if promise is None else promise
+    sky, land = sky_and_land_lab(samples.unstyled)
+    lightness = torch.stack([sky[..., 0], land[..., 0]], -1)  # (N, 2)
+
+    def score(change: torch.Tensor) -> torch.Tensor:
+        return promise.distance(change, lightness).mean(-1)
+
+    z = torch.tensor([float(v) for v in z_dyn])
+    change = _changes(samples, z[None], torch.tensor([float(strength)]))[0]
+    return _calibration(name, promise, *_local_search(samples, score, z, float(strength), change, float(score(change))))
+
+
+def _calibration(
+    name: str, promise: ColourChange, z: torch.Tensor, t: float, change: torch.Tensor, distance: float
+) -> StyleCalibration:
     return StyleCalibration(
         name=name,
         z_dyn=tuple(round(float(v), 4) for v in z),  # type: ignore[arg-type]
@@ -283,7 +347,12 @@ def _calibrate_one(
 
 
 def _local_search(
-    samples: StyleSamples, promise: ColourChange, z: torch.Tensor, t: float, change: torch.Tensor, distance: float
+    samples: StyleSamples,
+    score: Callable[[torch.Tensor], torch.Tensor],
+    z: torch.Tensor,
+    t: float,
+    change: torch.Tensor,
+    distance: float,
 ) -> tuple[torch.Tensor, float, torch.Tensor, float]:
     """Steps up and down each z_dyn axis, the strength, and both together; move while it improves, else halve."""
     step = _SEARCH_STEP
@@ -297,7 +366,7 @@ def _local_search(
         near_t = [t] * len(axes) + [t + step / 5, t - step / 5, t / ridge, t * ridge]
         near_t = torch.tensor(near_t).clamp(0.05, 1.0)
         near = _changes(samples, near_z, near_t)
-        near_distances = promise.distance(near).mean(-1)
+        near_distances = score(near)
         pick = int(near_distances.argmin())
         if float(near_distances[pick]) < distance:
             z, t, change, distance = near_z[pick], float(near_t[pick]), near[pick], float(near_distances[pick])

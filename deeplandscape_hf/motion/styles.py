@@ -245,11 +245,15 @@ def interpolate_keyframes(
 
 @dataclass(frozen=True, eq=False)
 class StylePath:
-    """Keyframes of the style condition: ``times`` (K,) strictly increasing, ``conditions`` (K, 4) = [z_dyn, t]."""
+    """Keyframes of the style condition: ``times`` (K,) strictly increasing, ``conditions`` (K, 4) = [z_dyn, t].
+
+    ``names``: the style name each keyframe came from (None for a z_dyn given as numbers); empty when unknown.
+    """
 
     times: np.ndarray
     conditions: np.ndarray
     name: str = "custom"
+    names: tuple[str | None, ...] = ()
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times, dtype=np.float64).reshape(-1)
@@ -258,6 +262,8 @@ class StylePath:
             raise ValueError(f"conditions must be (K, 4) rows of [z_dyn (3), t], got {conditions.shape}.")
         if times.size == 0 or np.any(np.diff(times) <= 0):
             raise ValueError(f"keyframe times must be non-empty and strictly increasing, got {times.tolist()}.")
+        if self.names and len(self.names) != times.size:
+            raise ValueError(f"names must have one entry per keyframe: {len(self.names)} names, {times.size} times.")
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "conditions", conditions)
 
@@ -282,7 +288,8 @@ class StylePath:
             raise ValueError("a style path needs at least one (time, style) keyframe.")
         times = [float(time) for time, _ in keyframes]
         conditions = np.stack([_condition(value, strength, default, vocabulary) for _, value in keyframes])
-        return cls(np.array(times), conditions, name)
+        names = tuple(value if isinstance(value, str) else None for _, value in keyframes)
+        return cls(np.array(times), conditions, name, names)
 
     @property
     def is_closed(self) -> bool:
