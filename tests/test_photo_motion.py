@@ -105,11 +105,26 @@ def test_colour_transform_identity_and_a_known_change():
     same = fit_colour_transform(source, source)
     assert torch.allclose(same.gain, torch.ones_like(same.gain), atol=1e-4)
     assert same.offset.abs().max() < 1e-4
-    # Night-like: darker and bluer, the same everywhere.
-    gain, offset = torch.tensor([0.3, 0.35, 0.5]), torch.tensor([0.0, 0.02, 0.1])
-    target01 = ((source + 1) / 2) * gain[:, None, None] + offset[:, None, None]
+    # Night-like: darker and bluer (less light, more of it blue), the same everywhere.
+    gain = torch.tensor([0.3, 0.35, 0.5])[:, None, None]
+    target01 = ((source + 1) / 2) * gain
     fitted = fit_colour_transform(source, target01 * 2 - 1)
     assert torch.allclose(fitted.apply((source + 1) / 2), target01, atol=0.02)
+    # Haze: the same light added to every pixel; black lightens by as much.
+    hazy = fit_colour_transform(source, ((source + 1) / 2 * 0.8 + 0.15) * 2 - 1)
+    assert torch.allclose(hazy.apply((source + 1) / 2), (source + 1) / 2 * 0.8 + 0.15, atol=0.02)
+
+
+def test_colour_transform_never_lifts_black_where_the_light_falls():
+    """A generator's reconstruction is rarely as dark as a photo's near-black hills: a night that darkens its grey
+    land fits as a low gain plus an offset, which would turn the photo's black into a dark grey."""
+    source = (texture(16, 16) * 0.4 + 0.3)[None] * 2 - 1  # the generator's land: mid greys
+    night = ((source + 1) / 2) * 0.25 + 0.08  # darker overall, with a lift of its own darkest greys
+    fitted = fit_colour_transform(source, night * 2 - 1)
+    black = torch.zeros(1, 3, 16, 16)
+    assert fitted.apply(black).max() <= 1e-4  # the photo's black stays black (0.065 without the rule)
+    # The window means still map as the generator's did: the land gets as dark on average.
+    assert fitted.apply((source + 1) / 2).mean() == pytest.approx(float(night.mean()), abs=0.01)
 
 
 def test_colour_transform_has_no_seam_beyond_the_crop():

@@ -28,6 +28,7 @@ __all__ = ["ColourTransform", "fit_colour_transform"]
 WINDOW_FRACTION = 1 / 8  # window radius as a fraction of the generator's resolution
 REGULARISATION = 4e-3  # in (0..1 intensity)^2: windows flatter than ~0.06 std lean on the global gain
 GAIN_RANGE = (0.0, 3.0)  # a gain outside this is a fitting accident, not a change of light
+DARKENING_WIDTH = 0.05  # a window darker by this much (0..1 intensity) on average is relit by scaling alone
 
 
 def _box(images: torch.Tensor, radius: int) -> torch.Tensor:
@@ -120,6 +121,16 @@ def fit_colour_transform(
     local_var = (_box(w * source * source, radius) / window_w - local_s**2).clamp_min(0)
     local_cov = _box(w * source * target, radius) / window_w - local_s * local_t
     gain = ((local_cov + regularisation * global_gain) / (local_var + regularisation)).clamp(*GAIN_RANGE)
+    offset = local_t - gain * local_s
+    # Where the light falls, black stays black. An affine map with gain < 1 pulls every value toward its fixed point
+    # offset / (1 - gain): haze pulls toward a bright airlight, above the window's mean, and lightens the window; a
+    # darkening window with a positive offset pulls toward a dark grey instead, which is the generator's own land
+    # (rarely as dark as a photo's) showing through, and would lift a photo's near-black hills at night. So the
+    # offset of a darkening window goes to zero (fully once it darkens by DARKENING_WIDTH), with the gain solved again
+    # so that the window's mean still maps to the target's: the change becomes the scaling that light is.
+    darkening = ((local_s - local_t) / DARKENING_WIDTH).clamp(0, 1)
+    capped = offset - darkening * offset.clamp_min(0)
+    gain = torch.where(capped < offset, ((local_t - capped) / local_s.clamp_min(1e-3)).clamp(*GAIN_RANGE), gain)
     offset = local_t - gain * local_s
 
     # Second averaging (guided filter): every pixel takes the mean model of the windows that contain it.
