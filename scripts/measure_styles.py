@@ -1,7 +1,7 @@
 """Measure what each time-of-day style does to real photos, and whether the generator's square shows.
 
     python scripts/measure_styles.py [--model MODEL] [--photos examples] [--preset fast] [--frames 8] [--json OUT]
-        [--styles NAME ...] [--vocabulary {model,authors}]
+        [--styles NAME ...] [--vocabulary {model,authors}] [--targets {photo,model}]
 
 Per photo (inverted once) and per style the model offers (and the photo's own light, "keep"): the mean CIELAB of
 the sky (top quarter) and land (bottom quarter) of the last frame against the photo's, and the seam figure of every
@@ -107,7 +107,8 @@ def measure_photo(pipe: DeepLandscapePipeline, path: Path, styles: list[str], pr
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --preset and --vocabulary: how the style scripts choose a model and what its style names mean."""
+    """--model, --preset, --vocabulary and --targets: how the style scripts choose a model and what its style names
+    mean."""
     parser.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
     parser.add_argument("--preset", default="fast", choices=("fast", "balanced", "paper"))
     parser.add_argument(
@@ -117,6 +118,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="what the style names mean: the model's own (its pipeline.json) or the authors' targets, to see what "
         "they do on a model that does not offer them",
     )
+    parser.add_argument(
+        "--targets",
+        choices=("photo", "model"),
+        default="photo",
+        help="photo: each style's target searched on from the model's on each photo, as the pipeline does; model: "
+        "the calibrated targets as they are",
+    )
 
 
 def load_styled_pipeline(args: argparse.Namespace) -> tuple[DeepLandscapePipeline, list[str]]:
@@ -124,6 +132,7 @@ def load_styled_pipeline(args: argparse.Namespace) -> tuple[DeepLandscapePipelin
     pipe = DeepLandscapePipeline.from_pretrained(args.model)
     if args.vocabulary == "authors":
         pipe.config.styles = None  # PipelineConfig: no vocabulary means the authors'
+    pipe.config.fit_styles_to_photo = args.targets == "photo"
     pipe.set_progress_bar_config(disable=True)
     offered = list(pipe.config.style_vocabulary().reachable) if pipe.dynamics is not None else []
     return pipe, offered

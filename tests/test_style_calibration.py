@@ -205,6 +205,12 @@ def test_pipeline_fits_a_calibrated_style_to_the_photo_once_and_uses_the_authors
     pipe.config.fit_styles_to_photo, pipe.config.styles = True, None
     pipe.animate(inverted, style="deep_night", num_frames=2, frame_indices=[1])
     assert len(searches) == 7
+    # a look this photo cannot reach in this model is rendered as near as it gets, with a warning that says so
+    pipe.config.styles = _vocabulary_without("deep_night").to_json()
+    monkeypatch.setitem(C.COLOUR_CHANGES, "bright_day", C.ColourChange(sky_l_ratio=10.0))  # past white
+    inverted.fitted_styles.clear()  # searched above against the real promise
+    with pytest.warns(UserWarning, match="'bright_day' gets this photo only to within"):
+        pipe.animate(inverted, style="bright_day", num_frames=2, frame_indices=[1])
 
 
 def test_calibrate_styles_command_writes_the_models_vocabulary(tiny_app_model, tmp_path, capsys, monkeypatch):

@@ -782,14 +782,12 @@ class DeepLandscapePipeline:
                 result.generator, self.dynamics, result.w_plus, result.static_noise, result.dynamic_noise
             )
             fit = fit_style_to_photo(samples, name, condition[:3].tolist(), float(condition[3]))
-            if not fit.reachable:
-                logger.warning(
-                    "style %r changes this photo only to within %.0f of its promised look (%s; tolerance %.0f): "
-                    "the photo's own light is far from where the model can take it.",
-                    name,
-                    fit.distance,
-                    COLOUR_CHANGES[name].describe(),
-                    fit.tolerance,
+            if not fit.reachable:  # a toast in the app, a line on the command line
+                warnings.warn(
+                    f"The style {name!r} gets this photo only to within {fit.distance:.0f} of its look "
+                    f"({COLOUR_CHANGES[name].describe()}; tolerance {fit.tolerance:.0f}): the photo's own light is "
+                    "far from where this model can take it.",
+                    stacklevel=2,
                 )
             inverted.fitted_styles[key] = torch.tensor([*fit.z_dyn, fit.strength], dtype=condition.dtype)
         return inverted.fitted_styles[key]
