@@ -303,6 +303,27 @@ def test_region_segmenter_cuts_cables_and_a_kite_out_of_the_sky():
     assert moving[open_sky].mean() >= 0.97  # on both sides of the cable and around the kite
 
 
+def test_region_segmenter_keeps_a_crisp_cumulus_whole_and_a_kite_with_a_sky_blue_panel_out():
+    """Bright puffs with sharp edges cut the blue between them into thin pieces, as cables are; those pieces are
+    cloud, and must move with it. A kite's sky-blue panel is part of the kite."""
+    height, width = 240, 400
+    rows, cols = np.mgrid[:height, :width]
+    image = _sky_rows(height, width).copy()
+    cumulus = ((rows - 70) / 45) ** 2 + ((cols - 120) / 90) ** 2 <= 1
+    puffs = ndimage.gaussian_filter(np.random.default_rng(6).normal(size=(height, width)), 3) > -0.02
+    image[cumulus & puffs] = 0.95  # white puffs, sharp-edged; the sky's blue shows between them
+    kite = (np.abs(rows - 50) < 10) & (np.abs(cols - 320) < 10)
+    image[kite] = (0.9, 0.15, 0.1)
+    panel = (np.abs(rows - 50) < 3) & (np.abs(cols - 320) < 6)
+    image[panel] = image[20, 320]  # the blue of the sky beside it
+    land = rows >= 0.8 * height
+    image[land] = np.array([0.3, 0.35, 0.15]) + 0.1 * _texture((height, width), seed=4)[land]
+    moving = region_segment(_to_uint8(image)).dynamic_mask >= 0.5
+    inside = ndimage.binary_erosion(cumulus, iterations=3)
+    assert moving[inside].mean() >= 0.97  # puffs and the blue between them
+    assert moving[kite].mean() == 0 and moving[land].mean() == 0
+
+
 def _sky_rows(height: int, width: int) -> np.ndarray:
     t = (np.arange(height) / height)[:, None, None]
     return np.concatenate([0.35 + 0.4 * t, 0.55 + 0.3 * t, 0.92 + 0.03 * t], axis=-1) * np.ones((1, width, 1))

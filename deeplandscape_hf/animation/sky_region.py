@@ -15,9 +15,10 @@ separate sky colours above from land colours below (the classical sky-region for
    A level band of clear land across the photo (a tree line, a ridge, a shore) ends the sky in its columns. The land
    model is refitted to the new border, three times.
 3. Objects standing in the sky (cables, masts, kites) are cut out: pieces between sharp edges that are thin, or
-   small and not cloud-coloured, and whose colour differs from the sky around them. So is a hazy ridge behind its
-   skyline: a piece cut off from the open sky by a sharp edge above it, resting on the land, and darker than the
-   sky across that edge (a cloud resting on a ridge is brighter than the sky above it).
+   small and not cloud-coloured, and whose colour differs from the sky around them; thin pieces in the sky's hues
+   away from anything but sky, and not long straight bands, are the blue between a cumulus's puffs and stay. So is
+   a hazy ridge behind its skyline cut out: a piece cut off from the open sky by a sharp edge above it, resting on
+   the land, and darker than the sky across that edge (a cloud resting on a ridge is brighter than the sky above it).
 4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
 5. Water, below the sky (`water_region`): found from a waterline (a sea horizon, a level far shore or the axis of a
    mirror image), what lies below it and what mirrors the land above it.
@@ -68,6 +69,7 @@ OBJECT_MAX_FRACTION = 0.02  # an object cut out of the sky covers at most this f
 OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across (cables, masts, stalks)
 CLOUD_MAX_SATURATION = 0.2  # a piece this unsaturated (HSV) or less may be a cloud, however dark
 OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
+OBJECT_MIN_ASPECT = 4.0  # a thin piece brighter than the sky is a cable or a mast only if this much longer than wide
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
 SKYLINE_REACH_PX = 6  # a skyline's two sides are compared over this many pixels (at the fine size) either side
 
@@ -344,9 +346,10 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
 
     Sharp edges split the sky into pieces. A piece is an object when it is thin (at most OBJECT_WIDTH of the short
     side across) or small and not cloud-coloured (``sky_costs``, coarse, >= 0 on average), and its colour differs
-    from the sky around it (the large pieces nearby, blurred); the
-    sharp edges touching objects or land go with them. Clouds are soft-edged, so they stay in one piece with the sky,
-    and a cloud cut off by sharp edges still looks like its surroundings, or is large. ``sharp``: `_sharp_edges`.
+    from the sky around it (the large pieces nearby, blurred); the sharp edges touching objects or land go with them.
+    Most clouds are soft-edged, so they stay in one piece with the sky, and a cloud cut off by sharp edges still
+    looks like its surroundings, or is large. A crisp cumulus is the exception the cloud-texture rule below keeps.
+    ``sharp``: `_sharp_edges`.
     """
     pieces, count = ndimage.label(sky & ~sharp)
     if count == 0:
@@ -359,16 +362,55 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     # not a kite or a sign.
     colour = np.stack([_piece_means(fine_rgb[..., channel], pieces, sizes) for channel in range(3)], axis=-1)
     greyish = (colour.max(axis=1) - colour.min(axis=1)) <= CLOUD_MAX_SATURATION * np.maximum(colour.max(axis=1), 1e-6)
-    cloud_coloured = greyish | (_piece_means(_upsampled(sky_costs, sky.shape), pieces, sizes) < 0)
+    sky_hued = _piece_means(_upsampled(sky_costs, sky.shape), pieces, sizes) < 0
+    cloud_coloured = greyish | sky_hued
     candidate = thin | ((sizes <= OBJECT_MAX_FRACTION * sky.size) & ~cloud_coloured)
     candidate[0] = False
     around = _surrounding_colour(fine_rgb, (pieces > 0) & ~candidate[pieces])
     step = _piece_means(np.abs(fine_rgb - around).max(axis=2), pieces, sizes)
     # A thin piece between sharp edges is most likely a cable or a mast: a smaller colour step gives it away.
-    objects = (candidate & (step > np.where(thin, 0.5, 1.0) * OBJECT_COLOUR_STEP))[pieces]
+    stands_out = candidate & (step > np.where(thin, 0.5, 1.0) * OBJECT_COLOUR_STEP)
     edge_chains, _ = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
-    touching = np.unique(edge_chains[ndimage.binary_dilation(objects | ~sky) & (edge_chains > 0)])
-    return objects | np.isin(edge_chains, touching[touching > 0])
+    # But the crisp edges of a cumulus cut the blue between its puffs into thin pieces too. Those are in the sky's
+    # hues, not long straight bands (as cables and masts are), and away from anything that is not sky: the land,
+    # edges that run into it (a wall's windows), and objects of other colours (the blue panel of a kite).
+    coloured_objects = (stands_out & ~cloud_coloured)[pieces]
+    land_edges = np.isin(edge_chains, _touching(edge_chains, ~sky))
+    beside_things = ndimage.binary_dilation(
+        ~sky | coloured_objects | land_edges, iterations=max(1, round(OBJECT_WIDTH * min(sky.shape)))
+    )
+    cloud_texture = thin & sky_hued & ~_long_and_straight(pieces, count, widths)
+    cloud_texture &= _piece_means(beside_things.astype(np.float32), pieces, sizes) == 0
+    objects = (stands_out & ~cloud_texture)[pieces]
+    return objects | np.isin(edge_chains, _touching(edge_chains, objects | ~sky))
+
+
+def _touching(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The labels (> 0) of the pieces of ``labels`` that touch ``mask`` (8-neighbours)."""
+    touching = np.unique(labels[ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool)) & (labels > 0)])
+    return touching[touching > 0]
+
+
+def _long_and_straight(pieces: np.ndarray, count: int, widths: np.ndarray) -> np.ndarray:
+    """Per labelled piece (index 0 included, False): a straight band at least OBJECT_MIN_ASPECT times as long as it
+    is wide, as a cable or a mast is. From the spread of its pixels along and across their main axis (a band of
+    length L has a spread of L / sqrt(12)); ``widths``: the largest distance from each piece's border (half its
+    width)."""
+    rows, columns = np.nonzero(pieces)
+    labels = pieces[rows, columns]
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(count + 2))
+    result = np.zeros(count + 1, bool)
+    for index in range(1, count + 1):
+        chosen = order[starts[index] : starts[index + 1]]
+        if chosen.size < 3:
+            continue
+        across, along = np.sqrt(
+            12 * np.maximum(np.linalg.eigvalsh(np.cov(np.stack([rows[chosen], columns[chosen]]))), 0)
+        )
+        width = 2 * widths[index] + 1
+        result[index] = across <= 2 * width and along >= OBJECT_MIN_ASPECT * width
+    return result
 
 
 def _land_behind_skylines(sky: np.ndarray, fine_rgb: np.ndarray, sharp: np.ndarray) -> np.ndarray:
