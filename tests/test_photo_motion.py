@@ -163,6 +163,20 @@ def test_pipeline_hybrid_moves_the_whole_sky_and_keeps_land(pipe, size):  # noqa
     assert np.abs(frames[-1][moving_outside] - frames[0][moving_outside]).mean() > 1  # sky beyond the crop moves
 
 
+@pytest.mark.parametrize("rows, columns", [((10, 14), (50, 54)), ((5, 8), (0, 96))])
+def test_a_mask_thinner_than_the_feathering_animates_without_moving_land(pipe, rows, columns):  # noqa: F811
+    """A speck or a thin strip (a stroke in the app, a sliver of sky between trunks) erodes away under the soft edge:
+    the video keeps the photo's land, it does not crash."""
+    photo = make_photo(96, 40)
+    mask = np.zeros((40, 96), dtype=np.float32)
+    mask[slice(*rows), slice(*columns)] = 1
+    out = call(pipe, photo=photo, mask=mask, num_frames=3, output_type="np")
+    frames = np.round(out.frames * 255).astype(np.int16)
+    static = np.asarray(out.mask) == 0
+    assert len(frames) == 3 and static.any()
+    assert (frames[:, static] == np.asarray(photo)[static]).all()
+
+
 def test_pipeline_generator_source_keeps_sky_outside_the_crop_still(pipe):  # noqa: F811 - fixture
     photo = make_photo(96, 40)
     mask = np.zeros((40, 96), dtype=np.float32)

@@ -150,9 +150,10 @@ class Compositor:
         self, homographies: Homographies, horizon: float, recipe: FrameRecipe, movable_crop: torch.Tensor
     ) -> HybridMotion:
         """The ``"hybrid"`` source for one video: the motion's flow field over this canvas, with sky and water
-        plates cut from the photo (none when nothing may move), and the generator's crop mask."""
+        plates cut from the photo (none when nothing moves: a mask thinner than the feathering erodes away), and the
+        generator's crop mask."""
         flow = None
-        if bool((movable_crop > 0).any()) or bool((self.mask > 0).any()):
+        if self.moving_rows.stop > self.moving_rows.start:
             height = self.size[1]
             split = int(np.clip(round(self.crop.top + horizon * self.crop.side), 0, height))
             above = (torch.arange(height) < split).float()[:, None]
