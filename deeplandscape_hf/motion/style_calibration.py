@@ -78,10 +78,10 @@ class ColourChange:
         """
         wanted = torch.tensor([getattr(self, key) if getattr(self, key) is not None else 0.0 for key in LOOK_KEYS])
         used = torch.tensor([getattr(self, key) is not None for key in LOOK_KEYS], dtype=change.dtype)
-        if lightness is None:
-            lightness = torch.full((2,), _RATIO_SCALE, dtype=change.dtype)
-        lightness = lightness.to(change.dtype)
-        scale = torch.stack([lightness[..., 0], *torch.ones(2, *lightness.shape[:-1]), lightness[..., 1]], -1)
+        lightness = torch.full((2,), _RATIO_SCALE) if lightness is None else lightness
+        lightness = lightness.to(change)
+        unit = torch.ones_like(lightness[..., 0])
+        scale = torch.stack([lightness[..., 0], unit, unit, lightness[..., 1]], -1)
         return (((change - wanted.to(change.dtype)) * scale * used) ** 2).sum(-1).sqrt()
 
     def describe(self) -> str:
