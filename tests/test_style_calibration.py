@@ -95,6 +95,22 @@ def test_on_one_photo_the_search_goes_on_from_the_models_target_until_the_photo_
     assert kept.distance <= float(start) + 1e-4
 
 
+def test_a_look_no_one_target_gives_every_scene_is_reachable_photo_by_photo():
+    """Two scenes whose skies start far apart (a cold and a warm one): one target warms them unequally, so no single
+    target gives both b* +15; searched on each scene alone, as the pipeline does on a photo, both get there."""
+    scenes = colour_model(own=torch.tensor([[0.0, -1.5, 0.0], [0.0, 1.5, 0.0]]))
+    promise = C.ColourChange(sky_db=15.0, tolerance=2.0)
+    (sunset,) = C.calibrate_styles(scenes, 0.7, changes={"sunset": promise}).values()
+    assert sunset.distance > promise.tolerance  # the one target
+    assert sunset.photo_distance is not None and sunset.photo_distance <= promise.tolerance and sunset.reachable
+    entry = C.calibrated_vocabulary({"sunset": sunset}).styles["sunset"]
+    assert entry.reachable and S.StyleEntry.from_json("sunset", entry.to_json()).to_json() == entry.to_json()
+    assert "photo_distance" in entry.to_json()
+    # a look that no search reaches on any scene stays refused
+    (pink,) = C.calibrate_styles(scenes, 0.7, changes={"pink": C.ColourChange(sky_da=60.0)}).values()
+    assert not pink.reachable and pink.photo_distance > 20
+
+
 def test_on_one_photo_a_lightness_ratio_counts_by_the_photos_own_lightness():
     night = C.ColourChange(sky_l_ratio=0.35, land_l_ratio=0.35)
     change = torch.tensor([0.35, 0.0, 0.0, 2.0])  # the sky as promised; near-black land at twice its lightness

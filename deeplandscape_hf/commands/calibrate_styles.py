@@ -4,8 +4,10 @@ A style name is a z_dyn target network A moves a photo's W+ toward. Where a mode
 its training, so the targets are found per model: random samples are styled with candidate targets the way the
 pipeline styles a photo, and each name takes the target whose samples change most as it promises
 (``style_calibration.COLOUR_CHANGES``: deep_night darkens sky and land to about a third, warm_sunset warms the
-sky). The result goes into the model's pipeline.json; names no target reaches are marked unreachable, and the
-pipeline, the CLI and the app stop offering them.
+sky). A name that no one target brings within tolerance on all samples at once is searched on each sample alone, as
+the pipeline does on each photo, and offered when those searches get there. The result goes into the model's
+pipeline.json; names still out of reach are marked unreachable, and the pipeline, the CLI and the app stop offering
+them.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def _report(calibrations: dict) -> str:
             "style": name,
             "reachable": "yes" if result.reachable else "NO",
             "distance / tolerance": f"{result.distance:.1f} / {result.tolerance:g}",
+            "searched on each sample": "-" if result.photo_distance is None else f"{result.photo_distance:.1f}",
             "change made": describe_change(result.change),
             "change promised": COLOUR_CHANGES[name].describe(),
             "z_dyn": " ".join(f"{v:+.2f}" for v in result.z_dyn),

@@ -75,7 +75,9 @@ class StyleEntry:
     z_dyn: the target network A moves toward. strength: its t (None: the resolution default). reachable: False when
     calibration found no target giving the promised look; such a name is refused. measured / distance: what
     calibration saw the name do to its samples (``LOOK_KEYS``) and how far that is from the promise, kept so that
-    anyone can see how close the name gets; None for vocabularies not found by calibration.
+    anyone can see how close the name gets; None for vocabularies not found by calibration. photo_distance: how far
+    from the promise the samples end when the search goes on on each alone, as on a photo (only where the one
+    target is out of tolerance).
     """
 
     z_dyn: tuple[float, float, float]
@@ -83,6 +85,7 @@ class StyleEntry:
     reachable: bool = True
     measured: dict[str, float] | None = None
     distance: float | None = None
+    photo_distance: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"z_dyn": [round(float(v), 4) for v in self.z_dyn], "reachable": self.reachable}
@@ -92,6 +95,8 @@ class StyleEntry:
             out["measured"] = {key: round(float(value), 3) for key, value in self.measured.items()}
         if self.distance is not None:
             out["distance"] = round(float(self.distance), 2)
+        if self.photo_distance is not None:
+            out["photo_distance"] = round(float(self.photo_distance), 2)
         return out
 
     @classmethod
@@ -101,12 +106,14 @@ class StyleEntry:
             if len(z_dyn) != DYNAMIC_STYLE_SIZE or not all(math.isfinite(v) for v in z_dyn):
                 raise ValueError(f"z_dyn must be {DYNAMIC_STYLE_SIZE} finite numbers, got {values['z_dyn']!r}")
             strength, distance, measured = values.get("strength"), values.get("distance"), values.get("measured")
+            photo_distance = values.get("photo_distance")
             return cls(
                 z_dyn=z_dyn,  # type: ignore[arg-type]
                 strength=None if strength is None else float(strength),
                 reachable=bool(values.get("reachable", True)),
                 measured=None if measured is None else {str(k): float(v) for k, v in measured.items()},
                 distance=None if distance is None else float(distance),
+                photo_distance=None if photo_distance is None else float(photo_distance),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(
