@@ -69,7 +69,7 @@ OBJECT_MAX_FRACTION = 0.02  # an object cut out of the sky covers at most this f
 OBJECT_WIDTH = 0.02  # ... or is at most this fraction of the short side across (cables, masts, stalks)
 CLOUD_MAX_SATURATION = 0.2  # a piece this unsaturated (HSV) or less may be a cloud, however dark
 OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
-OBJECT_MIN_ASPECT = 4.0  # a thin piece brighter than the sky is a cable or a mast only if this much longer than wide
+OBJECT_MIN_ASPECT = 4.0  # a thin piece in the sky's hues is a cable or a mast only if this much longer than wide
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
 SKYLINE_REACH_PX = 6  # a skyline's two sides are compared over this many pixels (at the fine size) either side
 
