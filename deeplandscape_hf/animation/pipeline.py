@@ -106,9 +106,10 @@ class PipelineConfig:
         styles: this model's style vocabulary (``styles.StyleVocabulary.to_json()``: name -> z_dyn target, strength,
             reachable), written by ``deeplandscape calibrate-styles``; None: the authors' vocabulary.
         fit_styles_to_photo: with a calibrated vocabulary, search on from each named style's target on the photo's
-            own reconstruction toward the change the name promises (``style_calibration.fit_style_to_photo``; a
-            fraction of a second per style on a 64 px model). Names calibration offers only photo by photo (their
-            ``photo_distance``) rely on it. The authors' vocabulary is always used as they gave it.
+            own reconstruction toward the change the name promises (``style_calibration.fit_style_to_photo``: at
+            most about a hundred generator frames per style, a fraction of a second for a 64 px model on a CPU,
+            longer for larger models). Names calibration offers only photo by photo (their ``photo_distance``)
+            rely on it. The authors' vocabulary is always used as they gave it.
     """
 
     resolution: int | None = None
