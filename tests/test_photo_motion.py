@@ -110,7 +110,7 @@ def test_colour_transform_identity_and_a_known_change():
     target01 = ((source + 1) / 2) * gain
     fitted = fit_colour_transform(source, target01 * 2 - 1)
     assert torch.allclose(fitted.apply((source + 1) / 2), target01, atol=0.02)
-    # Haze: the same light added to every pixel; black lightens by as much.
+    # Haze: less contrast and light added, pulling toward a bright airlight; here black may lighten.
     hazy = fit_colour_transform(source, ((source + 1) / 2 * 0.8 + 0.15) * 2 - 1)
     assert torch.allclose(hazy.apply((source + 1) / 2), (source + 1) / 2 * 0.8 + 0.15, atol=0.02)
 

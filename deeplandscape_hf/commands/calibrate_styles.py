@@ -29,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "candidate z_dyn targets through network A, as the pipeline styles a photo, measure how the mean CIELAB of "
             "their sky (top quarter) and land (bottom quarter) changes, and keep for each name the target and "
             "strength that come closest to the change it promises (for example deep_night: sky and land L* to about "
-            "a third, sky bluer; warm_sunset: sky a* +10 and b* +20). Prints how "
+            "a third; warm_sunset: sky a* +8 and b* +16). A name no one target brings within tolerance is searched "
+            "on each sample alone, as the pipeline searches on each photo, and offered if that gets there. Prints how "
             "close each name got and writes the vocabulary into MODEL/pipeline.json; names the model cannot reach "
             "are marked unreachable and are no longer offered."
         ),
