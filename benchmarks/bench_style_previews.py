@@ -1,7 +1,7 @@
 """The app's "Preview styles": seconds to render a photo in every style from its cached inversion.
 
     python benchmarks/bench_style_previews.py [--model MODEL] [--photo examples/mountains_clouds_01.jpg]
-        [--vocabulary {model,authors}] [--threads 2]
+        [--vocabulary {model,authors}] [--targets {photo,model}] [--threads 2]
 
 Target (this 2-core CPU): the eight named styles in <= 10 s once the photo is inverted. By default the styles the
 model offers, each fitted to the photo as the app does (``PipelineConfig.fit_styles_to_photo``); ``--vocabulary
@@ -29,6 +29,12 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
     parser.add_argument("--photo", type=Path, default=REPO / "examples" / "mountains_clouds_01.jpg")
     parser.add_argument("--vocabulary", choices=("model", "authors"), default="model")
+    parser.add_argument(
+        "--targets",
+        choices=("photo", "model"),
+        default="photo",
+        help="photo: each style searched on from the model's target on the photo, as the app does; model: as they are",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -36,6 +42,7 @@ def main() -> None:
     pipe.set_progress_bar_config(disable=True)
     if args.vocabulary == "authors":
         pipe.config.styles = None  # no vocabulary in PipelineConfig means the authors'
+    pipe.config.fit_styles_to_photo = args.targets == "photo"
     styles = list(pipe.config.style_vocabulary().reachable)
     started = time.perf_counter()
     inverted = pipe.invert(load_image(args.photo), preset="fast", generator=torch.Generator().manual_seed(0))
