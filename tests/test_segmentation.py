@@ -387,6 +387,58 @@ def test_a_mountain_lake_is_found_from_its_mirror_image():
     assert (result.dynamic_mask[:waterline][inside_mountain] >= 0.5).mean() <= 0.01
 
 
+def _rippled_mountain_lake(height: int = 180, width: int = 320, waterline: int = 120) -> np.ndarray:
+    """Peaks with snow fields over a forest with a ragged top, mirrored in a lake whose ripples break the mirror
+    image: each pixel at depth d takes its colour from a row up to 40 % of d away from its mirror row, and ripple
+    lines cross the water."""
+    rows, cols = np.mgrid[:height, :width]
+    ridge = 40 + 18 * np.abs(np.sin(cols[0] / width * 5 * np.pi)) + 6 * np.sin(cols[0] / 7.0)
+    image = _sky_rows(height, width)
+    rock = np.array([0.4, 0.38, 0.36]) + 0.06 * _texture((height, width), seed=12)
+    snow_fields = ndimage.gaussian_filter(np.random.default_rng(11).normal(size=(height, width)), 6) > 0.02
+    rock[snow_fields] = (0.85 + 0.04 * _texture((height, width), seed=10))[snow_fields]
+    land = rows >= ridge[None, :]
+    image[land] = rock[land]
+    tree_line = waterline - 14 - 10 * np.abs(np.sin(cols[0] / 9.0)) * (np.sin(cols[0] / 31.0) > -0.3)
+    forest = rows >= tree_line[None, :]
+    stands = 0.05 * np.sin(cols / 13.0)[..., None]  # lighter and darker stands of trees
+    image[forest] = (np.array([0.1, 0.16, 0.09]) + stands + 0.03 * _texture((height, width), seed=13))[forest]
+    rng = np.random.default_rng(14)
+    for depth in range(height - waterline):
+        jitter = ndimage.gaussian_filter1d(rng.normal(size=width), 2.0)
+        source = np.clip(waterline - 1 - np.round(depth * (1 + 0.4 * jitter / np.abs(jitter).max())), 0, None)
+        ripple = 0.85 + 0.1 * np.sin(depth * 1.7)
+        image[waterline + depth] = ripple * image[source.astype(int), cols[0]] * 0.8 + 0.05
+    return image
+
+
+def test_a_rippled_mountain_lake_is_found_from_its_columns():
+    """Ripples break a mountain lake's mirror image pixel by pixel, so no pixel test finds it; but every peak and gap
+    still lies in its own columns, so bands of rows averaged down their columns mirror each other about the shore.
+    The whole lake moves, the peaks and the forest do not."""
+    height, waterline = 180, 120
+    result = region_segment(_to_uint8(_rippled_mountain_lake(height=height, waterline=waterline)))
+    rows = np.mgrid[:height, :320][0]
+    assert _iou(result.water_mask, rows >= waterline) >= 0.85
+    assert (result.dynamic_mask[60 : waterline - 3] >= 0.5).mean() <= 0.01
+
+
+def test_trunks_that_run_on_down_are_not_a_reflection():
+    """A forest: dark trunks from the sky's edge to the bottom repeat the same columns in every band of rows, as a
+    reflection would. But the band above any row matches the band above it as well as the one below: nothing moves
+    under the sky."""
+    height, width = 180, 320
+    rows, cols = np.mgrid[:height, :width]
+    image = _sky_rows(height, width)
+    ground = rows >= 50
+    image[ground] = (np.array([0.3, 0.4, 0.2]) + 0.06 * _texture((height, width), seed=15))[ground]
+    trunks = (np.sin(cols / 5.3) + 0.6 * np.sin(cols / 2.1) > 0.9) & (rows >= 30)
+    image[trunks] = (np.array([0.12, 0.09, 0.07]) + 0.03 * _texture((height, width), seed=16))[trunks]
+    result = region_segment(_to_uint8(image))
+    assert result.water_mask.max() == 0
+    assert (result.dynamic_mask[53:] >= 0.5).mean() <= 0.005
+
+
 def test_a_sky_that_brightens_towards_the_horizon_is_not_a_sea():
     """A sunset sky changes colour in every row, as steeply as a blurred sea horizon: no row of it is a waterline."""
     height, width = 180, 320

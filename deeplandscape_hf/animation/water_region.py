@@ -6,7 +6,10 @@ tells it apart from land is its geometry, in three steps on the small copy that 
 1. A waterline. Either a straight, level edge inside what the sky search took (a sea horizon: sky and sea have the
    same colours, but nothing in a sky is ruler-straight across the photo), or the level top edge of a smooth surface
    in the sky's hues below the land (a lake's far shore, moved up by the height of the shore's reflection), or,
-   when there is neither, the axis about which a wide band below the land mirrors it (mountains in a calm lake).
+   when there is neither, the axis about which a wide band below the land mirrors it (mountains in a calm lake),
+   pixel by pixel or, where ripples break the image up, in bands of rows averaged down their columns (a shape
+   stays in its columns however the water stretches it). Below such an axis the water is followed down, strip by
+   strip, as long as it keeps mirroring or continuing the reflection.
 2. Nothing below a waterline is sky. Where the sky search ran on past the waterline (a calm lake beside a pier, the
    sea under its horizon), those pixels are the water reflecting the sky.
 3. Water mirrors what stands above the waterline: a pixel at depth d below it has, darker and a little blurred, the
@@ -59,6 +62,16 @@ RIPPLE_STRETCH = 0.3  # a rippled reflection at depth d takes colours from withi
 REFLECTION_BAND = 0.1  # a mirror image is looked for in this fraction of the height under each axis ...
 REFLECTION_MIN_SHARE = 0.35  # ... and found when this share of the band's pixels mirror shapes above the axis
 MIRROR_AXIS_MATCH = 0.6  # share of the rows above the smooth water that must mirror the bank to move the waterline up
+PROFILE_BAND = (
+    0.08  # a rippled reflection is compared with what it mirrors in bands this fraction of the height tall ...
+)
+PROFILE_HIGHPASS_PX = 31  # ... by their column profiles, with trends wider than this many columns taken out ...
+PROFILE_MIN_CORRELATION = 0.7  # ... which correlate at least this much, in each third of the band, about the axis ...
+PROFILE_MIN_MARGIN = 0.5  # ... and by this much more than the band above the axis correlates with the one above it
+PROFILE_SEGMENT = 0.125  # below the axis, the water is followed down in strips this fraction of the width ...
+PROFILE_STRIP_CORRELATION = 0.5  # ... while each third of a band mirrors or continues the one above at least this much
+PROFILE_MIN_STRIPS = 0.6  # share of the strips in which the axis itself must show a mirror image
+PROFILE_FLAT_STD = 0.02  # ... or is flat (std of its profile's log brightness below this) and smooth
 
 
 @dataclass(frozen=True)
@@ -339,6 +352,94 @@ def _reflection_line(smooth: np.ndarray, sky: np.ndarray) -> tuple[int | None, n
     return best_axis, ndimage.binary_opening(best, structure=np.ones((3, 3), bool))
 
 
+def _column_profiles(brightness: np.ndarray) -> np.ndarray:
+    """(H, W) log brightness with each row's trend over PROFILE_HIGHPASS_PX columns taken out: what is left are the
+    shapes a reflection repeats at the same columns (peaks, trees, lit windows), not the light across the photo."""
+    log_brightness = np.log(brightness + 0.03)
+    return log_brightness - ndimage.uniform_filter1d(log_brightness, PROFILE_HIGHPASS_PX, axis=1, mode="nearest")
+
+
+def _correlation(first: np.ndarray, second: np.ndarray) -> float:
+    return float((first * second).sum() / np.sqrt((first * first).sum() * (second * second).sum() + 1e-12))
+
+
+def _profile_reflection_axis(profiles: np.ndarray, sky: np.ndarray) -> int | None:
+    """The axis of a rippled mirror image: a row below which each third of a band of rows, averaged down its columns,
+    repeats the third the same distance above it. Ripples stretch a reflection up and down and break the
+    pixel-by-pixel match (`_mirrors`), but leave every shape in its column, so averaged over a few rows the two sides
+    still agree.
+
+    Trees, posts and streaks that simply run on down past a row repeat the band above too: so the band right above
+    the axis must agree with its mirror image clearly better than with the band above itself. And the image must
+    hold across the photo, in most strips of the width, each with shapes of its own (noise on a bare wall correlates
+    too), not only where one cable or mast crosses the row. None when
+    no row does; the highest-scoring row otherwise.
+    """
+    height, width = sky.shape
+    band = max(6, round(PROFILE_BAND * height))
+    third = band // 3
+    strips = _strips(width)
+
+    def mean(first_row: int, last_row: int) -> np.ndarray:
+        return profiles[first_row:last_row].mean(axis=0)
+
+    best_axis, best_score = None, -np.inf
+    for axis in range(max(2 * band, int(np.median(sky.sum(axis=0)))), height - band):
+        pairs = [
+            (mean(axis - (k + 1) * third, axis - k * third), mean(axis + k * third, axis + (k + 1) * third))
+            for k in range(3)
+        ]
+        mirrored = np.mean([_correlation(above, below) for above, below in pairs])
+        above = mean(axis - band, axis)
+        margin = _correlation(above, mean(axis, axis + band)) - _correlation(above, mean(axis - 2 * band, axis - band))
+        if mirrored < PROFILE_MIN_CORRELATION or margin < PROFILE_MIN_MARGIN or mirrored + margin <= best_score:
+            continue
+        strips_mirrored = [
+            np.mean([_correlation(above[strip], below[strip]) for above, below in pairs]) >= PROFILE_STRIP_CORRELATION
+            and np.mean([above[strip].std() for above, _ in pairs]) >= PROFILE_FLAT_STD  # shapes, not noise
+            for strip in strips
+        ]
+        if np.mean(strips_mirrored) >= PROFILE_MIN_STRIPS:
+            best_axis, best_score = axis, mirrored + margin
+    return best_axis
+
+
+def _strips(width: int) -> list[slice]:
+    """The columns cut into strips PROFILE_SEGMENT of the width wide (at least 8 columns)."""
+    segment = max(8, round(PROFILE_SEGMENT * width))
+    return [slice(first, min(width, first + segment)) for first in range(0, width, segment)]
+
+
+def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: int) -> np.ndarray:
+    """(H, W) water below a profile reflection axis, followed down strip by strip: a third of a band is water while
+    it mirrors the rows the same distance above the line, or continues the streaks of the third above it (a
+    reflection stretched by ripples), or is flat and smooth (calm water far from anything it could mirror). Two
+    thirds in a row that do none of these end the strip: a beach, boats or reeds in front of the water."""
+    height, width = profiles.shape
+    third = max(2, round(PROFILE_BAND * height) // 3)
+    water = np.zeros(profiles.shape, bool)
+    for columns in _strips(width):
+        previous, misses, end = None, 0, waterline
+        for top in range(waterline, height, third):
+            rows = slice(top, min(height, top + third))
+            here = profiles[rows, columns].mean(axis=0)
+            mirror_rows = slice(max(0, 2 * waterline - top - third), 2 * waterline - top)
+            mirrored = (
+                mirror_rows.stop > max(mirror_rows.start, 0)
+                and _correlation(here, profiles[mirror_rows, columns].mean(axis=0)) >= PROFILE_STRIP_CORRELATION
+            )
+            continued = previous is not None and _correlation(here, previous) >= PROFILE_STRIP_CORRELATION
+            flat = here.std() < PROFILE_FLAT_STD and smooth_water[rows, columns].mean() >= 0.8
+            misses = 0 if (mirrored or continued or flat) else misses + 1
+            if misses == 0:
+                end = rows.stop
+            elif misses >= 2:
+                break
+            previous = here
+        water[waterline:end, columns] = True
+    return water
+
+
 def _joined(water: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """``water`` and the pieces of ``candidates`` that touch it."""
     pieces, _ = ndimage.label(water | candidates)
@@ -362,13 +463,16 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
         waterline = sea_line if waterline is None else min(waterline, sea_line)
     if waterline is None:
         waterline, water = _reflection_line(smooth, sky)
+    profiles = _column_profiles(rgb.mean(axis=-1))
+    smooth_water = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
+    if waterline is None and (axis := _profile_reflection_axis(profiles, sky)) is not None:
+        waterline, water = axis, _followed_down(profiles, smooth_water, axis)
     if waterline is None:
         return WaterRegions(water=water, sky=sky)
     below = _rows(sky.shape[0]) >= waterline
     water |= sky & below
     # Reflections, and smooth water-coloured pixels, join the water they touch: on their own, the mirror test would
     # also accept a lawn below a green hill and the colour test a grey road.
-    smooth_water = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
     water = _joined(water, (_mirrors(smooth, waterline) | smooth_water) & below)
     # Then rippled reflections, in the columns where water now meets the waterline.
     open_water = water[waterline : waterline + max(3, round(OPEN_WATER_ROWS * sky.shape[0]))].any(axis=0)
