@@ -62,16 +62,15 @@ RIPPLE_STRETCH = 0.3  # a rippled reflection at depth d takes colours from withi
 REFLECTION_BAND = 0.1  # a mirror image is looked for in this fraction of the height under each axis ...
 REFLECTION_MIN_SHARE = 0.35  # ... and found when this share of the band's pixels mirror shapes above the axis
 MIRROR_AXIS_MATCH = 0.6  # share of the rows above the smooth water that must mirror the bank to move the waterline up
-PROFILE_BAND = (
-    0.08  # a rippled reflection is compared with what it mirrors in bands this fraction of the height tall ...
-)
+PROFILE_BAND = 0.08  # a rippled reflection is compared with what it mirrors in bands this fraction of the height ...
 PROFILE_HIGHPASS_PX = 31  # ... by their column profiles, with trends wider than this many columns taken out ...
 PROFILE_MIN_CORRELATION = 0.7  # ... which correlate at least this much, in each third of the band, about the axis ...
 PROFILE_MIN_MARGIN = 0.5  # ... and by this much more than the band above the axis correlates with the one above it
-PROFILE_SEGMENT = 0.125  # below the axis, the water is followed down in strips this fraction of the width ...
-PROFILE_STRIP_CORRELATION = 0.5  # ... while each third of a band mirrors or continues the one above at least this much
-PROFILE_MIN_STRIPS = 0.6  # share of the strips in which the axis itself must show a mirror image
-PROFILE_FLAT_STD = 0.02  # ... or is flat (std of its profile's log brightness below this) and smooth
+PROFILE_SEGMENT = 0.125  # the axis is checked, and the water followed down, in strips this fraction of the width ...
+PROFILE_MIN_STRIPS = 0.6  # ... the axis showing a mirror image in this share of them ...
+PROFILE_STRIP_CORRELATION = 0.5  # ... and the water going on while its thirds mirror or continue at least this much
+PROFILE_FLAT_STD = 0.02  # std of a profile's log brightness: below it a strip is flat (calm water when smooth) ...
+PROFILE_NOISE_STD = 0.01  # ... and below this it is noise, which neither mirrors nor continues anything
 
 
 @dataclass(frozen=True)
@@ -410,11 +409,19 @@ def _strips(width: int) -> list[slice]:
     return [slice(first, min(width, first + segment)) for first in range(0, width, segment)]
 
 
+def _repeats(profile: np.ndarray, other: np.ndarray | None) -> bool:
+    """Whether ``profile`` repeats the shapes of ``other``. Both must have shapes: noise on flat profiles correlates
+    with anything."""
+    if other is None or min(profile.std(), other.std()) < PROFILE_NOISE_STD:
+        return False
+    return _correlation(profile, other) >= PROFILE_STRIP_CORRELATION
+
+
 def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: int) -> np.ndarray:
-    """(H, W) water below a profile reflection axis, followed down strip by strip: a third of a band is water while
-    it mirrors the rows the same distance above the line, or continues the streaks of the third above it (a
-    reflection stretched by ripples), or is flat and smooth (calm water far from anything it could mirror). Two
-    thirds in a row that do none of these end the strip: a beach, boats or reeds in front of the water."""
+    """(H, W) water below a reflection's axis, followed down strip by strip: a third of a band is water while it
+    mirrors the rows the same distance above the line, or continues the streaks of the third above it (a reflection
+    stretched by ripples), or is flat and smooth (calm water far from anything it could mirror). Two thirds in a row
+    that do none of these end the strip: a beach, boats or reeds in front of the water."""
     height, width = profiles.shape
     third = max(2, round(PROFILE_BAND * height) // 3)
     water = np.zeros(profiles.shape, bool)
@@ -424,13 +431,9 @@ def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: in
             rows = slice(top, min(height, top + third))
             here = profiles[rows, columns].mean(axis=0)
             mirror_rows = slice(max(0, 2 * waterline - top - third), 2 * waterline - top)
-            mirrored = (
-                mirror_rows.stop > max(mirror_rows.start, 0)
-                and _correlation(here, profiles[mirror_rows, columns].mean(axis=0)) >= PROFILE_STRIP_CORRELATION
-            )
-            continued = previous is not None and _correlation(here, previous) >= PROFILE_STRIP_CORRELATION
-            flat = here.std() < PROFILE_FLAT_STD and smooth_water[rows, columns].mean() >= 0.8
-            misses = 0 if (mirrored or continued or flat) else misses + 1
+            mirror_image = profiles[mirror_rows, columns].mean(axis=0) if mirror_rows.stop > mirror_rows.start else None
+            calm = here.std() < PROFILE_FLAT_STD and smooth_water[rows, columns].mean() >= 0.8
+            misses = 0 if (_repeats(here, mirror_image) or _repeats(here, previous) or calm) else misses + 1
             if misses == 0:
                 end = rows.stop
             elif misses >= 2:
@@ -477,6 +480,7 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     # Then rippled reflections, in the columns where water now meets the waterline.
     open_water = water[waterline : waterline + max(3, round(OPEN_WATER_ROWS * sky.shape[0]))].any(axis=0)
     water = _joined(water, _rippled_reflections(smooth, waterline, sky, open_water))
+    water = _joined(water, _followed_down(profiles, smooth_water, waterline))
     # Ripples break a reflection into speckles: close the gaps between them, then drop what stays isolated.
     water = ndimage.binary_closing(water, structure=np.ones((5, 5), bool), border_value=1) & below
     water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool)) | (water & sky)
