@@ -439,6 +439,22 @@ def test_trunks_that_run_on_down_are_not_a_reflection():
     assert (result.dynamic_mask[53:] >= 0.5).mean() <= 0.005
 
 
+def test_a_lake_takes_the_colours_of_the_sunset_glow_it_reflects():
+    """A dusk sky, blue overhead and orange at the horizon, over a calm lake that mirrors it: the orange part of the
+    lake is no blue and no grey, but it is a colour of this sky, so it is water as much as the blue part."""
+    height, width, horizon, shore = 180, 320, 80, 10
+    t = (np.arange(height) / horizon)[:, None, None].clip(0, 1)
+    glow = np.clip((t - 0.2) / 0.8, 0, 1) ** 2
+    sky = np.concatenate([0.35 + 0.6 * glow, 0.5 + 0.15 * glow, 0.85 - 0.55 * glow], axis=-1) * np.ones((1, width, 1))
+    image = sky.copy()
+    image[horizon : horizon + shore] = np.array([0.12, 0.15, 0.08]) + 0.05 * _texture((shore, width), seed=2)
+    for row in range(horizon + shore, height):
+        image[row] = 0.8 * sky[max(horizon - 1 - (row - horizon - shore), 0)]
+    result = region_segment(_to_uint8(image))
+    assert _iou(result.water_mask, np.arange(height)[:, None] >= horizon + shore) >= 0.85
+    assert (result.dynamic_mask[horizon + 2 : horizon + shore - 2] >= 0.5).mean() <= 0.01  # the shore stays
+
+
 def test_a_sky_that_brightens_towards_the_horizon_is_not_a_sea():
     """A sunset sky changes colour in every row, as steeply as a blurred sea horizon: no row of it is a waterline."""
     height, width = 180, 320

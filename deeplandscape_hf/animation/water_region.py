@@ -32,6 +32,8 @@ from scipy import ndimage
 __all__ = ["WaterRegions", "find_water"]
 
 WATER_MAX_TEXTURE = 0.04  # local contrast (the sky search's texture measure) above which a pixel is too rough
+SKY_PALETTE_BIN = 0.01  # chromaticity bins of the sky's palette ...
+SKY_PALETTE_SHARE = 0.01  # ... a colour is in it when its bin holds this share of the sky's pixels
 WATER_CHROMA_TOLERANCE = 0.035  # L1 distance of a water colour's chromaticity from the sky-hue-to-grey segment
 SHORE_ROWS = 0.025  # a shore between sky and water is at least this fraction of the height tall
 MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground)
@@ -169,7 +171,8 @@ def _longest_run(flags: np.ndarray) -> int:
 
 def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
     """Colours water takes: the sky's own hues mixed with grey at any brightness (a reflection is darker than what it
-    mirrors), or blue to cyan. Greens and browns (fields, sand, rivers thick with silt) are left out."""
+    mirrors), blue to cyan, or any colour common in this sky (the orange of a sunset glow). Greens and browns
+    (fields, sand, rivers thick with silt) are left out unless the sky itself has them."""
     chroma = _chromaticity(rgb)
     neutral = np.full(3, 1 / 3)
     hue = np.median(chroma[sky], axis=0) - neutral
@@ -177,7 +180,17 @@ def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
     sky_family = np.abs(chroma - (neutral + along[..., None] * hue)).sum(axis=2) <= WATER_CHROMA_TOLERANCE
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     bluish = (blue > red + 0.05) & (blue >= green - 0.05)
-    return sky_family | bluish
+    return sky_family | bluish | _in_sky_palette(chroma, sky)
+
+
+def _in_sky_palette(chroma: np.ndarray, sky: np.ndarray) -> np.ndarray:
+    """Pixels whose chromaticity is common in the sky: the glow of a sunset, a pink cloud, reflected in the water."""
+    bins = np.clip((chroma[..., :2] / SKY_PALETTE_BIN).astype(int), 0, int(1 / SKY_PALETTE_BIN))
+    size = int(1 / SKY_PALETTE_BIN) + 1
+    counts = np.zeros((size, size))
+    np.add.at(counts, (bins[sky][:, 0], bins[sky][:, 1]), 1)
+    counts = ndimage.maximum_filter(counts, size=3)  # a reflection's colour may sit in the bin next to the sky's
+    return counts[bins[..., 0], bins[..., 1]] >= SKY_PALETTE_SHARE * max(int(sky.sum()), 1)
 
 
 def _level_surfaces(
