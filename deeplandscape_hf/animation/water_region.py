@@ -71,6 +71,7 @@ PROFILE_MIN_MARGIN = 0.5  # ... and by this much more than the band above the ax
 PROFILE_SEGMENT = 0.125  # the axis is checked, and the water followed down, in strips this fraction of the width ...
 PROFILE_MIN_STRIPS = 0.6  # ... the axis showing a mirror image in this share of them ...
 PROFILE_STRIP_CORRELATION = 0.5  # ... and the water going on while its thirds mirror or continue at least this much
+PROFILE_AXIS_SLACK = 1  # rows: a strip's mirror image may sit this far off the axis found across the photo
 PROFILE_FLAT_STD = 0.02  # std of a profile's log brightness: below it a strip is flat (calm water when smooth) ...
 PROFILE_NOISE_STD = 0.01  # ... and below this it is noise, which neither mirrors nor continues anything
 
@@ -443,10 +444,16 @@ def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: in
         for top in range(waterline, height, third):
             rows = slice(top, min(height, top + third))
             here = profiles[rows, columns].mean(axis=0)
-            mirror_rows = slice(max(0, 2 * waterline - top - third), 2 * waterline - top)
-            mirror_image = profiles[mirror_rows, columns].mean(axis=0) if mirror_rows.stop > mirror_rows.start else None
+            # The shore is level only within a row or two, so the mirror image is looked for that far either way.
+            mirrored = any(
+                _repeats(here, profiles[max(0, stop - third) : stop, columns].mean(axis=0))
+                for stop in range(
+                    2 * waterline - top - PROFILE_AXIS_SLACK, 2 * waterline - top + PROFILE_AXIS_SLACK + 1
+                )
+                if third <= stop <= waterline
+            )
             calm = here.std() < PROFILE_FLAT_STD and smooth_water[rows, columns].mean() >= 0.8
-            misses = 0 if (_repeats(here, mirror_image) or _repeats(here, previous) or calm) else misses + 1
+            misses = 0 if (mirrored or _repeats(here, previous) or calm) else misses + 1
             if misses == 0:
                 end = rows.stop
             elif misses >= 2:
