@@ -385,8 +385,7 @@ def _profile_reflection_axis(profiles: np.ndarray, sky: np.ndarray) -> int | Non
     Trees, posts and streaks that simply run on down past a row repeat the band above too: so the band right above
     the axis must agree with its mirror image clearly better than with the band above itself. And the image must
     hold across the photo, in most strips of the width, each with shapes of its own (noise on a bare wall correlates
-    too), not only where one cable or mast crosses the row. None when
-    no row does; the highest-scoring row otherwise.
+    too), not only where one cable or mast crosses the row. None when no row does; the highest-scoring row otherwise.
     """
     height, width = sky.shape
     band = max(6, round(PROFILE_BAND * height))
@@ -487,11 +486,15 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     if waterline is None:
         waterline, water = _reflection_line(smooth, sky)
     profiles = _column_profiles(rgb.mean(axis=-1))
-    smooth_water = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
-    if waterline is None and (axis := _profile_reflection_axis(profiles, sky)) is not None:
-        waterline, water = axis, _followed_down(profiles, smooth_water, axis)
+    only_ripples = waterline is None
+    if only_ripples:
+        waterline = _profile_reflection_axis(profiles, sky)
     if waterline is None:
         return WaterRegions(water=water, sky=sky)
+    smooth_water = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
+    followed = _followed_down(profiles, smooth_water, waterline)
+    if only_ripples:  # nothing but the followed strips shows water yet: they are what the rest joins
+        water = followed
     below = _rows(sky.shape[0]) >= waterline
     water |= sky & below
     # Reflections, and smooth water-coloured pixels, join the water they touch: on their own, the mirror test would
@@ -500,7 +503,7 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     # Then rippled reflections, in the columns where water now meets the waterline.
     open_water = water[waterline : waterline + max(3, round(OPEN_WATER_ROWS * sky.shape[0]))].any(axis=0)
     water = _joined(water, _rippled_reflections(smooth, waterline, sky, open_water))
-    water = _joined(water, _followed_down(profiles, smooth_water, waterline))
+    water = _joined(water, followed)  # and the strips in which the reflection goes on down
     # Ripples break a reflection into speckles: close the gaps between them, then drop what stays isolated.
     water = ndimage.binary_closing(water, structure=np.ones((5, 5), bool), border_value=1) & below
     water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool)) | (water & sky)
