@@ -170,6 +170,15 @@ def test_animation_errors_name_the_files(animation_files, tmp_path, capsys):
         ev.pair_animation_files([videos / "lake_0"], [photos], tmp_path / "videos")
 
 
+def test_a_partial_video_left_by_an_interrupted_writer_is_not_a_video(tmp_path):
+    """A killed render leaves its unfinished frames in a hidden ``.NAME.partial`` folder beside the finished ones:
+    scanning the folder skips it instead of failing on a video that matches no photo."""
+    for name in ("lake", ".lake_2.1a2b3c4d.partial"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name / "00000.png")
+    assert ev.find_videos([tmp_path]) == [tmp_path / "lake"]
+
+
 def test_video_names_match_the_longest_photo_name(tmp_path):
     photos = {"lake": tmp_path / "lake.jpg", "lake_2": tmp_path / "lake_2.jpg"}
     videos = [tmp_path / "lake_2_animated.mp4", tmp_path / "lake.mp4", tmp_path / "lake_eoifs.gif"]

@@ -37,7 +37,8 @@ def find_videos(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """Expand files and folders into a sorted list of videos (files with a video suffix, or numbered-frame folders).
 
     A folder that itself holds numbered frames is one video; any other folder is scanned one level deep for video
-    files and frame folders. A path that does not exist, or a folder with no video in it, is an error naming it.
+    files and frame folders, hidden ones left out (an unfinished ``.NAME.partial`` that an interrupted writer left
+    behind is not a video). A path that does not exist, or a folder with no video in it, is an error naming it.
     """
     found: list[Path] = []
     missing, empty, not_video = [], [], []
@@ -53,7 +54,8 @@ def find_videos(paths: Sequence[str | os.PathLike]) -> list[Path]:
             inside = sorted(
                 child
                 for child in path.iterdir()
-                if (child.is_file() and child.suffix.lower() in VIDEO_SUFFIXES) or _is_frame_folder(child)
+                if not child.name.startswith(".")
+                and ((child.is_file() and child.suffix.lower() in VIDEO_SUFFIXES) or _is_frame_folder(child))
             )
             if not inside:
                 empty.append(str(path))
