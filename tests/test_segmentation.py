@@ -693,6 +693,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     assert sum(value >= 0.7 for value in water) >= 6  # 7 of 13 now: seas, pools, and lakes found by their mirror images
     assert float(scored["mountains_overcast_01"][5]) <= 1.0  # a hazy ridge behind its skyline stays still
     assert float(scored["colosseum_clouds_01"][3]) >= 0.95  # sky beside a wall is sky, not water
+    assert float(scored["hills_sunset_01"][6]) >= 90.0  # clouds lit cream by a low sun are clouds (46 % without that)
 
 
 def test_rippled_reflections_join_the_pool_and_a_pier_across_the_waterline_stays_still(capsys):

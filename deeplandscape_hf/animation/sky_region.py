@@ -49,6 +49,8 @@ EDGE_REWARD = 3.0  # a border on a strong vertical gradient is preferred by up t
 SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sky's colours
 CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
 CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
+SUNLIT_HUE = (0.36, 0.335, 0.305)  # chromaticity (r, g, b sum to 1) of a cloud lit by a low sun ...
+SUNLIT_MIN_BRIGHTNESS = 0.6  # ... which is in the cloud prior at this mean RGB or brighter
 CLOUD_CHROMA_TOLERANCE = 0.035  # L1 distance of a cloud colour's chromaticity from the sky-hue-to-grey segment
 BROAD_WEIGHT = 0.15  # share of the land colour model given to every colour alike
 LAND_BAND = 0.03  # a run of land this fraction of the height tall ends the sky in its column ...
@@ -154,18 +156,26 @@ def _cloud_prior(sky_rgb: np.ndarray) -> np.ndarray:
     """Colours a cloud in this sky can have: mixtures of the clear sky's hues with grey, from white down to a little
     darker than the clear sky, equally likely. White and grey clouds are colourless; thin or sunlit ones keep some of
     the sky's hue (bluish at noon, orange at sunset), and a sky gets a little deeper towards the horizon or the
-    zenith, so the mixtures run a bit past the hue itself. ``sky_rgb``: (N, 3) pixels of clear sky."""
+    zenith, so the mixtures run a bit past the hue itself. Bright cream is in it under any sky: cloud tops lit by a
+    low sun. ``sky_rgb``: (N, 3) pixels of clear sky."""
     levels = (np.arange(HISTOGRAM_BINS) + 0.5) / HISTOGRAM_BINS
     centres = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
     chroma = centres / centres.sum(axis=1, keepdims=True)
     neutral = np.full(3, 1 / 3)
     hues = sky_rgb / np.maximum(sky_rgb.sum(axis=1, keepdims=True), 1e-6)
     hues = np.quantile(hues, np.linspace(0.05, 0.95, 7), axis=0) if len(hues) else neutral[None]
-    near = np.zeros(len(centres), bool)
-    for hue in hues:
+
+    def near_hue(hue: np.ndarray) -> np.ndarray:
         direction = hue - neutral
         along = np.clip((chroma - neutral) @ direction / max(float(direction @ direction), 1e-9), 0.0, 1.6)
-        near |= np.abs(chroma - (neutral + along[:, None] * direction)).sum(axis=1) <= CLOUD_CHROMA_TOLERANCE
+        return np.abs(chroma - (neutral + along[:, None] * direction)).sum(axis=1) <= CLOUD_CHROMA_TOLERANCE
+
+    near = np.zeros(len(centres), bool)
+    for hue in hues:
+        near |= near_hue(hue)
+    # Sunlit cloud tops are cream whatever the sky's hue: the sun's light is warmer than the sky's. Only bright ones:
+    # a darker cream is sand or stone.
+    near |= near_hue(np.asarray(SUNLIT_HUE)) & (centres.mean(axis=1) >= SUNLIT_MIN_BRIGHTNESS)
     # A cloud may be a little darker than any clear sky seen (a grey underside), but much darker colours are far more
     # often a mountain in haze or shade on the land.
     darkest = float(np.quantile(sky_rgb.mean(axis=1), 0.1)) if len(sky_rgb) else 0.0
