@@ -1,7 +1,7 @@
 """The app's "Preview styles": seconds to render a photo in every style from its cached inversion.
 
     python benchmarks/bench_style_previews.py [--model MODEL] [--photo examples/mountains_clouds_01.jpg]
-        [--vocabulary {model,authors}] [--targets {photo,model}] [--threads 2]
+        [--preset fast] [--vocabulary {model,authors}] [--targets {photo,model}] [--threads 2]
 
 Target (this 2-core CPU): the eight named styles in <= 10 s once the photo is inverted. By default the styles the
 model offers, each fitted to the photo as the app does (``PipelineConfig.fit_styles_to_photo``); ``--vocabulary
@@ -11,41 +11,33 @@ authors`` times all eight with the authors' targets, used as given.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from deeplandscape_hf import DeepLandscapePipeline
-from deeplandscape_hf.animation.images import load_image
-from deeplandscape_hf.motion.styles import style_stills
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))  # the style scripts' one way to pick a model and its style names
+
+from measure_styles import add_model_arguments, load_styled_pipeline  # noqa: E402
+
+from deeplandscape_hf.animation.images import load_image  # noqa: E402
+from deeplandscape_hf.motion.styles import style_stills  # noqa: E402
+
 TARGET_SECONDS = 10.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
+    add_model_arguments(parser)
     parser.add_argument("--photo", type=Path, default=REPO / "examples" / "mountains_clouds_01.jpg")
-    parser.add_argument("--vocabulary", choices=("model", "authors"), default="model")
-    parser.add_argument(
-        "--targets",
-        choices=("photo", "model"),
-        default="photo",
-        help="photo: each style searched on from the model's target on the photo, as the app does; model: as they are",
-    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pipe = DeepLandscapePipeline.from_pretrained(args.model)
-    pipe.set_progress_bar_config(disable=True)
-    if args.vocabulary == "authors":
-        pipe.config.styles = None  # no vocabulary in PipelineConfig means the authors'
-    pipe.config.fit_styles_to_photo = args.targets == "photo"
-    styles = list(pipe.config.style_vocabulary().reachable)
+    pipe, styles = load_styled_pipeline(args)
     started = time.perf_counter()
-    inverted = pipe.invert(load_image(args.photo), preset="fast", generator=torch.Generator().manual_seed(0))
+    inverted = pipe.invert(load_image(args.photo), preset=args.preset, generator=torch.Generator().manual_seed(0))
     inversion = time.perf_counter() - started
     started = time.perf_counter()
     stills = style_stills(pipe, inverted, styles)
