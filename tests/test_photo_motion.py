@@ -127,6 +127,39 @@ def test_colour_transform_never_lifts_black_where_the_light_falls():
     assert fitted.apply((source + 1) / 2).mean() == pytest.approx(float(night.mean()), abs=0.01)
 
 
+def night_over_black_hills(land_at_night: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A bright sky over near-black land (32 px, top half sky) and a night of it: the sky falls to a quarter, the
+    land goes to a teal grey of ``land_at_night``."""
+    detail = texture(32, 32) * 0.02
+    source = torch.cat([torch.full((3, 16, 32), 0.8), torch.full((3, 16, 32), 0.03)], dim=1) + detail
+    target = source.clone()
+    target[:, :16] *= 0.25
+    target[:, 16:] = torch.tensor([0.3, 0.9, 0.8])[:, None, None] * land_at_night + detail[:, 16:]
+    return source[None] * 2 - 1, target[None] * 2 - 1
+
+
+def luma(images: torch.Tensor) -> torch.Tensor:
+    return (images * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(dim=-3)
+
+
+def test_colour_transform_lightens_nothing_where_the_light_falls():
+    """A night whose generator paints black hills a teal grey must not lift the photo's black land: where the light
+    falls over the picture, no neighbourhood gets lighter, while the sky still falls and the land keeps the new hue."""
+    source, night = night_over_black_hills(land_at_night=0.12)
+    fitted = fit_colour_transform(source, night)
+    photo = (source + 1) / 2
+    relit = fitted.apply(photo)[0]
+    land_before, land_after = luma(photo[0, :, 24:]).mean(), luma(relit[:, 24:]).mean()
+    assert land_after <= land_before + 0.003  # without the rule: 0.03 -> 0.10
+    assert luma(relit[:, :8]).mean() < 0.3 * luma(photo[0, :, :8]).mean()  # the sky still falls
+    assert relit[1, 24:].mean() > relit[0, 24:].mean()  # green over red: the night's teal hue is carried
+    # The same brightening land under a sky that keeps its light is the generator's new light, and is carried.
+    day = night.clone()
+    day[:, :, :16] = source[:, :, :16]
+    brightened = fit_colour_transform(source, day).apply(photo)[0]
+    assert luma(brightened[:, 24:]).mean() > land_before + 0.05
+
+
 def test_colour_transform_has_no_seam_beyond_the_crop():
     source = texture(16, 16)[None] * 2 - 1
     left_dark = (source + 1) / 2 * torch.linspace(0.4, 1.0, 16)  # light changes across the crop

@@ -9,9 +9,11 @@ the appearance model of Endo et al. 2019).
 
 The fit is a guided-filter style regression: window means of source, target, their product and the source's
 square give a per-window gain, shrunk toward the crop's global gain where the window is flat (so a flat sky or lawn
-keeps the photo's texture instead of being painted with the window's mean colour). Gains and offsets are then
-averaged over windows once more, continued beyond the crop by extending its border values, smoothed across that
-border, and upsampled: the transform is smooth everywhere and has no edge where the generator's square ends.
+keeps the photo's texture instead of being painted with the window's mean colour). Where the light falls, the fit
+never lightens: no window gets brighter, and a window that darkens is relit by scaling, so black stays black.
+Gains and offsets are then averaged over windows once more, continued beyond the crop by extending its border
+values, smoothed across that border, and upsampled: the transform is smooth everywhere and has no edge where the
+generator's square ends.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ WINDOW_FRACTION = 1 / 8  # window radius as a fraction of the generator's resolu
 REGULARISATION = 4e-3  # in (0..1 intensity)^2: windows flatter than ~0.06 std lean on the global gain
 GAIN_RANGE = (0.0, 3.0)  # a gain outside this is a fitting accident, not a change of light
 DARKENING_WIDTH = 0.05  # a window darker by this much (0..1 intensity) on average is relit by scaling alone
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def _luma(images: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luma of (N, 3, ...) images, keeping the channel axis: (N, 1, ...)."""
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=images.dtype, device=images.device).view(1, 3, *[1] * (images.dim() - 2))
+    return (images * weights).sum(dim=1, keepdim=True)
 
 
 def _box(images: torch.Tensor, radius: int) -> torch.Tensor:
@@ -120,6 +129,13 @@ def fit_colour_transform(
     local_t = _box(w * target, radius) / window_w
     local_var = (_box(w * source * source, radius) / window_w - local_s**2).clamp_min(0)
     local_cov = _box(w * source * target, radius) / window_w - local_s * local_t
+    # Where the light falls over the whole picture (night, blue hour), no neighbourhood gets lighter: a window that
+    # brightens is the generator's own idea of dark land (a teal-grey night over black hills), not the new light.
+    # Its target is scaled down to the source's luma, which keeps its hue, so a bluer dusk stays bluer.
+    light_falls = _luma(mean_t) < _luma(mean_s) - DARKENING_WIDTH
+    excess = (_luma(local_s) / _luma(local_t).clamp_min(1e-6)).clamp(max=1.0)
+    scale = torch.where(light_falls, excess, torch.ones_like(excess))
+    local_t, local_cov = local_t * scale, local_cov * scale
     gain = ((local_cov + regularisation * global_gain) / (local_var + regularisation)).clamp(*GAIN_RANGE)
     offset = local_t - gain * local_s
     # Where the light falls, black stays black. An affine map with gain < 1 pulls every value toward its fixed point
