@@ -369,6 +369,22 @@ def test_water_takes_the_reflection_of_a_building_on_its_shore():
     assert (result.dynamic_mask[static] >= 0.5).mean() <= 0.01
 
 
+def test_a_road_far_below_the_horizon_stays_still():
+    """Under a grey sky a smooth tarmac road, level and grey, looks like water everywhere but in what it mirrors:
+    nothing. (Water as far below the horizon that mirrors its bank, temple_pool_01's pool, is held by the labelled
+    set's floor in `test_offline_segmenter_on_all_labelled_photos`.)"""
+    height, width, horizon, road = 180, 320, 100, 142
+    t = (np.arange(height) / height)[:, None, None]
+    storm = np.concatenate([0.25 + 0.35 * t, 0.30 + 0.35 * t, 0.38 + 0.32 * t], axis=-1) * np.ones((1, width, 1))
+    image = storm.copy()
+    image[horizon:road] = np.array([0.2, 0.3, 0.15]) + 0.07 * _texture((road - horizon, width), seed=8)  # fields
+    image[118:124] = np.array([0.75, 0.78, 0.8])  # a guard rail
+    image[road:] = np.array([0.17, 0.18, 0.19])
+    result = region_segment(_to_uint8(image))
+    assert (result.sky_mask[: horizon - 3] >= 0.5).mean() >= 0.95
+    assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0  # the whole road moved without the mirror rule
+
+
 def test_a_mountain_lake_is_found_from_its_mirror_image():
     """Mountains mirrored in a lake: no level edge anywhere (the reflected ridge is as jagged as the ridge), so only
     the mirror image gives the waterline away. The water is found, the mountains stay still."""
@@ -694,6 +710,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     assert float(scored["mountains_overcast_01"][5]) <= 1.0  # a hazy ridge behind its skyline stays still
     assert float(scored["colosseum_clouds_01"][3]) >= 0.95  # sky beside a wall is sky, not water
     assert float(scored["hills_sunset_01"][6]) >= 90.0  # clouds lit cream by a low sun are clouds (46 % without that)
+    assert float(scored["storm_plain_01"][5]) <= 10.0  # a road far below the horizon mirrors nothing (24 % without)
 
 
 def test_rippled_reflections_join_the_pool_and_a_pier_across_the_waterline_stays_still(capsys):

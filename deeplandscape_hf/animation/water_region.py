@@ -36,7 +36,10 @@ SKY_PALETTE_BIN = 0.01  # chromaticity bins of the sky's palette ...
 SKY_PALETTE_SHARE = 0.01  # ... a colour is in it when its bin holds this share of the sky's pixels
 WATER_CHROMA_TOLERANCE = 0.035  # L1 distance of a water colour's chromaticity from the sky-hue-to-grey segment
 SHORE_ROWS = 0.025  # a shore between sky and water is at least this fraction of the height tall
-MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground)
+MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground) ...
+MIRRORED_SHORE_DEPTH = 0.15  # ... and deeper than this, the water mirrors the bank behind it:
+DEEP_MIRROR_SHARE = 0.08  # this share of the pixels in the rows under its top mirror shapes above them ...
+MIRROR_CHECK_ROWS = 14  # ... over this many rows (at the coarse size)
 HORIZON_MARGIN = 0.03  # the sky may reach this fraction of the height below the horizon of the land columns ...
 HORIZON_LAND_COLUMNS = 0.3  # ... when at least this share of the columns end at land
 LEVEL_BORDER_COLUMNS = 0.2  # ... or where a run of adjacent columns this wide ends on one row (within a row)
@@ -195,13 +198,14 @@ def _in_sky_palette(chroma: np.ndarray, sky: np.ndarray) -> np.ndarray:
 
 
 def _level_surfaces(
-    rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, land_edge: np.ndarray
+    rgb: np.ndarray, smooth: np.ndarray, sky: np.ndarray, texture: np.ndarray, land_edge: np.ndarray
 ) -> tuple[np.ndarray, int | None]:
     """Smooth, water-coloured regions below the sky that are wide and level on top, and their waterline row.
 
     Only regions shaped like a water surface survive: wide, and with a level upper edge (a far shore or a sea
     horizon), which keeps out hazy mountains and pale walls. The waterline is the highest top among them.
-    ``land_edge`` (W,) is the row where the sky search's own sky ended in each column, before `_above_horizon`.
+    ``smooth`` is ``rgb`` blurred for the mirror test, ``land_edge`` (W,) the row where the sky search's own sky
+    ended in each column, before `_above_horizon`.
     """
     height, width = sky.shape
     water = np.zeros_like(sky)
@@ -237,7 +241,16 @@ def _level_surfaces(
             pier = _longest_run((depth >= -1) & (depth <= HORIZON_MARGIN * height + 1)) >= LEVEL_BORDER_COLUMNS * width
             level = level and (seen or pier)
         # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
-        near_horizon = np.median(tops - border[columns]) <= MAX_SHORE_DEPTH * height
+        depth = np.median(tops - border[columns])
+        near_horizon = depth <= MAX_SHORE_DEPTH * height
+        # Deep below the sky, what stands behind the water is a bank, a temple or a skyline, and calm water mirrors
+        # it somewhere along the rows under the waterline (not always in this smooth piece: reflections of lit
+        # windows are rough); a road under the same grey light mirrors nothing.
+        if level and near_horizon and depth > MIRRORED_SHORE_DEPTH * height:
+            top = int(np.median(tops))
+            reach = min(MIRROR_CHECK_ROWS, height - top, top)
+            mirrored = _mirrors(smooth, top, shapes_only=True, max_depth=reach)[top : top + reach]
+            level = mirrored.mean() >= DEEP_MIRROR_SHARE
         if near_horizon and level:
             water |= _with_small_holes_filled(region)
             top = int(np.median(tops))
@@ -477,8 +490,8 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     if sea_line is not None:
         searched[sea_line:] = False
     searched = _above_horizon(searched)
-    water, waterline = _level_surfaces(rgb, searched, texture, land_edge=sky.sum(axis=0))
     smooth = ndimage.gaussian_filter(rgb, sigma=(MIRROR_BLUR_PX, MIRROR_BLUR_PX, 0), mode="nearest")
+    water, waterline = _level_surfaces(rgb, smooth, searched, texture, land_edge=sky.sum(axis=0))
     if waterline is not None:  # a far bank: its reflection lies between the real waterline and the smooth water
         waterline = _mirror_axis(smooth, waterline, searched)
     if sea_line is not None:  # a sea horizon is the waterline itself
