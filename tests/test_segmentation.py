@@ -554,6 +554,20 @@ def test_foggy_photo_where_nothing_can_be_told_apart_stays_still(brightness):
     assert result.confidence.max() == 0
 
 
+def test_grass_seen_close_up_has_no_sky():
+    """Blades of grass in front of a smooth, blurred green background: the top of the photo is smooth like a clear
+    sky, but green. Nothing may move (the whole background did), and the verdict says why."""
+    height, width = 180, 320
+    rows, columns = np.mgrid[:height, :width]
+    background = np.array([0.45, 0.7, 0.28]) + 0.04 * (rows / height)[..., None]
+    blades = np.sin(columns / 3.0 + 0.4 * np.sin(rows / 20.0)) > 0.6
+    blades &= rows > 60 + 40 * np.sin(columns / 17.0) ** 2
+    image = np.where(blades[..., None], np.array([0.2, 0.55, 0.1]) + 0.08 * _texture((height, width), 9), background)
+    result = region_segment(_to_uint8(image))
+    assert result.dynamic_mask.max() == 0
+    assert "leaves or grass" in (result.uncertainty or "")
+
+
 def test_colour_method_and_bad_method():
     lake, _, water = _lake()
     assert heuristic_sky_mask(lake, method="colour").shape == lake.shape[:2]

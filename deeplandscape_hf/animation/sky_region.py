@@ -46,7 +46,10 @@ REFIT_ROUNDS = 3  # border searches, each with the land model refitted to the bo
 JUMP_COST = 0.35  # per row of border jump between neighbouring columns (in units of one pixel's colour cost)
 MAX_JUMP_COST_ROWS = 12  # jumps longer than this cost the same: buildings and towers have vertical sides
 EDGE_REWARD = 3.0  # a border on a strong vertical gradient is preferred by up to this many pixels' cost
-SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sky's colours
+SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sky's colours ...
+FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from yellow-green to green ...
+FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
+FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
 CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
 CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
 SUNLIT_HUE = (0.36, 0.335, 0.305)  # chromaticity (r, g, b sum to 1) of a cloud lit by a low sun ...
@@ -204,6 +207,15 @@ def _smoothly_connected(magnitude: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return np.isin(regions, reached[reached > 0])
 
 
+def _may_be_sky(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) False where a colour is foliage: a saturated green or yellow-green, which no sky has (a hazy sky over
+    tea gardens is greenish but nearly grey). The top of a photo of grass, leaves or a forest is not a clear sky."""
+    value = rgb.max(axis=-1)
+    saturation = (value - rgb.min(axis=-1)) / np.maximum(value, 1e-6)
+    hue = np.asarray(Image.fromarray((rgb * 255).round().astype(np.uint8)).convert("HSV"))[..., 0] * (360 / 255)
+    return ~((hue >= FOLIAGE_HUES[0]) & (hue <= FOLIAGE_HUES[1]) & (saturation >= FOLIAGE_MIN_SATURATION))
+
+
 def _sky_costs(
     rgb: np.ndarray, bins: np.ndarray, texture: np.ndarray, magnitude: np.ndarray, border: np.ndarray
 ) -> np.ndarray:
@@ -217,7 +229,7 @@ def _sky_costs(
     height = rgb.shape[0]
     roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
     top = np.arange(height)[:, None] < np.minimum(border, max(1, round(SEED_BAND * height)))[None, :]
-    clear_sky = (top | _smoothly_connected(magnitude, top)) * (1.0 - roughness)
+    clear_sky = (top | _smoothly_connected(magnitude, top)) * (1.0 - roughness) * _may_be_sky(rgb)
     clouds = _cloud_prior(rgb[clear_sky > 0.5])
     sky_model = _histogram(bins, clear_sky, prior=clouds)
     ground_model = _histogram(bins, roughness * _below(border, height), broad=True)
@@ -503,6 +515,9 @@ def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float |
 
 def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
     """A sentence saying why the sky cannot be trusted, or None."""
+    top = rgb[: max(1, round(SEED_BAND * rgb.shape[0]))]
+    if 1.0 - float(_may_be_sky(top).mean()) >= FOLIAGE_TOP_SHARE:
+        return "the top of the photo is leaves or grass, not sky"
     if not sky.any():
         return "no region of the photo looks like sky"
     luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)

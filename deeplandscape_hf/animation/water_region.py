@@ -485,6 +485,8 @@ def _joined(water: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRegions:
     """Water and the remaining sky at the coarse size. ``rgb`` (H, W, 3) in [0, 1], ``sky`` the sky search's mask,
     ``texture`` its local contrast."""
+    if not sky.any():  # every cue for water (its colours, a waterline, a mirror image) is taken from the sky
+        return WaterRegions(water=np.zeros_like(sky), sky=sky)
     sea_line = _sea_horizon(rgb, sky, texture)
     searched = sky.copy()
     if sea_line is not None:
