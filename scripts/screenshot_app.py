@@ -1,4 +1,5 @@
-"""Take docs/screenshot.png: start the demo, animate a photo in headless chromium, photograph the page.
+"""Take docs/screenshot.png: start the demo, animate a photo and preview its styles in headless chromium, photograph
+the page.
 
     python scripts/screenshot_app.py --model ORG/deeplandscape-256          # or a local model folder
     python scripts/screenshot_app.py --model DIR --photo examples/mountains_clouds_01.jpg --style warm_sunset
@@ -70,6 +71,11 @@ def take_screenshot(url: str, args: argparse.Namespace) -> float:
         page.locator("#animate").click()
         page.wait_for_function(VIDEO_PLAYING_JS, timeout=args.timeout * 1000)
         seconds = time.perf_counter() - started
+        # The style gallery, rendered from the inversion the video just cached.
+        page.locator("#preview-styles").dispatch_event("click")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#style-previews img').length >= 2", timeout=args.timeout * 1000
+        )
         page.wait_for_timeout(500)  # let the progress overlay fade and a later frame show
         page.mouse.move(0, 0)  # no hover effects in the picture
         args.out.parent.mkdir(parents=True, exist_ok=True)
