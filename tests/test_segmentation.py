@@ -284,6 +284,26 @@ def test_region_segmenter_finds_a_lake_that_mirrors_the_sky():
     assert 0.4 <= result.horizon <= 0.55
 
 
+def test_a_reed_bed_in_a_lake_stays_still_and_the_water_around_it_moves():
+    """Reeds standing in a lake mirror the dark shore as well as anything does, but they are land: a crowd of thin
+    dark upright strokes in the water stays still. A few strokes (a post, a rippled trunk) do not make a bed."""
+    image, sky, water = _lake()
+    image = image.astype(np.float32) / 255
+    rng = np.random.default_rng(4)
+    bed = np.zeros(sky.shape, bool)
+    bed[120:150, 150:300] = True
+    for column in rng.choice(np.arange(150, 300), size=45, replace=False):  # reeds, one or two pixels thin
+        top = int(rng.integers(120, 128))
+        image[top:150, column] *= 0.45
+    for column in (40, 70, 95):  # three posts
+        image[118:150, column : column + 2] *= 0.45
+    result = region_segment(_to_uint8(image))
+    assert (result.dynamic_mask[124:146, 156:294] >= 0.5).mean() <= 0.1  # all of it moved before
+    open_water = water & ~bed
+    open_water[:, 30:110] = False
+    assert (result.water_mask[open_water] >= 0.5).mean() >= 0.9
+
+
 def test_region_segmenter_cuts_cables_and_a_kite_out_of_the_sky():
     height, width = 180, 320
     rows, cols = np.mgrid[:height, :width]
@@ -725,6 +745,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     assert float(scored["colosseum_clouds_01"][3]) >= 0.95  # sky beside a wall is sky, not water
     assert float(scored["hills_sunset_01"][6]) >= 90.0  # clouds lit cream by a low sun are clouds (46 % without that)
     assert float(scored["storm_plain_01"][5]) <= 10.0  # a road far below the horizon mirrors nothing (24 % without)
+    assert float(scored["lake_reeds_dusk_01"][5]) <= 20.0  # reeds standing in the lake stay still (62 % without)
 
 
 def test_rippled_reflections_join_the_pool_and_a_pier_across_the_waterline_stays_still(capsys):

@@ -76,6 +76,12 @@ CLOUD_MAX_SATURATION = 0.2  # a piece this unsaturated (HSV) or less may be a cl
 OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
 OBJECT_MIN_ASPECT = 4.0  # a thin piece in the sky's hues is a cable or a mast only if this much longer than wide
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
+STALK_REACH_PX = 2  # a stalk in water is darker than the water this many pixels (at the fine size) either side ...
+STALK_STEP = 0.03  # ... by this much (luma) ...
+STALK_RUN_PX = 7  # ... over an upright run this long; where such strokes cover ...
+STALK_DENSITY = 0.06  # ... this share of a window ...
+STALK_WINDOW_PX = 21  # ... this wide ...
+STALK_MIN_COUNT = 8  # ... and this many stand together, they are a reed bed
 SKYLINE_REACH_PX = 6  # a skyline's two sides are compared over this many pixels (at the fine size) either side
 
 
@@ -435,6 +441,30 @@ def _long_and_straight(pieces: np.ndarray, count: int, widths: np.ndarray) -> np
     return result
 
 
+def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
+    """Reed beds: where ``water`` is crowded with thin dark upright strokes (reeds, grass or posts standing in it),
+    which must stay still while the water moves.
+
+    A stroke is darker than the pixels STALK_REACH_PX either side of it by STALK_STEP and runs upright for
+    STALK_RUN_PX. A bed is where strokes cover STALK_DENSITY of a window and at least STALK_MIN_COUNT of them stand
+    together: ripples are level streaks, and the few soft dark streaks of a rippled reflection of trees are not a
+    bed.
+    """
+    luma = fine_rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    beside = np.minimum(np.roll(luma, STALK_REACH_PX, axis=1), np.roll(luma, -STALK_REACH_PX, axis=1))
+    strokes = ndimage.binary_opening(beside - luma > STALK_STEP, structure=np.ones((STALK_RUN_PX, 1), bool)) & water
+    density = ndimage.uniform_filter(strokes.astype(np.float32), size=STALK_WINDOW_PX)
+    beds, count = ndimage.label(density > STALK_DENSITY)
+    if count == 0:
+        return np.zeros_like(water)
+    stalks, _ = ndimage.label(strokes)
+    pairs = np.unique(np.stack([beds[stalks > 0], stalks[stalks > 0]]), axis=1)
+    stalks_per_bed = np.bincount(pairs[0], minlength=count + 1)
+    crowded = stalks_per_bed >= STALK_MIN_COUNT
+    crowded[0] = False
+    return crowded[beds] & water
+
+
 def _land_behind_skylines(sky: np.ndarray, fine_rgb: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     """Pieces of the sky cut off from the open sky above them by a sharp edge, resting on the land, and darker than
     the open sky across that edge: a hazy ridge behind its skyline, which the colour model takes for cloud.
@@ -554,6 +584,7 @@ def find_sky_regions(image: Image.Image) -> SkyRegions:
         sky &= ~_land_behind_skylines(sky, fine, sharp)
     soft_water = _refined(water_coarse, fine)
     water = (soft_water >= 0.5) & ~sky
+    water &= ~_stalks_in_water(water, fine)
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
     if uncertainty is not None:
         confidence *= 0.0
