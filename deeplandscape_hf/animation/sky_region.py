@@ -123,11 +123,16 @@ def _gradient(rgb: np.ndarray, sigma: float = 0.8) -> tuple[np.ndarray, np.ndarr
     return np.hypot(gx, gy), gy
 
 
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of (..., 3) colours in [0, 1]."""
+    return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def _texture(rgb: np.ndarray, window: int = 5) -> np.ndarray:
     """Local contrast (luma std over mean), then weighted by how much of a wider window is rough: foliage, rock and
     roofs stay rough, while the thin rough line along a cloud's edge (a few pixels wide) is diluted by the smooth
     cloud and sky around it. Dividing by the brightness keeps dark land in shadow rough."""
-    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = _luma(rgb)
     mean = ndimage.uniform_filter(luma, size=window, mode="nearest")
     mean_sq = ndimage.uniform_filter(luma * luma, size=window, mode="nearest")
     local = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0)) / (mean + CONTRAST_FLOOR)
@@ -357,7 +362,7 @@ def _upsampled(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def _refined(sky_coarse: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     """Soft sky (H, W) at the fine size whose border follows the photo's own edges near the coarse border."""
-    luma = fine_rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = _luma(fine_rgb)
     scale = fine_rgb.shape[0] / sky_coarse.shape[0]
     soft = _upsampled(sky_coarse, luma.shape)
     return np.clip(_guided_filter(luma, soft, radius=max(2, round(2 * scale)), eps=1e-3), 0.0, 1.0)
@@ -450,7 +455,7 @@ def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     together: ripples are level streaks, and the few soft dark streaks of a rippled reflection of trees are not a
     bed.
     """
-    luma = fine_rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = _luma(fine_rgb)
     beside = np.minimum(np.roll(luma, STALK_REACH_PX, axis=1), np.roll(luma, -STALK_REACH_PX, axis=1))
     strokes = ndimage.binary_opening(beside - luma > STALK_STEP, structure=np.ones((STALK_RUN_PX, 1), bool)) & water
     density = ndimage.uniform_filter(strokes.astype(np.float32), size=STALK_WINDOW_PX)
@@ -479,7 +484,7 @@ def _land_behind_skylines(sky: np.ndarray, fine_rgb: np.ndarray, sharp: np.ndarr
         return result
     open_sky = np.isin(pieces, top)
     land = ~sky & ~sharp
-    luma = fine_rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = _luma(fine_rgb)
     reach = SKYLINE_REACH_PX
     resting = np.unique(pieces[ndimage.binary_dilation(land, iterations=reach) & (pieces > 0)])
     for index, box in enumerate(ndimage.find_objects(pieces), start=1):
@@ -550,7 +555,7 @@ def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
         return "the top of the photo is leaves or grass, not sky"
     if not sky.any():
         return "no region of the photo looks like sky"
-    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = _luma(rgb)
     if float(luma.std()) < MIN_PHOTO_CONTRAST:
         return f"the photo has almost no contrast (brightness spread {float(luma.std()):.3f} of 1: fog or haze)"
     sky_luma = float(np.median(luma[sky]))
