@@ -160,6 +160,22 @@ def test_colour_transform_lightens_nothing_where_the_light_falls():
     assert luma(brightened[:, 24:]).mean() > land_before + 0.05
 
 
+def test_colour_transform_fades_the_no_lightening_rule_in_as_the_light_falls():
+    """A day-to-night video passes through every amount of darkening: the land must not jump from lifted to black
+    between two frames whose light differs a little (with an on/off rule at a 0.05 drop it jumped by 0.05)."""
+    source, night = night_over_black_hills(land_at_night=0.12)
+    photo = (source + 1) / 2
+
+    def land_at(sky_factor: float) -> float:
+        target = night.clone()
+        target[:, :, :16] = (photo[:, :, :16] * sky_factor) * 2 - 1
+        return float(luma(fit_colour_transform(source, target).apply(photo)[0, :, 24:]).mean())
+
+    lands = [land_at(factor) for factor in (0.9, 0.86, 0.82, 0.8, 0.78, 0.74)]  # light falls by 0.01 ... 0.07
+    assert max(abs(a - b) for a, b in zip(lands, lands[1:])) < 0.02
+    assert lands[0] > lands[-1] + 0.03  # from nearly the generator's lift to the photo's black
+
+
 def test_colour_transform_has_no_seam_beyond_the_crop():
     source = texture(16, 16)[None] * 2 - 1
     left_dark = (source + 1) / 2 * torch.linspace(0.4, 1.0, 16)  # light changes across the crop

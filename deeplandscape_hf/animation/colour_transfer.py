@@ -131,10 +131,11 @@ def fit_colour_transform(
     local_cov = _box(w * source * target, radius) / window_w - local_s * local_t
     # Where the light falls over the whole picture (night, blue hour), no neighbourhood gets lighter: a window that
     # brightens is the generator's own idea of dark land (a teal-grey night over black hills), not the new light.
-    # Its target is scaled down to the source's luma, which keeps its hue, so a bluer dusk stays bluer.
-    light_falls = _luma(mean_t) < _luma(mean_s) - DARKENING_WIDTH
+    # Its target is scaled down to the source's luma, which keeps its hue, so a bluer dusk stays bluer. The rule
+    # fades in as the picture darkens (fully at DARKENING_WIDTH), so a day-to-night video has no jump where it starts.
+    light_falls = ((_luma(mean_s) - _luma(mean_t)) / DARKENING_WIDTH).clamp(0, 1)
     excess = (_luma(local_s) / _luma(local_t).clamp_min(1e-6)).clamp(max=1.0)
-    scale = torch.where(light_falls, excess, torch.ones_like(excess))
+    scale = 1 + light_falls * (excess - 1)
     local_t, local_cov = local_t * scale, local_cov * scale
     gain = ((local_cov + regularisation * global_gain) / (local_var + regularisation)).clamp(*GAIN_RANGE)
     offset = local_t - gain * local_s
