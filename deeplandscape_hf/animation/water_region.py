@@ -241,19 +241,18 @@ def _level_surfaces(
             pier = _longest_run((depth >= -1) & (depth <= HORIZON_MARGIN * height + 1)) >= LEVEL_BORDER_COLUMNS * width
             level = level and (seen or pier)
         # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
-        depth = np.median(tops - border[columns])
-        near_horizon = depth <= MAX_SHORE_DEPTH * height
+        shore_depth = np.median(tops - border[columns])
+        near_horizon = shore_depth <= MAX_SHORE_DEPTH * height
+        top = int(np.median(tops))
         # Deep below the sky, what stands behind the water is a bank, a temple or a skyline, and calm water mirrors
         # it somewhere along the rows under the waterline (not always in this smooth piece: reflections of lit
         # windows are rough); a road under the same grey light mirrors nothing.
-        if level and near_horizon and depth > MIRRORED_SHORE_DEPTH * height:
-            top = int(np.median(tops))
+        if level and near_horizon and shore_depth > MIRRORED_SHORE_DEPTH * height:
             reach = min(MIRROR_CHECK_ROWS, height - top, top)
             mirrored = _mirrors(smooth, top, shapes_only=True, max_depth=reach)[top : top + reach]
             level = mirrored.mean() >= DEEP_MIRROR_SHARE
         if near_horizon and level:
             water |= _with_small_holes_filled(region)
-            top = int(np.median(tops))
             waterline = top if waterline is None else min(waterline, top)
     return water, waterline
 
