@@ -405,6 +405,25 @@ def test_a_road_far_below_the_horizon_stays_still():
     assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0  # the whole road moved without the mirror rule
 
 
+def test_a_dark_storm_cloud_in_the_colours_of_the_road_moves():
+    """A smooth storm front, dark blue-grey, fills the top left corner; the tarmac road at the bottom has exactly its
+    colour. Only where it lies (in one smooth piece with the clear sky) tells them apart. The old costs kept half of
+    the cloud still, with a straight-sided block cut out of the sky (storm_plain_01 showed it)."""
+    height, width, horizon, road = 180, 320, 100, 125
+    rows, cols = np.mgrid[:height, :width]
+    t = (rows / height)[..., None]
+    image = np.concatenate([0.50 + 0.25 * t, 0.58 + 0.22 * t, 0.68 + 0.18 * t], axis=-1)
+    storm = np.array([0.16, 0.23, 0.33])
+    alpha = np.clip((1.4 - np.hypot(rows / (0.5 * height), cols / (0.35 * width))) / 0.8, 0, 1)[..., None]
+    image = image * (1 - alpha) + storm * alpha
+    cloud = (alpha[..., 0] > 0.5) & (rows < horizon)
+    image[horizon:road] = np.array([0.2, 0.3, 0.15]) + 0.07 * _texture((road - horizon, width), seed=8)  # fields
+    image[road:] = storm + 0.03 * _texture((height - road, width), seed=9)
+    result = region_segment(_to_uint8(image))
+    assert (result.dynamic_mask[cloud] >= 0.5).mean() >= 0.95  # 0.50 with the old costs
+    assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0
+
+
 def test_a_mountain_lake_is_found_from_its_mirror_image():
     """Mountains mirrored in a lake: no level edge anywhere (the reflected ridge is as jagged as the ridge), so only
     the mirror image gives the waterline away. The water is found, the mountains stay still."""
@@ -745,6 +764,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     assert float(scored["colosseum_clouds_01"][3]) >= 0.95  # sky beside a wall is sky, not water
     assert float(scored["hills_sunset_01"][6]) >= 90.0  # clouds lit cream by a low sun are clouds (46 % without that)
     assert float(scored["storm_plain_01"][5]) <= 10.0  # a road far below the horizon mirrors nothing (24 % without)
+    assert float(scored["storm_plain_01"][3]) >= 0.95  # a storm front in the road's colours is sky (0.90 before)
     assert float(scored["lake_reeds_dusk_01"][5]) <= 20.0  # reeds standing in the lake stay still (62 % without)
 
 

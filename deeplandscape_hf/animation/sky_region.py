@@ -64,6 +64,7 @@ MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is tru
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
 SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
 PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds can have
+CLEAR_SKY_BONUS = 1.0  # cost taken off the pixels of a smooth piece joined to the top that is sky-coloured on the whole
 TEXTURE_WEIGHT = 0.7  # cost per unit of log texture above smooth
 CLOUD_TEXTURE_SHARE = 0.5  # share of the texture cost kept for cloud-coloured pixels
 SMOOTH_TEXTURE = 0.02  # local contrast (`_texture`, at the coarse size) of a smooth sky; above it, pixels look rough
@@ -235,7 +236,8 @@ def _sky_costs(
     The sky model is what the clear sky at the top of the columns looks like, plus every colour a cloud in that sky
     can have (`_cloud_prior`); it is not refitted to the pixels the border encloses, so a hazy mountain once taken
     for sky cannot teach the model to keep it. The ground model is broad (any colour may be land) plus the colours of
-    the rough pixels below the current border. Rough pixels also cost more as sky.
+    the rough pixels below the current border. Rough pixels also cost more as sky, and the clear sky's own smooth
+    pieces less.
     """
     height = rgb.shape[0]
     roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
@@ -247,7 +249,15 @@ def _sky_costs(
     colour = np.log(ground_model.ravel()[bins]) - np.log(sky_model.ravel()[bins])
     rough = TEXTURE_WEIGHT * np.clip(np.log(np.maximum(texture, 1e-4) / SMOOTH_TEXTURE), 0.0, 2.0)
     rough *= np.where(clouds.ravel()[bins] > 0, CLOUD_TEXTURE_SHARE, 1.0)  # cumulus are lumpy: texture counts less
-    return np.clip(colour, -4.0, 4.0) + rough
+    colour = np.clip(colour, -4.0, 4.0)
+    # A dark storm cloud can have the colours of the road below it, but it lies in one smooth piece with the clear
+    # sky, and the road does not. Such a piece leans to sky as a whole when it is sky-coloured on the whole; a smooth
+    # wall or rock that reaches the top of the photo is a piece of its own, in land colours, and gets nothing.
+    pieces, count = ndimage.label(clear_sky > 0.5)
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+    sky_coloured = _piece_means(colour, pieces, sizes) < 0
+    sky_coloured[0] = False
+    return colour - CLEAR_SKY_BONUS * sky_coloured[pieces] + rough
 
 
 def _best_border(costs: np.ndarray, vertical_gradient: np.ndarray) -> np.ndarray:
