@@ -494,6 +494,21 @@ def test_trunks_that_run_on_down_are_not_a_reflection():
     assert (result.dynamic_mask[53:] >= 0.5).mean() <= 0.005
 
 
+@pytest.mark.parametrize("grain_px", [2, 6])
+def test_a_smooth_rock_face_is_not_its_own_reflection(grain_px):
+    """Below the sky, a rock face of soft grain (or a blurred foreground) fills the rest of the photo. Right under any
+    row, its pixels look like those just above that row, as a mirror image's would: the old mirror test found a
+    waterline in it, and 37 % (grain 2 px) or 52 % (grain 6 px) of the rock moved."""
+    height, width, horizon = 180, 320, 90
+    image = _sky_rows(height, width)
+    grain = ndimage.gaussian_filter(np.random.default_rng(5).normal(size=(height, width)), grain_px)
+    rock = np.array([0.55, 0.5, 0.42]) * (1 + 0.12 * grain / grain.std())[..., None]
+    image[horizon:] = rock[horizon:]
+    result = region_segment(_to_uint8(image))
+    assert (result.sky_mask[: horizon - 3] >= 0.5).mean() >= 0.99
+    assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0
+
+
 def test_a_lake_takes_the_colours_of_the_sunset_glow_it_reflects():
     """A dusk sky, blue overhead and orange at the horizon, over a calm lake that mirrors it: the orange part of the
     lake is no blue and no grey, but it is a colour of this sky, so it is water as much as the blue part."""

@@ -364,12 +364,17 @@ def _reflection_line(smooth: np.ndarray, sky: np.ndarray) -> tuple[int | None, n
     height, width = sky.shape
     border = sky.sum(axis=0)
     band = max(2, round(REFLECTION_BAND * height))
+    # Near the axis a pixel is compared with one just a few rows above it, which any smooth texture (a rock face,
+    # sand, a blurred foreground) matches as well as a reflection would. So the image is counted from half the band's
+    # depth down, where the two are further apart than such a texture stays alike.
+    first = band // 2
     land = ~sky
     best_axis, best_share, best = None, REFLECTION_MIN_SHARE, np.zeros_like(sky)
     for axis in range(max(int(np.median(border)), band), height - band):
         matches = _mirrors(smooth, axis, True, band)
         mirrored_land = land[axis - 1 : axis - 1 - band : -1] if axis > band else land[axis - 1 :: -1]
-        share = float((matches[axis : axis + len(mirrored_land)] & mirrored_land).sum()) / (band * width)
+        counted = (matches[axis : axis + len(mirrored_land)] & mirrored_land)[first:]
+        share = float(counted.sum()) / ((band - first) * width)
         if share > best_share:
             best_axis, best_share, best = axis, share, matches
     if best_axis is None or np.mean(best[best_axis : best_axis + band].any(axis=0)) < WATER_MIN_WIDTH:
