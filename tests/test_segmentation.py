@@ -366,6 +366,36 @@ def test_sea_under_a_straight_horizon_is_water_not_sky():
     assert abs(result.horizon - horizon / height) <= 0.1  # the mirrored motion starts at the sea, not the beach
 
 
+def _snow_or_sand(colour: tuple[float, float, float], height: int, width: int, seed: int) -> np.ndarray:
+    """A smooth bright ground, a little darker towards the bottom: a snowfield or a beach."""
+    shading = 0.1 * (np.arange(height) / height)[:, None, None]
+    return np.array(colour) + 0.02 * _texture((height, width), seed) - shading
+
+
+@pytest.mark.parametrize("name, colour", [("snow", (0.92, 0.94, 0.97)), ("sand", (0.85, 0.78, 0.62))])
+def test_a_bright_plain_under_a_straight_horizon_is_land_not_sea(name, colour):
+    """A snowfield or a beach meets the sky on a ruler-straight line, as a sea would. But it is brighter than the sky
+    there (water mirrors the sky, darkened) and not in the sky's colours, so it is land: the old code moved all of it
+    (as sea, or as sky once the sea was ruled out)."""
+    height, width, horizon = 180, 320, 80
+    image = _sky_rows(height, width)
+    image[horizon:] = _snow_or_sand(colour, height, width, seed=2)[horizon:]
+    result = region_segment(_to_uint8(image))
+    assert (result.sky_mask[: horizon - 3] >= 0.5).mean() >= 0.99
+    assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0
+
+
+def test_a_snowfield_below_a_tree_line_is_not_a_lake():
+    """Smooth, level on top and below a shore: shaped like a lake, but brighter than the sky above the tree line."""
+    height, width, horizon = 180, 320, 80
+    image = _sky_rows(height, width)
+    image[horizon : horizon + 6] = np.array([0.1, 0.15, 0.08]) + 0.05 * _texture((6, width), seed=1)  # the trees
+    image[horizon + 6 :] = _snow_or_sand((0.92, 0.94, 0.97), height, width, seed=2)[horizon + 6 :]
+    result = region_segment(_to_uint8(image))
+    assert (result.sky_mask[: horizon - 3] >= 0.5).mean() >= 0.99
+    assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0  # 94 % moved as a lake before
+
+
 def test_water_takes_the_reflection_of_a_building_on_its_shore():
     """A lake below a far bank with a red-brown building: its reflection is neither smooth nor sky-coloured, but
     it mirrors the building, so it is water; the building and the bank are not."""

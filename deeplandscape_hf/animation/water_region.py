@@ -11,7 +11,8 @@ tells it apart from land is its geometry, in three steps on the small copy that 
    stays in its columns however the water stretches it). Below such an axis the water is followed down, strip by
    strip, as long as it keeps mirroring or continuing the reflection.
 2. Nothing below a waterline is sky. Where the sky search ran on past the waterline (a calm lake beside a pier, the
-   sea under its horizon), those pixels are the water reflecting the sky.
+   sea under its horizon), those pixels are the water reflecting the sky. Nor is anything below a straight horizon
+   that has no sea under it: a beach, a snowfield or a plain brighter than the sky, or not in its colours, is land.
 3. Water mirrors what stands above the waterline: a pixel at depth d below it has, darker and a little blurred, the
    colour of the pixel d rows above it. Pixels that match their mirror image and touch the water found so far join
    it, so a reflected temple or forest is water too, while a bank that mirrors nothing stays land. Ripples stretch a
@@ -58,6 +59,7 @@ SEA_LINE_CONTEXT_ROWS = 12  # ... within this many rows (beyond a blurred horizo
 MIRROR_BLUR_PX = 1.5  # both sides are blurred this much before comparing: ripples and JPEG blocks are not shapes
 MIRROR_CHROMA_TOLERANCE = 0.04  # L1 chromaticity difference allowed between a pixel and its mirror image ...
 MIRROR_DARKENING = (0.3, 1.15)  # ... and the range of its brightness over the mirror image's (water darkens)
+SKY_NEAR_HORIZON = 0.1  # a water surface is no brighter than the sky this fraction of the height above the land
 MIRROR_MIN_BRIGHTNESS = 0.06  # mean RGB below which colours are too dark to compare
 MIRROR_WINDOW_PX = 7  # shapes are compared over windows this wide ...
 MIRROR_MIN_CORRELATION = 0.5  # ... where the brightness of both sides correlates at least this much ...
@@ -95,14 +97,16 @@ def _chromaticity(rgb: np.ndarray) -> np.ndarray:
     return rgb / np.maximum(rgb.sum(axis=-1, keepdims=True), 1e-6)
 
 
-def _sea_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> int | None:
-    """The first row under a straight, level colour step that runs through the sky across the photo, or None.
+def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> tuple[int | None, bool]:
+    """The first row under a straight, level colour step that runs through the sky across the photo (None when there
+    is none), and whether what lies under it is a sea.
 
     The sea and the sky above it share their hues, so the sky search takes both; the horizon between them is a
     step in colour that holds in the same direction in almost every column, on one row (within a row either side,
     for a slightly tilted camera and a blurred line), and stands out from the rows around it (a sky that darkens
     evenly towards the zenith changes in every row). Cloud edges are neither that straight nor that long. Under the
-    line there must be a sea: smooth, water-coloured pixels, not a field or a range of hills the sky search took.
+    line a sea is smooth, in the colours of the sky above the line and no brighter than it. Anything else there (a
+    beach, a snowfield, a plain the sky search took for sky) is land: a sky has no ruler-straight edge.
     """
     height, width = sky.shape
     smooth = ndimage.gaussian_filter(rgb, sigma=(0.7, 1.5, 0), mode="nearest")
@@ -112,8 +116,7 @@ def _sea_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> int |
     inside[2:-2] = sky[:-4] & sky[4:]  # the step is measured within the sky region, not at its border
     first = max(SEA_LINE_CONTEXT_ROWS + 2, round(SEA_LINE_MIN_TOP * height))
     last = height - max(SEA_LINE_CONTEXT_ROWS + 2, round(SEA_MIN_ROWS * height))
-    sea_coloured = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
-    best_row, best_share = None, SEA_LINE_COLUMNS
+    best_row, best_share, best_is_sea = None, SEA_LINE_COLUMNS, False
     for row in range(first, last):
         columns = inside[row]
         if columns.mean() < SEA_LINE_COLUMNS:
@@ -130,10 +133,28 @@ def _sea_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> int |
         share = float(((along >= SEA_LINE_STEP) & (along >= SEA_LINE_CONTRAST * around) & columns).sum()) / width
         if share <= best_share:
             continue
-        sea = sky[row + 1 :] & (np.cumprod(sky[row + 1 :], axis=0) > 0)  # the sky search's pixels under the line
-        if sea.sum() >= SEA_MIN_ROWS * height * width * SEA_LINE_COLUMNS and sea_coloured[row + 1 :][sea].mean() >= 0.7:
-            best_row, best_share = row + 1, share
-    return best_row
+        sea = np.zeros_like(sky)
+        sea[row + 1 :] = sky[row + 1 :] & (np.cumprod(sky[row + 1 :], axis=0) > 0)  # the sky search's pixels under it
+        if sea.sum() < SEA_MIN_ROWS * height * width * SEA_LINE_COLUMNS:
+            continue
+        # The sea's colours are the sky's above the line (the sky search may have taken a beach or a snowfield too).
+        above = sky & (_rows(height) <= row)
+        sea_coloured = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, above)
+        is_sea = sea_coloured[sea].mean() >= 0.7 and _darker_than_its_sky(
+            rgb, sea, above & (_rows(height) >= row - SEA_LINE_CONTEXT_ROWS)
+        )
+        best_row, best_share, best_is_sea = row + 1, share, is_sea
+    return best_row, best_is_sea
+
+
+def _darker_than_its_sky(rgb: np.ndarray, surface: np.ndarray, sky_near: np.ndarray) -> bool:
+    """Water mirrors the sky, darkened: a surface brighter than the sky near the horizon (a snowfield, sand, a pale
+    plaza in the sun) is not water. Median mean-RGB brightness of ``surface`` against that of ``sky_near``."""
+    if not sky_near.any():
+        return True
+    return float(np.median(rgb[surface].mean(axis=-1))) <= MIRROR_DARKENING[1] * float(
+        np.median(rgb[sky_near].mean(axis=-1))
+    )
 
 
 def _above_horizon(sky: np.ndarray) -> np.ndarray:
@@ -251,7 +272,8 @@ def _level_surfaces(
             reach = min(MIRROR_CHECK_ROWS, height - top, top)
             mirrored = _mirrors(smooth, top, shapes_only=True, max_depth=reach)[top : top + reach]
             level = mirrored.mean() >= DEEP_MIRROR_SHARE
-        if near_horizon and level:
+        sky_above = sky & (_rows(height) >= border[None, :] - SKY_NEAR_HORIZON * height) & region.any(axis=0)
+        if near_horizon and level and _darker_than_its_sky(rgb, region, sky_above):
             water |= _with_small_holes_filled(region)
             waterline = top if waterline is None else min(waterline, top)
     return water, waterline
@@ -491,7 +513,9 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     ``texture`` its local contrast."""
     if not sky.any():  # every cue for water (its colours, a waterline, a mirror image) is taken from the sky
         return WaterRegions(water=np.zeros_like(sky), sky=sky)
-    sea_line = _sea_horizon(rgb, sky, texture)
+    sea_line, is_sea = _straight_horizon(rgb, sky, texture)
+    if sea_line is not None and not is_sea:  # land under a straight horizon
+        sky, sea_line = sky & (_rows(sky.shape[0]) < sea_line), None
     searched = sky.copy()
     if sea_line is not None:
         searched[sea_line:] = False
