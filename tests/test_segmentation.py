@@ -615,6 +615,23 @@ def test_a_hazy_ridge_behind_its_skyline_stays_still_and_a_bright_cloud_on_it_mo
     assert _iou(result.sky_mask, ~(haze | land)) >= 0.95
 
 
+def test_the_furthest_of_layered_ridges_stays_still():
+    """Three ranges, each paler with distance. The furthest is in the sky's haze, barely darker than the sky above
+    its crisp outline (luma 0.59 against 0.63): the old rule wanted 0.08 of contrast and moved all of it."""
+    height, width = 180, 320
+    rows, cols = np.mgrid[:height, :width]
+    image, land = _sky_rows(height, width), np.zeros((height, width), bool)
+    for layer, (base, amplitude, shade) in enumerate([(70, 12, 0.62), (95, 15, 0.45), (120, 18, 0.28)]):
+        ridge = base + amplitude * np.sin(cols[0] / width * (3 + layer) * np.pi + layer)
+        below = rows >= ridge[None, :]
+        colour = np.array([0.9, 0.95, 1.1]) * shade + 0.01 * _texture((height, width), seed=7 + layer)
+        image[below] = colour[below]
+        land |= below
+    result = region_segment(_to_uint8(image))
+    assert (result.dynamic_mask[land] >= 0.5).mean() == 0  # 0.17 before: the furthest range
+    assert _iou(result.sky_mask, ~land) >= 0.95
+
+
 def test_sky_beside_a_wall_that_fills_the_top_is_sky_not_water():
     """Looking up at a building: a textured wall fills the left of the photo from top to bottom, its edge slants,
     and the sky runs down to the bottom on the right. Columns without sky show no horizon, so nothing here is a

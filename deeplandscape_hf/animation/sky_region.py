@@ -510,7 +510,8 @@ def _land_behind_skylines(sky: np.ndarray, fine_rgb: np.ndarray, sharp: np.ndarr
         piece_side = piece & ndimage.binary_dilation(open_side, iterations=reach)
         below = np.nonzero(open_side)[0].mean() < np.nonzero(piece_side)[0].mean()
         local_luma = luma[rows, columns]
-        darker = local_luma[piece_side].mean() < local_luma[open_side].mean() - OBJECT_COLOUR_STEP
+        # However little: the furthest ridge in haze is barely darker than the sky above it.
+        darker = local_luma[piece_side].mean() < local_luma[open_side].mean()
         if below and darker:
             result[rows, columns] |= piece
     return result
