@@ -385,6 +385,19 @@ def test_a_bright_plain_under_a_straight_horizon_is_land_not_sea(name, colour):
     assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0
 
 
+def test_the_beach_in_front_of_the_sea_stays_still():
+    """Sky, a sea under a straight horizon, and a strip of sand in front. The sky search takes the cream sand as a
+    sunlit cloud and runs on down to the bottom; the sea below the horizon is water, but the sand is not in the
+    colours of the sky above the horizon, so it is land (the old code moved all of it as sea)."""
+    height, width, horizon, beach = 180, 320, 70, 160
+    image = _sky_rows(height, width)
+    image[horizon:] = 0.7 * image[horizon - 1] + 0.01 * _texture((height - horizon, width), seed=3)
+    image[beach:] = _snow_or_sand((0.85, 0.78, 0.62), height, width, seed=4)[beach:]
+    result = region_segment(_to_uint8(image))
+    assert (result.water_mask[horizon + 3 : beach - 3] >= 0.5).mean() >= 0.99
+    assert (result.dynamic_mask[beach + 3 :] >= 0.5).mean() == 0
+
+
 def test_a_snowfield_below_a_tree_line_is_not_a_lake():
     """Smooth, level on top and below a shore: shaped like a lake, but brighter than the sky above the tree line."""
     height, width, horizon = 180, 320, 80

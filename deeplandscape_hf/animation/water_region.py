@@ -11,8 +11,9 @@ tells it apart from land is its geometry, in three steps on the small copy that 
    stays in its columns however the water stretches it). Below such an axis the water is followed down, strip by
    strip, as long as it keeps mirroring or continuing the reflection.
 2. Nothing below a waterline is sky. Where the sky search ran on past the waterline (a calm lake beside a pier, the
-   sea under its horizon), those pixels are the water reflecting the sky. Nor is anything below a straight horizon
-   that has no sea under it: a beach, a snowfield or a plain brighter than the sky, or not in its colours, is land.
+   sea under its horizon), those pixels are the water reflecting the sky, if they have the colours of the sky above
+   the line; the rest (the beach in front of the sea) is land. Nor is anything below a straight horizon that has no
+   sea under it: a beach, a snowfield or a plain brighter than the sky, or not in its colours, is land.
 3. Water mirrors what stands above the waterline: a pixel at depth d below it has, darker and a little blurred, the
    colour of the pixel d rows above it. Pixels that match their mirror image and touch the water found so far join
    it, so a reflected temple or forest is water too, while a bank that mirrors nothing stays land. Ripples stretch a
@@ -534,12 +535,16 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
         waterline = _profile_reflection_axis(profiles, sky)
     if waterline is None:
         return WaterRegions(water=water, sky=sky)
-    smooth_water = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
+    below = _rows(sky.shape[0]) >= waterline
+    # Water takes the colours of the sky above the waterline. Below it, the sky search may also have run on over a
+    # beach or a snowfield (cream and white are cloud colours), which are not in them and stay land.
+    sky_above = sky & ~below
+    water_coloured = _water_coloured(rgb, sky_above if sky_above.any() else sky)
+    smooth_water = (texture < WATER_MAX_TEXTURE) & water_coloured
     followed = _followed_down(profiles, smooth_water, waterline)
     if only_ripples:  # nothing but the followed strips shows water yet: they are what the rest joins
         water = followed
-    below = _rows(sky.shape[0]) >= waterline
-    water |= sky & below
+    water |= sky & below & water_coloured
     # Reflections, and smooth water-coloured pixels, join the water they touch: on their own, the mirror test would
     # also accept a lawn below a green hill and the colour test a grey road.
     water = _joined(water, (_mirrors(smooth, waterline) | smooth_water) & below)
@@ -550,4 +555,4 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     # Ripples break a reflection into speckles: close the gaps between them, then drop what stays isolated.
     water = ndimage.binary_closing(water, structure=np.ones((5, 5), bool), border_value=1) & below
     water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool)) | (water & sky)
-    return WaterRegions(water=water, sky=sky & ~water)
+    return WaterRegions(water=water, sky=sky & ~below & ~water)
