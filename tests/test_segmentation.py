@@ -552,6 +552,24 @@ def test_a_smooth_rock_face_is_not_its_own_reflection(grain_px):
     assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0
 
 
+def test_rows_of_lit_windows_are_not_a_reflection():
+    """A city at dusk: dark blocks with rows of lit windows over a dark street. About a row between two rows of
+    windows the grid is its own mirror image, as water would be; but it is just as like itself shifted by a period,
+    which a reflection is not. The old code made the lower half of the city and the street water (58 % moved)."""
+    height, width = 180, 320
+    rows, cols = np.mgrid[:height, :width]
+    t = (rows / height)[..., None]
+    image = np.concatenate([0.1 + 0.6 * t, 0.12 + 0.3 * t, 0.35 + 0.05 * t], axis=-1)
+    city = rows >= 150
+    for left in range(0, width, 32):
+        city[80 + (left * 37) % 50 :, left : left + 28] = True
+    image[city] = 0.08
+    image[city & (rows % 8 < 3) & (cols % 6 < 2) & (rows < 150)] = np.array([0.9, 0.75, 0.4])
+    result = region_segment(_to_uint8(image))
+    assert (result.dynamic_mask[city] >= 0.5).mean() == 0
+    assert (result.sky_mask[~city] >= 0.5).mean() >= 0.9
+
+
 def test_a_lake_takes_the_colours_of_the_sunset_glow_it_reflects():
     """A dusk sky, blue overhead and orange at the horizon, over a calm lake that mirrors it: the orange part of the
     lake is no blue and no grey, but it is a colour of this sky, so it is water as much as the blue part."""

@@ -311,31 +311,37 @@ def _local_correlation(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarra
 
 
 def _mirrors(smooth: np.ndarray, waterline: int, shapes_only: bool = False, max_depth: int | None = None) -> np.ndarray:
-    """(H, W) True below ``waterline`` where a pixel looks like its mirror image above the line, as a reflection
-    does: the same chromaticity, the same or a lower brightness, and the same shapes around it (or no shapes on
-    either side, unless ``shapes_only``). Colour alone is not enough: a hazy grey slope has the colours of the clouds
-    above it. ``smooth``: the photo blurred by MIRROR_BLUR_PX; ``max_depth``: rows below the line to test."""
+    """(H, W) True below ``waterline`` where a pixel looks like its mirror image above the line (`_alike`).
+    ``smooth``: the photo blurred by MIRROR_BLUR_PX; ``max_depth``: rows below the line to test."""
     height = smooth.shape[0]
     depth = np.arange(min(height - waterline, height if max_depth is None else max_depth))
     source = waterline - 1 - depth
     seen = source >= 0  # deeper than the line is high, nothing is mirrored
-    below, mirrored = smooth[waterline : waterline + depth.size][seen], smooth[source[seen]]
-    chroma_step = np.abs(_chromaticity(below) - _chromaticity(mirrored)).sum(axis=-1)
-    brightness, mirrored_brightness = below.mean(axis=-1), mirrored.mean(axis=-1)
-    ratio = brightness / np.maximum(mirrored_brightness, 1e-6)
-    correlation, spread, mirrored_spread = _local_correlation(brightness, mirrored_brightness)
-    flat = (spread < MIRROR_FLAT_STD) & (mirrored_spread < MIRROR_FLAT_STD)
-    shaped = (spread >= MIRROR_FLAT_STD) & (mirrored_spread >= MIRROR_FLAT_STD)  # a correlation means something
-    match = (
+    result = np.zeros(smooth.shape[:2], bool)
+    result[waterline : waterline + int(seen.sum())] = _alike(
+        smooth[waterline : waterline + depth.size][seen], smooth[source[seen]], shapes_only
+    )
+    return result
+
+
+def _alike(pixels: np.ndarray, reference: np.ndarray, shapes_only: bool) -> np.ndarray:
+    """(h, W) where the rows ``pixels`` look like the rows ``reference`` (both (h, W, 3)) as a reflection looks like
+    what it mirrors: the same chromaticity, the same or a lower brightness, and the same shapes around it (or no
+    shapes on either side, unless ``shapes_only``). Colour alone is not enough: a hazy grey slope has the colours of
+    the clouds above it."""
+    chroma_step = np.abs(_chromaticity(pixels) - _chromaticity(reference)).sum(axis=-1)
+    brightness, reference_brightness = pixels.mean(axis=-1), reference.mean(axis=-1)
+    ratio = brightness / np.maximum(reference_brightness, 1e-6)
+    correlation, spread, reference_spread = _local_correlation(brightness, reference_brightness)
+    flat = (spread < MIRROR_FLAT_STD) & (reference_spread < MIRROR_FLAT_STD)
+    shaped = (spread >= MIRROR_FLAT_STD) & (reference_spread >= MIRROR_FLAT_STD)  # a correlation means something
+    return (
         (chroma_step <= MIRROR_CHROMA_TOLERANCE)
         & (ratio >= MIRROR_DARKENING[0])
         & (ratio <= MIRROR_DARKENING[1])
-        & (np.minimum(brightness, mirrored_brightness) >= MIRROR_MIN_BRIGHTNESS)
+        & (np.minimum(brightness, reference_brightness) >= MIRROR_MIN_BRIGHTNESS)
         & ((flat & (not shapes_only)) | (shaped & (correlation >= MIRROR_MIN_CORRELATION)))
     )
-    result = np.zeros(smooth.shape[:2], bool)
-    result[waterline : waterline + int(seen.sum())] = match
-    return result
 
 
 def _rippled_reflections(smooth: np.ndarray, waterline: int, sky: np.ndarray, open_water: np.ndarray) -> np.ndarray:
@@ -402,6 +408,14 @@ def _reflection_line(smooth: np.ndarray, sky: np.ndarray) -> tuple[int | None, n
             best_axis, best_share, best = axis, share, matches
     if best_axis is None or np.mean(best[best_axis : best_axis + band].any(axis=0)) < WATER_MIN_WIDTH:
         return None, np.zeros_like(sky)
+    # A repeating pattern (rows of windows, a fence) is as like its mirror image as the same rows shifted down by a
+    # period; a reflection is flipped, and no shift explains it as well.
+    rows = slice(best_axis + first, best_axis + band)
+    for shift in range(2, band + 1):
+        shifted = slice(rows.start - shift, rows.stop - shift)
+        alike = _alike(smooth[rows], smooth[shifted], True) & land[shifted]
+        if alike.mean() >= best_share:
+            return None, np.zeros_like(sky)
     return best_axis, ndimage.binary_opening(best, structure=np.ones((3, 3), bool))
 
 
