@@ -398,6 +398,19 @@ def test_the_beach_in_front_of_the_sea_stays_still():
     assert (result.dynamic_mask[beach + 3 :] >= 0.5).mean() == 0
 
 
+def test_a_black_foreground_below_a_sunset_sea_stays_still():
+    """A sunset sea mirrors its sky; in front of it a strip of near-black rocks, smooth and colourless, which the old
+    code followed down as calm water (12 % of it moved). Open water is darkened sky, not black."""
+    height, width, horizon, rocks = 180, 320, 100, 165
+    t = (np.arange(height) / height)[:, None, None]
+    image = np.concatenate([0.25 + 0.7 * t, 0.2 + 0.4 * t, 0.35 - 0.1 * t], axis=-1) * np.ones((1, width, 1))
+    image[horizon:] = 0.6 * image[horizon - 1 :: -1][: height - horizon] + 0.01 * _texture((height - horizon, width), 4)
+    image[rocks:] = 0.05
+    result = region_segment(_to_uint8(image))
+    assert (result.water_mask[horizon + 3 : rocks - 3] >= 0.5).mean() >= 0.95
+    assert (result.dynamic_mask[rocks + 3 :] >= 0.5).mean() == 0
+
+
 def test_a_snowfield_below_a_tree_line_is_not_a_lake():
     """Smooth, level on top and below a shore: shaped like a lake, but brighter than the sky above the tree line."""
     height, width, horizon = 180, 320, 80

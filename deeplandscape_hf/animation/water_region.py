@@ -65,6 +65,7 @@ MIRROR_MIN_BRIGHTNESS = 0.06  # mean RGB below which colours are too dark to com
 MIRROR_WINDOW_PX = 7  # shapes are compared over windows this wide ...
 MIRROR_MIN_CORRELATION = 0.5  # ... where the brightness of both sides correlates at least this much ...
 MIRROR_FLAT_STD = 0.01  # ... unless both sides are flat (brightness std below this): a smooth sky mirrored
+OPEN_WATER_MIN_LIGHT = 0.2  # open water is at least this share of the sky's median brightness (mean RGB)
 OPEN_WATER_ROWS = 0.04  # a column with water within this fraction of the height under the waterline is open water
 RIPPLE_STRETCH = 0.3  # a rippled reflection at depth d takes colours from within this times d of its mirror row
 REFLECTION_BAND = 0.1  # a mirror image is looked for in this fraction of the height under each axis ...
@@ -553,8 +554,11 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     # Water takes the colours of the sky above the waterline. Below it, the sky search may also have run on over a
     # beach or a snowfield (cream and white are cloud colours), which are not in them and stay land.
     sky_above = sky & ~below
-    water_coloured = _water_coloured(rgb, sky_above if sky_above.any() else sky)
-    smooth_water = (texture < WATER_MAX_TEXTURE) & water_coloured
+    sky_above = sky_above if sky_above.any() else sky
+    water_coloured = _water_coloured(rgb, sky_above)
+    # Open water mirrors the sky, darkened, but not to black: a shadowed foreground in the sky's hue is not water.
+    lit = rgb.mean(axis=-1) >= OPEN_WATER_MIN_LIGHT * float(np.median(rgb[sky_above].mean(axis=-1)))
+    smooth_water = (texture < WATER_MAX_TEXTURE) & water_coloured & lit
     followed = _followed_down(profiles, smooth_water, waterline)
     if only_ripples:  # nothing but the followed strips shows water yet: they are what the rest joins
         water = followed
