@@ -274,6 +274,26 @@ def test_region_segmenter_takes_clouds_of_any_grey_and_no_land():
     assert (colour.dynamic_mask[clouds] >= 0.5).mean() < 0.9
 
 
+@pytest.mark.parametrize("frame, sides", [(0, "top and bottom"), (255, "all round"), (20, "all round")])
+def test_a_frame_around_the_photo_stays_still_and_the_photo_inside_is_found_as_without_it(tmp_path, frame, sides):
+    """Letterbox bars or a mat, saved as a JPEG (ringing at the frame's edge). Before, black bars read as a night sky
+    (nothing moved, with a warning about a dark sky) and a white mat as sky that moved."""
+    image, sky, clouds = _clouds_over_hills()
+    bar = 18
+    across = bar if sides == "all round" else 0
+    framed = np.full((sky.shape[0] + 2 * bar, sky.shape[1] + 2 * across, 3), frame, np.uint8)
+    framed[bar:-bar, across : framed.shape[1] - across] = image
+    Image.fromarray(framed).save(tmp_path / "framed.jpg", quality=75)
+    result = region_segment(Image.open(tmp_path / "framed.jpg"))
+    inside = (slice(bar, -bar), slice(across, framed.shape[1] - across))
+    assert result.uncertainty is None
+    assert _iou(result.sky_mask[inside], sky) >= 0.93  # 0.956 unframed; the photo's outermost lines go with the frame
+    assert (result.dynamic_mask[inside][clouds] >= 0.5).mean() >= 0.98
+    outside = np.ones(framed.shape[:2], bool)
+    outside[inside] = False
+    assert (result.dynamic_mask[outside] >= 0.5).mean() == 0
+
+
 def test_region_segmenter_finds_a_lake_that_mirrors_the_sky():
     image, sky, water = _lake()
     result = region_segment(image)

@@ -84,6 +84,12 @@ STALK_DENSITY = 0.06  # ... this share of a window ...
 STALK_WINDOW_PX = 21  # ... this wide ...
 STALK_MIN_COUNT = 8  # ... and this many stand together, they are a reed bed
 SKYLINE_REACH_PX = 6  # a skyline's two sides are compared over this many pixels (at the fine size) either side
+FRAME_MAX_SHARE = 0.25  # a frame around the photo takes at most this share of the height (or width) on each side ...
+FRAME_MIN_LINES = 2  # ... at least this many lines (at the fine size) ...
+FRAME_LINE_STD = 0.02  # ... each flat (RGB std along the line at most this) ...
+FRAME_COLOUR_STEP = 0.03  # ... and within this of the outermost line's colour, on both sides alike ...
+FRAME_EDGE_STEP = 0.1  # ... and, on one side at least, a line differs from the frame by this much on average (RGB)
+FRAME_EDGE_LINES = 3  # ... within this many lines after the flat ones (JPEG ringing, a blurred edge)
 
 
 @dataclass(frozen=True)
@@ -583,7 +589,64 @@ def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
 
 
 def find_sky_regions(image: Image.Image) -> SkyRegions:
-    """Sky (with its clouds), water, a confidence map and an uncertainty verdict for ``image``, at its own size."""
+    """Sky (with its clouds), water, a confidence map and an uncertainty verdict for ``image``, at its own size.
+
+    A uniform frame (letterbox bars, a mat) is set aside first: it never moves, and the photo inside it is searched
+    as if it had none (black bars would otherwise read as a night sky, a white mat as an overcast one).
+    """
+    rows, columns = _inside_frame(image)
+    if (rows.stop - rows.start, columns.stop - columns.start) == (image.height, image.width):
+        return _find_sky_regions(image)
+    inside = _find_sky_regions(image.crop((columns.start, rows.start, columns.stop, rows.stop)))
+    sky, water = np.zeros((image.height, image.width), np.float32), np.zeros((image.height, image.width), np.float32)
+    confidence = np.ones_like(sky)  # the frame is surely not sky
+    sky[rows, columns], water[rows, columns], confidence[rows, columns] = inside.sky, inside.water, inside.confidence
+    return SkyRegions(sky=sky, water=water, confidence=confidence, uncertainty=inside.uncertainty)
+
+
+def _inside_frame(image: Image.Image) -> tuple[slice, slice]:
+    """The rows and columns of ``image`` inside a uniform frame: lines of one flat colour on two opposite sides (a
+    letterbox's bars, a mat, a scanned border), which ends at an edge where the photo begins. A sky touches one side
+    only, and it is not flat along a whole line and down many lines alike on the opposite side as well."""
+    rgb = _resized(image, FINE_SIDE_PX)
+    scale_y, scale_x = image.height / rgb.shape[0], image.width / rgb.shape[1]
+
+    def depth(lines: np.ndarray) -> tuple[int, np.ndarray, bool]:
+        """How many of ``lines`` (N, L, 3), from the outside in, belong to a flat frame of the outermost one's
+        colour; the frame's colour; whether it ends at an edge (the photo begins abruptly, within a few lines of
+        JPEG ringing or blur), as a vignette or a flat sky fading in does not."""
+        outer = lines[0].mean(axis=0)
+        flat = (lines.std(axis=1).max(axis=1) <= FRAME_LINE_STD) & (
+            np.abs(lines.mean(axis=1) - outer).max(axis=1) <= FRAME_COLOUR_STEP
+        )
+        count = int(np.argmin(flat)) if not flat.all() else len(flat)
+        if count < FRAME_MIN_LINES:
+            return 0, outer, False
+        steps = np.abs(lines[count : count + FRAME_EDGE_LINES] - outer).max(axis=-1).mean(axis=-1)
+        beyond = np.flatnonzero(steps >= FRAME_EDGE_STEP)
+        # The line at the edge itself mixes frame and photo: it goes with the frame.
+        return (count + int(beyond[0]) + 1 if beyond.size else count), outer, bool(beyond.size)
+
+    def pair(first: np.ndarray, last: np.ndarray) -> tuple[int, int]:
+        """Frame depths on two opposite sides: both flat, of one colour, and ending at an edge on at least one."""
+        reach = max(1, round(FRAME_MAX_SHARE * first.shape[0]))
+        near, near_colour, near_edge = depth(first[:reach])
+        far, far_colour, far_edge = depth(last[::-1][:reach])
+        if near and far and (near_edge or far_edge) and np.abs(near_colour - far_colour).max() <= FRAME_COLOUR_STEP:
+            return near, far
+        return 0, 0
+
+    top, bottom = pair(rgb, rgb)
+    left, right = pair(rgb.transpose(1, 0, 2), rgb.transpose(1, 0, 2))
+    # Inward to whole pixels of the image: no pixel of the frame is searched.
+    return (
+        slice(int(np.ceil(top * scale_y)), image.height - int(np.ceil(bottom * scale_y))),
+        slice(int(np.ceil(left * scale_x)), image.width - int(np.ceil(right * scale_x))),
+    )
+
+
+def _find_sky_regions(image: Image.Image) -> SkyRegions:
+    """`find_sky_regions` on a photo without a frame."""
     fine = _resized(image, FINE_SIDE_PX)
     fine_image = Image.fromarray((fine * 255).round().astype(np.uint8))
     coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
