@@ -442,6 +442,22 @@ def test_a_snowfield_below_a_tree_line_is_not_a_lake():
     assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0  # 94 % moved as a lake before
 
 
+@pytest.mark.parametrize("row, thickness, slope", [(50, 2, 0.0), (70, 3, 0.0), (60, 2, 0.03)])
+def test_a_wire_across_the_sky_is_not_a_sea_horizon(row, thickness, slope):
+    """A dark wire runs straight across the whole sky: a level colour step on every column, as a sea horizon is. The
+    old code took the sky under it for sea, moving it as water (mirrored) while the sky above moved as sky."""
+    image, sky, _ = _clouds_over_hills()
+    wired = image.copy()
+    for column in range(wired.shape[1]):
+        top = int(row + slope * column)
+        wired[top : top + thickness, column] = 25
+    result = region_segment(wired)
+    under = sky.copy()
+    under[: row + 10] = False
+    assert (result.water_mask >= 0.5).sum() == 0
+    assert (result.sky_mask[under] >= 0.5).mean() >= 0.85
+
+
 def test_water_takes_the_reflection_of_a_building_on_its_shore():
     """A lake below a far bank with a red-brown building: its reflection is neither smooth nor sky-coloured, but
     it mirrors the building, so it is water; the building and the bank are not."""

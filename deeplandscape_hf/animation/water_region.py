@@ -57,6 +57,7 @@ SEA_LINE_MIN_TOP = 0.2  # ... at least this fraction of the height below the top
 SEA_MIN_ROWS = 0.03  # ... with at least this fraction of the height of sea under it ...
 SEA_LINE_CONTRAST = 3.0  # ... and a step this many times the median step of the rows around it ...
 SEA_LINE_CONTEXT_ROWS = 12  # ... within this many rows (beyond a blurred horizon's own width)
+SEA_LINE_MEDIAN_ROWS = 9  # lines thinner than half this many rows (wires) are no horizon
 MIRROR_BLUR_PX = 1.5  # both sides are blurred this much before comparing: ripples and JPEG blocks are not shapes
 MIRROR_CHROMA_TOLERANCE = 0.04  # L1 chromaticity difference allowed between a pixel and its mirror image ...
 MIRROR_DARKENING = (0.3, 1.15)  # ... and the range of its brightness over the mirror image's (water darkens)
@@ -111,7 +112,9 @@ def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> 
     beach, a snowfield, a plain the sky search took for sky) is land: a sky has no ruler-straight edge.
     """
     height, width = sky.shape
-    smooth = ndimage.gaussian_filter(rgb, sigma=(0.7, 1.5, 0), mode="nearest")
+    # A running median down the columns first: a wire or a contrail across the sky is a line, not a step, and goes.
+    smooth = ndimage.median_filter(rgb, size=(SEA_LINE_MEDIAN_ROWS, 1, 1), mode="nearest")
+    smooth = ndimage.gaussian_filter(smooth, sigma=(0.7, 1.5, 0), mode="nearest")
     step = np.zeros_like(smooth)
     step[1:-1] = smooth[2:] - smooth[:-2]  # (H, W, 3): the change from the row above to the row below
     inside = np.zeros_like(sky)
