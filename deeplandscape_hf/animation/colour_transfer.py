@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .images import LUMA_WEIGHTS
 from .photo_motion import CropFrame
 
 __all__ = ["ColourTransform", "fit_colour_transform"]
@@ -31,7 +32,6 @@ WINDOW_FRACTION = 1 / 8  # window radius as a fraction of the generator's resolu
 REGULARISATION = 4e-3  # in (0..1 intensity)^2: windows flatter than ~0.06 std lean on the global gain
 GAIN_RANGE = (0.0, 3.0)  # a gain outside this is a fitting accident, not a change of light
 DARKENING_WIDTH = 0.05  # a window darker by this much (0..1 intensity) on average is relit by scaling alone
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 def _luma(images: torch.Tensor) -> torch.Tensor:

@@ -102,6 +102,14 @@ class CropBox:
 # Loading images
 
 
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma of (..., 3) colours (the weights of PIL's 'L'), float32."""
+    return np.asarray(rgb, np.float32) @ np.array(LUMA_WEIGHTS, np.float32)
+
+
 def _describe(source: object) -> str:
     if isinstance(source, (str, os.PathLike)):
         return f"'{os.fspath(source)}'"
@@ -545,7 +553,7 @@ def _mask_from_array(array: np.ndarray, name: str) -> np.ndarray:
         if values.shape[-1] == 4 and values[..., 3].min() < 1.0:
             return np.ascontiguousarray(values[..., 3])
         rgb = values[..., :3]
-        values = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114  # ITU-R 601 luma, as PIL's 'L'
+        values = luma(rgb)  # as PIL's 'L'
     return np.ascontiguousarray(values, dtype=np.float32)
 
 

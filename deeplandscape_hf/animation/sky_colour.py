@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .images import ImageInput, load_image
+from .images import ImageInput, load_image, luma
 from .segmentation import HEURISTIC_LABELS, HORIZON_OFFSET_PX, SegmentationResult, horizon_from_sky_mask
 
 __all__ = ["colour_segment"]
@@ -25,9 +25,9 @@ def _rgb_features(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarra
     rgb = np.asarray(image, dtype=np.float32) / 255.0
     value = rgb.max(axis=2)
     saturation = (value - rgb.min(axis=2)) / np.maximum(value, 1e-6)
-    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-    mean = ndimage.uniform_filter(luma, size=TEXTURE_WINDOW_PX, mode="nearest")
-    mean_sq = ndimage.uniform_filter(luma * luma, size=TEXTURE_WINDOW_PX, mode="nearest")
+    brightness = luma(rgb)
+    mean = ndimage.uniform_filter(brightness, size=TEXTURE_WINDOW_PX, mode="nearest")
+    mean_sq = ndimage.uniform_filter(brightness * brightness, size=TEXTURE_WINDOW_PX, mode="nearest")
     texture = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
     return rgb, value, saturation, texture
 

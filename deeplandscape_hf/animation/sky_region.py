@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .images import luma as _luma
 from .water_region import find_water
 
 __all__ = ["SkyRegions", "find_sky_regions"]
@@ -128,11 +129,6 @@ def _gradient(rgb: np.ndarray, sigma: float = 0.8) -> tuple[np.ndarray, np.ndarr
     gy = np.abs(ndimage.sobel(smooth, axis=0, mode="nearest")).max(axis=2) / 4.0
     gx = np.abs(ndimage.sobel(smooth, axis=1, mode="nearest")).max(axis=2) / 4.0
     return np.hypot(gx, gy), gy
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma of (..., 3) colours in [0, 1]."""
-    return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _texture(rgb: np.ndarray, window: int = 5) -> np.ndarray:
