@@ -749,6 +749,50 @@ def test_grass_seen_close_up_has_no_sky():
     assert "leaves or grass" in (result.uncertainty or "")
 
 
+def _labelled_photo(name: str) -> tuple[Image.Image, object]:
+    """A photo of the labelled set (examples/ or benchmarks/mask_photos) and its labels at the photo's size."""
+    repo = Path(__file__).resolve().parents[1]
+    folders = (repo / "examples", repo / "benchmarks" / "mask_photos")
+    path = next(folder / f"{name}.jpg" for folder in folders if (folder / f"{name}.jpg").exists())
+    return Image.open(path).convert("RGB"), render_labels(repo / "benchmarks" / "mask_labels" / f"{name}.json")
+
+
+def _toned(photo: Image.Image, tone: str) -> Image.Image:
+    """The photo in black and white, or toned sepia (each channel a different curve of the brightness)."""
+    grey = np.asarray(photo.convert("L"), dtype=np.float64) / 255
+    if tone == "grey":
+        channels = [grey] * 3
+    else:
+        channels = [grey * 1.07 + 0.05, grey * 0.95 + 0.02, grey * 0.75]
+    return Image.fromarray(_to_uint8(np.stack(channels, axis=-1)))
+
+
+@pytest.mark.parametrize(
+    "name, tone, land_before",
+    [("mountains_clouds_01", "grey", 40), ("hills_tea_garden_01", "grey", 22), ("beach_bridge_01", "sepia", 70)],
+)
+def test_a_black_and_white_or_toned_photo_keeps_its_sky_and_moves_no_land(name, tone, land_before):
+    """Without colour a grey hillside, a beach or a far mountain has the colours the water search looks for (those
+    of the sky above it): in black-and-white copies of labelled photos, that much of the land (%) moved as water.
+    Water now stays still in such a photo, the sky (clouds included) still moves, and the verdict says why."""
+    photo, labels = _labelled_photo(name)
+    result = region_segment(_toned(photo, tone))
+    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    assert scores.land_in_mask <= 0.02, f"{land_before} % of the land moved before"
+    assert scores.sky_iou >= 0.9
+    assert result.water_mask.max() == 0
+    assert "no colour" in (result.uncertainty or "")
+
+
+def test_a_black_and_white_forest_has_no_sky():
+    """The top of a forest photo is trunks against bright gaps. In colour the leaves tell it is not sky; in black
+    and white only its roughness does (96 % of the land moved before)."""
+    photo, labels = _labelled_photo("forest_path_01")
+    result = region_segment(_toned(photo, "grey"))
+    assert result.dynamic_mask.max() == 0
+    assert "trunks" in (result.uncertainty or "")
+
+
 def test_colour_method_and_bad_method():
     lake, _, water = _lake()
     assert heuristic_sky_mask(lake, method="colour").shape == lake.shape[:2]

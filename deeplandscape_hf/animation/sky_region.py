@@ -23,8 +23,10 @@ separate sky colours above from land colours below (the classical sky-region for
 5. Water, below the sky (`water_region`): found from a waterline (a sea horizon, a level far shore or the axis of a
    mirror image), what lies below it and what mirrors the land above it.
 
-Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast) gets no movable
-pixels and an uncertainty sentence, and the confidence map is low along every border.
+Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast, a top of
+trunks or leaves) gets no movable pixels and an uncertainty sentence, and the confidence map is low along every
+border. A black-and-white or toned photo keeps its sky but no water (water is told by the sky's colours), with a
+sentence saying so.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sk
 FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from yellow-green to green ...
 FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
 FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
+ROUGH_TOP_TEXTURE = 0.08  # when the top rows' median texture reaches this, they are trunks, branches or rock, not sky
+COLOURLESS_SPREAD = 0.01  # L1 chromaticity: when 90 % of the pixels are this close to the usual colour of their
+# brightness, the photo is black-and-white or toned (sepia), and a grey mountain has a grey cloud's colour
 CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
 CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
 SUNLIT_HUE = (0.36, 0.335, 0.305)  # chromaticity (r, g, b sum to 1) of a cloud lit by a low sun ...
@@ -548,6 +553,21 @@ def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48)
 # Confidence
 
 
+def _colourless(rgb: np.ndarray) -> bool:
+    """True for a black-and-white or toned photo: every pixel has about the usual colour of its brightness."""
+    total = rgb.sum(axis=-1)
+    lit = total > 0.3  # the chromaticity of near-black pixels is noise
+    if lit.sum() < 100:  # too dark to tell (and the sky search already gave up on it)
+        return False
+    chroma = rgb[lit] / total[lit, None]
+    levels = np.minimum((_luma(rgb[lit]) * 32).astype(np.int64), 31)
+    spread = np.zeros(len(chroma))
+    for level in np.unique(levels):
+        at_level = levels == level
+        spread[at_level] = np.abs(chroma[at_level] - np.median(chroma[at_level], axis=0)).sum(axis=1)
+    return float(np.quantile(spread, 0.9)) < COLOURLESS_SPREAD
+
+
 def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float | None:
     """Median over the columns with land of the largest RGB step between the rows just above and below the border."""
     height = sky.shape[0]
@@ -561,11 +581,15 @@ def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float |
     return float(np.median(np.abs(above - below).max(axis=1)))
 
 
-def _uncertainty(rgb: np.ndarray, sky: np.ndarray) -> str | None:
+def _uncertainty(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> str | None:
     """A sentence saying why the sky cannot be trusted, or None."""
-    top = rgb[: max(1, round(SEED_BAND * rgb.shape[0]))]
-    if 1.0 - float(_may_be_sky(top).mean()) >= FOLIAGE_TOP_SHARE:
+    top_rows = max(1, round(SEED_BAND * rgb.shape[0]))
+    if 1.0 - float(_may_be_sky(rgb[:top_rows]).mean()) >= FOLIAGE_TOP_SHARE:
         return "the top of the photo is leaves or grass, not sky"
+    # Clouds are soft at the coarse size, however lumpy (the roughest cloudy sky measured has a median of 0.044);
+    # trunks against bright gaps, branches and rock are rough nearly everywhere along the top (0.15), in any colour.
+    if float(np.median(texture[:top_rows])) >= ROUGH_TOP_TEXTURE:
+        return "the top of the photo is trunks, branches or rock, not sky"
     if not sky.any():
         return "no region of the photo looks like sky"
     luma = _luma(rgb)
@@ -648,9 +672,14 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
     texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
     sky_coarse, costs = _coarse_sky(coarse, texture)
-    uncertainty = _uncertainty(coarse, sky_coarse)
+    uncertainty = _uncertainty(coarse, sky_coarse, texture)
     found = find_water(coarse, sky_coarse, texture)
     sky_coarse, water_coarse = found.sky, found.water
+    colourless = uncertainty is None and _colourless(coarse)
+    if colourless:
+        # Water is told by its colours, those of the sky above it: without colour a grey road or hillside has them.
+        # What the water search took out of the sky (land under a straight horizon, the surface) stays out.
+        water_coarse = np.zeros_like(water_coarse)
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
     if sky.any():
@@ -661,7 +690,11 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     water = (soft_water >= 0.5) & ~sky
     water &= ~_stalks_in_water(water, fine)
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
-    if uncertainty is not None:
+    if colourless:
+        uncertainty = (
+            "the photo has no colour (black-and-white or toned), so water stays still and grey land may pass for cloud"
+        )
+    elif uncertainty is not None:
         confidence *= 0.0
         sky, water = np.zeros_like(sky), np.zeros_like(water)
     size = image.size
