@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
+from deeplandscape_hf.animation.colour_transfer import fit_colour_transform
 from deeplandscape_hf.animation.compositing import Compositor, crop_mask
 from deeplandscape_hf.animation.images import InvalidImageError, official_resize_and_crop
 from deeplandscape_hf.animation.inversion import InversionSettings, PerceptualTerm
@@ -396,3 +397,29 @@ def test_style_change_reaches_all_land_but_not_sky_texture():
     assert land[:, 0].any() and land[:, -1].any()  # land outside the crop box is included
     change = out[0].astype(float) - np.asarray(photo, dtype=float)
     np.testing.assert_allclose(change[land], 25.5, atol=1.0)
+
+
+def test_a_black_and_white_photo_is_relit_in_grey():
+    """The generator only knows colour photos: its blue hour is bluer as well as darker. On a black-and-white photo
+    only the change of light is carried (one gain and offset for all channels), so every frame stays grey, by both
+    motion sources; a colour photo takes the tint. Before, the grey photo came out blue."""
+    colour_photo = make_photo(48, 40)
+    grey_photo = Image.fromarray(np.asarray(colour_photo.convert("L").convert("RGB")))
+    _, box = official_resize_and_crop(grey_photo, RESOLUTION)
+    mask = sky_mask(48, 40)
+    reconstruction = torch.zeros(1, 3, RESOLUTION, RESOLUTION)
+    dusk = torch.tensor([-0.5, -0.4, -0.1]).view(1, 3, 1, 1).expand(2, 3, RESOLUTION, RESOLUTION)  # darker, bluer
+    grey = Compositor(grey_photo, box, mask, feather_px=2.0)
+    assert grey.grey
+    generator_source = grey(dusk, reconstruction)
+    hybrid_source = grey.composite_hybrid(None, fit_colour_transform(reconstruction, dusk), relight_land=True)
+    for frames in (generator_source, hybrid_source):
+        assert (frames.max(axis=-1) == frames.min(axis=-1)).all()  # grey in every pixel of every frame ...
+        assert frames.mean() < np.asarray(grey_photo).mean() - 20  # ... and darker
+
+    def blueness(image: np.ndarray) -> float:
+        return float((image[..., 2].astype(int) - image[..., 0]).mean())
+
+    coloured = Compositor(colour_photo, box, mask, feather_px=2.0)
+    assert not coloured.grey
+    assert blueness(coloured(dusk, reconstruction)) > blueness(np.asarray(colour_photo)) + 10
