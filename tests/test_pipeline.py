@@ -399,27 +399,35 @@ def test_style_change_reaches_all_land_but_not_sky_texture():
     np.testing.assert_allclose(change[land], 25.5, atol=1.0)
 
 
-def test_a_black_and_white_photo_is_relit_in_grey():
-    """The generator only knows colour photos: its blue hour is bluer as well as darker. On a black-and-white photo
-    only the change of light is carried (one gain and offset for all channels), so every frame stays grey, by both
-    motion sources; a colour photo takes the tint. Before, the grey photo came out blue."""
+def test_a_black_and_white_or_toned_photo_keeps_its_tone():
+    """The generator only knows colour photos: its blue hour is bluer as well as darker. On a black-and-white or a
+    sepia photo only the change of light is carried (one gain and offset for all channels), by both motion sources,
+    so a grey photo stays grey in every pixel and a sepia one does not turn blue; a colour photo takes the tint.
+    Before, the grey photo came out blue."""
     colour_photo = make_photo(48, 40)
-    grey_photo = Image.fromarray(np.asarray(colour_photo.convert("L").convert("RGB")))
+    grey = np.asarray(colour_photo.convert("L"), dtype=np.float64)
+    grey_photo = Image.fromarray(np.repeat(grey[..., None], 3, axis=-1).astype(np.uint8))
+    sepia_photo = Image.fromarray(np.stack([grey * 1.0 + 20, grey * 0.9 + 8, grey * 0.7], axis=-1).astype(np.uint8))
     _, box = official_resize_and_crop(grey_photo, RESOLUTION)
     mask = sky_mask(48, 40)
     reconstruction = torch.zeros(1, 3, RESOLUTION, RESOLUTION)
     dusk = torch.tensor([-0.5, -0.4, -0.1]).view(1, 3, 1, 1).expand(2, 3, RESOLUTION, RESOLUTION)  # darker, bluer
-    grey = Compositor(grey_photo, box, mask, feather_px=2.0)
-    assert grey.grey
-    generator_source = grey(dusk, reconstruction)
-    hybrid_source = grey.composite_hybrid(None, fit_colour_transform(reconstruction, dusk), relight_land=True)
-    for frames in (generator_source, hybrid_source):
-        assert (frames.max(axis=-1) == frames.min(axis=-1)).all()  # grey in every pixel of every frame ...
-        assert frames.mean() < np.asarray(grey_photo).mean() - 20  # ... and darker
+
+    def both_sources(photo: Image.Image) -> list[np.ndarray]:
+        compositor = Compositor(photo, box, mask, feather_px=2.0)
+        hybrid = compositor.composite_hybrid(None, fit_colour_transform(reconstruction, dusk), relight_land=True)
+        return [compositor(dusk, reconstruction), hybrid]
 
     def blueness(image: np.ndarray) -> float:
-        return float((image[..., 2].astype(int) - image[..., 0]).mean())
+        """Mean share of blue in a pixel's colour, in percent."""
+        rgb = image.astype(np.float64) + 1.0
+        return float(100 * (rgb[..., 2] / rgb.sum(axis=-1)).mean())
 
-    coloured = Compositor(colour_photo, box, mask, feather_px=2.0)
-    assert not coloured.grey
-    assert blueness(coloured(dusk, reconstruction)) > blueness(np.asarray(colour_photo)) + 10
+    for frames in both_sources(grey_photo):
+        assert (frames.max(axis=-1) == frames.min(axis=-1)).all()  # grey in every pixel of every frame ...
+        assert frames.mean() < np.asarray(grey_photo).mean() - 20  # ... and darker
+    for frames in both_sources(sepia_photo):
+        assert blueness(frames) <= blueness(np.asarray(sepia_photo)) + 0.5
+        assert frames.mean() < np.asarray(sepia_photo).mean() - 20
+    for frames in both_sources(colour_photo):
+        assert blueness(frames) > blueness(np.asarray(colour_photo)) + 3

@@ -90,9 +90,9 @@ class ColourTransform:
         return ColourTransform(full[:, :3], full[:, 3:])
 
     def achromatic(self) -> ColourTransform:
-        """One change of light for all three channels (the luma-weighted mean of theirs): a grey photo stays grey,
-        where the generator, which only knows colour photos, would tint it (a purple blue hour on a black-and-white
-        lake)."""
+        """One change of light for all three channels (the luma-weighted mean of theirs): a black-and-white photo stays
+        grey and a toned one keeps its tone, where the generator, which only knows colour photos, would tint them (a
+        purple blue hour on a black-and-white lake)."""
         weights = torch.tensor(LUMA_WEIGHTS, dtype=self.gain.dtype, device=self.gain.device).view(1, 3, 1, 1)
         gain = (self.gain * weights).sum(dim=1, keepdim=True).expand_as(self.gain)
         offset = (self.offset * weights).sum(dim=1, keepdim=True).expand_as(self.offset)

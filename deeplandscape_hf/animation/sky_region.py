@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .images import is_colourless
 from .images import luma as _luma
 from .water_region import find_water
 
@@ -54,8 +55,6 @@ FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from
 FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
 FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
 ROUGH_TOP_TEXTURE = 0.08  # when the top rows' median texture reaches this, they are trunks, branches or rock, not sky
-COLOURLESS_SPREAD = 0.01  # L1 chromaticity: when 90 % of the pixels are this close to the usual colour of their
-# brightness, the photo is black-and-white or toned (sepia), and a grey mountain has a grey cloud's colour
 CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
 CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
 SUNLIT_HUE = (0.36, 0.335, 0.305)  # chromaticity (r, g, b sum to 1) of a cloud lit by a low sun ...
@@ -553,21 +552,6 @@ def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48)
 # Confidence
 
 
-def _colourless(rgb: np.ndarray) -> bool:
-    """True for a black-and-white or toned photo: every pixel has about the usual colour of its brightness."""
-    total = rgb.sum(axis=-1)
-    lit = total > 0.3  # the chromaticity of near-black pixels is noise
-    if lit.sum() < 100:  # too dark to tell (and the sky search already gave up on it)
-        return False
-    chroma = rgb[lit] / total[lit, None]
-    levels = np.minimum((_luma(rgb[lit]) * 32).astype(np.int64), 31)
-    spread = np.zeros(len(chroma))
-    for level in np.unique(levels):
-        at_level = levels == level
-        spread[at_level] = np.abs(chroma[at_level] - np.median(chroma[at_level], axis=0)).sum(axis=1)
-    return float(np.quantile(spread, 0.9)) < COLOURLESS_SPREAD
-
-
 def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float | None:
     """Median over the columns with land of the largest RGB step between the rows just above and below the border."""
     height = sky.shape[0]
@@ -675,7 +659,7 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     uncertainty = _uncertainty(coarse, sky_coarse, texture)
     found = find_water(coarse, sky_coarse, texture)
     sky_coarse, water_coarse = found.sky, found.water
-    colourless = uncertainty is None and _colourless(coarse)
+    colourless = uncertainty is None and is_colourless(coarse)
     if colourless:
         # Water is told by its colours, those of the sky above it: without colour a grey road or hillside has them.
         # What the water search took out of the sky (land under a straight horizon, the surface) stays out.
