@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
-from deeplandscape_hf.animation.colour_transfer import fit_colour_transform
 from deeplandscape_hf.animation.compositing import Compositor, crop_mask
 from deeplandscape_hf.animation.images import InvalidImageError, official_resize_and_crop
 from deeplandscape_hf.animation.inversion import InversionSettings, PerceptualTerm
@@ -397,37 +396,3 @@ def test_style_change_reaches_all_land_but_not_sky_texture():
     assert land[:, 0].any() and land[:, -1].any()  # land outside the crop box is included
     change = out[0].astype(float) - np.asarray(photo, dtype=float)
     np.testing.assert_allclose(change[land], 25.5, atol=1.0)
-
-
-def test_a_black_and_white_or_toned_photo_keeps_its_tone():
-    """The generator only knows colour photos: its blue hour is bluer as well as darker. On a black-and-white or a
-    sepia photo only the change of light is carried (one gain and offset for all channels), by both motion sources,
-    so a grey photo stays grey in every pixel and a sepia one does not turn blue; a colour photo takes the tint.
-    Before, the grey photo came out blue."""
-    colour_photo = make_photo(48, 40)
-    grey = np.asarray(colour_photo.convert("L"), dtype=np.float64)
-    grey_photo = Image.fromarray(np.repeat(grey[..., None], 3, axis=-1).astype(np.uint8))
-    sepia_photo = Image.fromarray(np.stack([grey * 1.0 + 20, grey * 0.9 + 8, grey * 0.7], axis=-1).astype(np.uint8))
-    _, box = official_resize_and_crop(grey_photo, RESOLUTION)
-    mask = sky_mask(48, 40)
-    reconstruction = torch.zeros(1, 3, RESOLUTION, RESOLUTION)
-    dusk = torch.tensor([-0.5, -0.4, -0.1]).view(1, 3, 1, 1).expand(2, 3, RESOLUTION, RESOLUTION)  # darker, bluer
-
-    def both_sources(photo: Image.Image) -> list[np.ndarray]:
-        compositor = Compositor(photo, box, mask, feather_px=2.0)
-        hybrid = compositor.composite_hybrid(None, fit_colour_transform(reconstruction, dusk), relight_land=True)
-        return [compositor(dusk, reconstruction), hybrid]
-
-    def blueness(image: np.ndarray) -> float:
-        """Mean share of blue in a pixel's colour, in percent."""
-        rgb = image.astype(np.float64) + 1.0
-        return float(100 * (rgb[..., 2] / rgb.sum(axis=-1)).mean())
-
-    for frames in both_sources(grey_photo):
-        assert (frames.max(axis=-1) == frames.min(axis=-1)).all()  # grey in every pixel of every frame ...
-        assert frames.mean() < np.asarray(grey_photo).mean() - 20  # ... and darker
-    for frames in both_sources(sepia_photo):
-        assert blueness(frames) <= blueness(np.asarray(sepia_photo)) + 0.5
-        assert frames.mean() < np.asarray(sepia_photo).mean() - 20
-    for frames in both_sources(colour_photo):
-        assert blueness(frames) > blueness(np.asarray(colour_photo)) + 3

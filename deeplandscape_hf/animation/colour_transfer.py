@@ -89,15 +89,6 @@ class ColourTransform:
         full = F.grid_sample(coarse, band_grid, mode="bilinear", padding_mode="border", align_corners=False)
         return ColourTransform(full[:, :3], full[:, 3:])
 
-    def achromatic(self) -> ColourTransform:
-        """One change of light for all three channels (the luma-weighted mean of theirs): a black-and-white photo stays
-        grey and a toned one keeps its tone, where the generator, which only knows colour photos, would tint them (a
-        purple blue hour on a black-and-white lake)."""
-        weights = torch.tensor(LUMA_WEIGHTS, dtype=self.gain.dtype, device=self.gain.device).view(1, 3, 1, 1)
-        gain = (self.gain * weights).sum(dim=1, keepdim=True).expand_as(self.gain)
-        offset = (self.offset * weights).sum(dim=1, keepdim=True).expand_as(self.offset)
-        return ColourTransform(gain, offset)
-
     def apply(self, images: torch.Tensor) -> torch.Tensor:
         """gain * images + offset, for images (N or 1, 3, H, W) in [0, 1] of the maps' size."""
         return self.gain * images + self.offset

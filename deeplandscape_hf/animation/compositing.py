@@ -28,7 +28,7 @@ from PIL import Image
 
 from ..motion.homographies import FrameRecipe, Homographies, warp_by_recipe
 from .colour_transfer import ColourTransform, fit_colour_transform
-from .images import LUMA_WEIGHTS, CropBox, is_colourless, luma
+from .images import CropBox
 from .photo_motion import CropFrame, PhotoFlow
 from .segmentation import erode, feather
 
@@ -37,7 +37,6 @@ __all__ = ["MOTION_SOURCES", "Compositor", "HybridMotion", "crop_mask", "output_
 MOTION_SOURCES = ("hybrid", "generator")
 STATIC_WEIGHT_MIN = 0.999  # pixels of the crop that count as static when measuring a style change for the land
 TRANSFORM_SMOOTHING_FRACTION = 1 / 16  # the colour transform is smoothed over this fraction of the crop's side
-COLOURLESS_TEST_SIDE_PX = 256  # whether a photo is black-and-white or toned is told on a copy this long
 
 
 def output_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
@@ -102,15 +101,6 @@ class Compositor:
         )
         rgb = np.asarray(photo.convert("RGB"), dtype=np.uint8)
         self.photo_uint8 = torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()  # (3, H, W)
-        # A black-and-white or toned photo is relit with one change for all channels (light changes, its tone stays),
-        # and the generator's pixels take its tone: each channel a fixed multiple of the brightness.
-        thumbnail = photo.convert("RGB")
-        thumbnail.thumbnail((COLOURLESS_TEST_SIDE_PX, COLOURLESS_TEST_SIDE_PX))
-        small = np.asarray(thumbnail, dtype=np.float32) / 255.0
-        self.tone: torch.Tensor | None = None
-        if is_colourless(small):
-            tone = small.reshape(-1, 3).mean(axis=0) / max(float(luma(small).mean()), 1e-6)
-            self.tone = torch.from_numpy(tone.astype(np.float32)).view(1, 3, 1, 1)
         self.photo = self.photo_uint8.float()  # the same, as exact float integers 0..255
 
         # 1. The crop on the output canvas (box coordinates are in the original photo's pixels).
@@ -190,8 +180,6 @@ class Compositor:
         the mask without relighting, are the photo's own bytes.
         """
         count = len(transform) if advected is None else advected.shape[0]
-        if transform is not None and self.tone is not None:
-            transform = transform.achromatic()
         out = self.photo_uint8[None].repeat(count, 1, 1, 1)
         rows = slice(0, self.size[1]) if relight_land else self.moving_rows
         if rows.stop <= rows.start:
@@ -241,9 +229,6 @@ class Compositor:
         count = frames.shape[0]
         left, top, right, bottom = self.paste_box
         generated = self._to_box(frames)  # (N, 3, h, w) in 0..255
-        if self.tone is not None:
-            weights = torch.tensor(LUMA_WEIGHTS, dtype=generated.dtype).view(1, 3, 1, 1)
-            generated = (generated * weights).sum(dim=1, keepdim=True) * self.tone
         alpha = self.alpha[:, top:bottom, left:right][None]  # (1, 1, h, w)
         if reconstruction is None:
             # Only the box is blended; the rest is the photo's bytes (uint8 copies keep memory low at full size).
@@ -253,7 +238,6 @@ class Compositor:
             out[:, :, top:bottom, left:right] = blended.round().clamp(0, 255).to(torch.uint8)
             return out.permute(0, 2, 3, 1).contiguous().numpy()
         transform = self._light_change(frames, reconstruction.detach().cpu())
-        transform = transform.achromatic() if self.tone is not None else transform
         out = torch.empty((count, *self.photo_uint8.shape), dtype=torch.uint8)
         for index in range(count):
             single = ColourTransform(transform.gain[index : index + 1], transform.offset[index : index + 1])
