@@ -24,9 +24,9 @@ separate sky colours above from land colours below (the classical sky-region for
    mirror image), what lies below it and what mirrors the land above it.
 
 Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast, a top of
-trunks or leaves) gets no movable pixels and an uncertainty sentence, and the confidence map is low along every
-border. A black-and-white or toned photo keeps its sky but no water (water is told by the sky's colours), with a
-sentence saying so.
+leaves, or of trunks in a photo without colour) gets no movable pixels and an uncertainty sentence, and the
+confidence map is low along every border. A black-and-white or toned photo keeps its sky but no water (water is
+told by the sky's colours), with a sentence saying so.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sk
 FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from yellow-green to green ...
 FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
 FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
-ROUGH_TOP_TEXTURE = 0.08  # when the top rows' median texture reaches this, they are trunks, branches or rock, not sky
+ROUGH_TOP_TEXTURE = 0.08  # in a photo without colour, top rows this rough (median texture) are not sky
 CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
 CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
 SUNLIT_HUE = (0.36, 0.335, 0.305)  # chromaticity (r, g, b sum to 1) of a cloud lit by a low sun ...
@@ -565,15 +565,17 @@ def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float |
     return float(np.median(np.abs(above - below).max(axis=1)))
 
 
-def _uncertainty(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> str | None:
-    """A sentence saying why the sky cannot be trusted, or None."""
+def _uncertainty(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, colourless: bool) -> str | None:
+    """A sentence saying why the sky cannot be trusted, or None. ``colourless``: the photo is black-and-white or
+    toned (`images.is_colourless`)."""
     top_rows = max(1, round(SEED_BAND * rgb.shape[0]))
     if 1.0 - float(_may_be_sky(rgb[:top_rows]).mean()) >= FOLIAGE_TOP_SHARE:
         return "the top of the photo is leaves or grass, not sky"
-    # Clouds are soft at the coarse size, however lumpy (the roughest cloudy sky measured has a median of 0.044);
-    # trunks against bright gaps, branches and rock are rough nearly everywhere along the top (0.15), in any colour.
-    if float(np.median(texture[:top_rows])) >= ROUGH_TOP_TEXTURE:
-        return "the top of the photo is trunks, branches or rock, not sky"
+    # Without colour, leaves are not green: a forest's top is told by its roughness instead (trunks against bright
+    # gaps: a median of 0.15, where the roughest cloudy sky measured has 0.044). A dense mackerel sky can be as rough
+    # (0.2 in a synthetic one), so in colour the leaves alone decide.
+    if colourless and float(np.median(texture[:top_rows])) >= ROUGH_TOP_TEXTURE:
+        return "the top of the photo is rough throughout (trunks, branches, rock or a dense pattern) and has no colour"
     if not sky.any():
         return "no region of the photo looks like sky"
     luma = _luma(rgb)
@@ -656,13 +658,14 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
     texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
     sky_coarse, costs = _coarse_sky(coarse, texture)
-    uncertainty = _uncertainty(coarse, sky_coarse, texture)
+    colourless = is_colourless(coarse)
+    uncertainty = _uncertainty(coarse, sky_coarse, texture, colourless)
     found = find_water(coarse, sky_coarse, texture)
     sky_coarse, water_coarse = found.sky, found.water
-    colourless = uncertainty is None and is_colourless(coarse)
-    if colourless:
-        # Water is told by its colours, those of the sky above it: without colour a grey road or hillside has them.
-        # What the water search took out of the sky (land under a straight horizon, the surface) stays out.
+    # Water is told by its colours, those of the sky above it: without colour a grey road or hillside has them. So a
+    # photo without colour keeps its sky and no water; what the water search took out of the sky stays out.
+    sky_only = uncertainty is None and colourless
+    if sky_only:
         water_coarse = np.zeros_like(water_coarse)
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
@@ -674,7 +677,7 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     water = (soft_water >= 0.5) & ~sky
     water &= ~_stalks_in_water(water, fine)
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
-    if colourless:
+    if sky_only:
         uncertainty = (
             "the photo has no colour (black-and-white or toned), so water stays still and grey land may pass for cloud"
         )
