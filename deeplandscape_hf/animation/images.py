@@ -33,7 +33,6 @@ __all__ = [
     "ImageInput",
     "InvalidImageError",
     "MaskInput",
-    "is_colourless",
     "load_image",
     "load_mask",
     "official_resize_and_crop",
@@ -106,29 +105,9 @@ class CropBox:
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
 
-COLOURLESS_SPREAD = 0.01  # L1 chromaticity by which 90 % of a black-and-white or toned photo's pixels keep to the
-# usual colour of their brightness (0 in black and white; 0.0009 in sepia; 0.028 in the greyest colour photo seen)
-
-
 def luma(rgb: np.ndarray) -> np.ndarray:
     """ITU-R BT.601 luma of (..., 3) colours (the weights of PIL's 'L'), float32."""
     return np.asarray(rgb, np.float32) @ np.array(LUMA_WEIGHTS, np.float32)
-
-
-def is_colourless(rgb: np.ndarray) -> bool:
-    """True for a black-and-white or toned (sepia, cyanotype) photo, ``rgb`` (H, W, 3) in [0, 1]: its colour follows
-    from its brightness, so colour tells nothing apart in it, and a change of light should not tint it."""
-    total = rgb.sum(axis=-1)
-    lit = total > 0.3  # the chromaticity of near-black pixels is noise
-    if lit.sum() < 100:  # too dark to tell
-        return False
-    chroma = rgb[lit] / total[lit, None]
-    levels = np.minimum((luma(rgb[lit]) * 32).astype(np.int64), 31)
-    spread = np.zeros(len(chroma))
-    for level in np.unique(levels):
-        at_level = levels == level
-        spread[at_level] = np.abs(chroma[at_level] - np.median(chroma[at_level], axis=0)).sum(axis=1)
-    return float(np.quantile(spread, 0.9)) < COLOURLESS_SPREAD
 
 
 def _describe(source: object) -> str:

@@ -37,7 +37,6 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .images import is_colourless
 from .images import luma as _luma
 from .water_region import find_water
 
@@ -55,6 +54,8 @@ FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from
 FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
 FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
 ROUGH_TOP_TEXTURE = 0.08  # in a photo without colour, top rows this rough (median texture) are not sky
+COLOURLESS_SPREAD = 0.01  # L1 chromaticity by which 90 % of a black-and-white or toned photo's pixels keep to the
+# usual colour of their brightness (0 in black and white, 0.0009 in sepia, 0.028 in the greyest colour photo seen)
 CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
 CLOUD_MIN_BRIGHTNESS = 0.15  # mean RGB: darker colours are not in the cloud prior
 SUNLIT_HUE = (0.36, 0.335, 0.305)  # chromaticity (r, g, b sum to 1) of a cloud lit by a low sun ...
@@ -552,6 +553,22 @@ def _surrounding_colour(rgb: np.ndarray, reference: np.ndarray, cells: int = 48)
 # Confidence
 
 
+def _colourless(rgb: np.ndarray) -> bool:
+    """True for a black-and-white or toned (sepia, cyanotype) photo: its colour follows from its brightness, so
+    colour tells nothing apart in it."""
+    total = rgb.sum(axis=-1)
+    lit = total > 0.3  # the chromaticity of near-black pixels is noise
+    if lit.sum() < 100:  # too dark to tell
+        return False
+    chroma = rgb[lit] / total[lit, None]
+    levels = np.minimum((_luma(rgb[lit]) * 32).astype(np.int64), 31)
+    spread = np.zeros(len(chroma))
+    for level in np.unique(levels):
+        at_level = levels == level
+        spread[at_level] = np.abs(chroma[at_level] - np.median(chroma[at_level], axis=0)).sum(axis=1)
+    return float(np.quantile(spread, 0.9)) < COLOURLESS_SPREAD
+
+
 def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float | None:
     """Median over the columns with land of the largest RGB step between the rows just above and below the border."""
     height = sky.shape[0]
@@ -567,7 +584,7 @@ def _border_contrast(rgb: np.ndarray, sky: np.ndarray, rows: int = 3) -> float |
 
 def _uncertainty(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, colourless: bool) -> str | None:
     """A sentence saying why the sky cannot be trusted, or None. ``colourless``: the photo is black-and-white or
-    toned (`images.is_colourless`)."""
+    toned (`_colourless`)."""
     top_rows = max(1, round(SEED_BAND * rgb.shape[0]))
     if 1.0 - float(_may_be_sky(rgb[:top_rows]).mean()) >= FOLIAGE_TOP_SHARE:
         return "the top of the photo is leaves or grass, not sky"
@@ -658,7 +675,7 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
     texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
     sky_coarse, costs = _coarse_sky(coarse, texture)
-    colourless = is_colourless(coarse)
+    colourless = _colourless(coarse)
     uncertainty = _uncertainty(coarse, sky_coarse, texture, colourless)
     found = find_water(coarse, sky_coarse, texture)
     sky_coarse, water_coarse = found.sky, found.water
