@@ -96,6 +96,10 @@ VGG_FALLBACK = (
     "The VGG19 weights for the perceptual loss are not available, so the photo was fitted with L1 only and the "
     "reconstruction is a little blurrier."
 )
+UNCERTAIN_MASK = (
+    "The automatic mask is unsure of this photo: {reason}. What it is unsure of stays still; paint the 'animate "
+    "here' layer over the sky or water that should move."
+)
 NO_PHOTO = (
     "Please add a landscape photo first. If you did, your browser could not open the file as an image: use a JPEG, "
     "PNG or WebP photo."
@@ -122,7 +126,7 @@ class AppState:
     model: str | None = None
     pipeline: DeepLandscapePipeline | None = None
     segmenter_failed: bool = False  # the model could not be loaded once: use the heuristic without retrying
-    masks: collections.OrderedDict[str, tuple[np.ndarray, bool]] = field(default_factory=collections.OrderedDict)
+    masks: collections.OrderedDict[str, AutomaticMask] = field(default_factory=collections.OrderedDict)
     outputs: collections.deque[Path] = field(default_factory=collections.deque)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -245,23 +249,39 @@ def segment(photo: Image.Image) -> tuple[SegmentationResult, bool]:
         return result, STATE.segmenter_failed
 
 
-def automatic_mask(photo: Image.Image) -> tuple[np.ndarray, bool]:
-    """(movable mask (H, W) float32 in [0, 1], whether the colour heuristic had to stand in for the segmenter).
+@dataclass(frozen=True)
+class AutomaticMask:
+    """What the app found would move in a photo before the user paints anything."""
 
-    The pipeline segments the photo as ``invert`` would (at ``max_in_resolution``, resized back). Results are cached
-    per photo.
-    """
+    mask: np.ndarray  # (H, W) float32 in [0, 1]
+    guessed: bool  # the offline segmenter stood in for the model
+    uncertainty: str | None  # why the segmenter left (some of) the photo still, or None
+
+
+def automatic_mask(photo: Image.Image) -> AutomaticMask:
+    """The movable mask of ``photo`` as the pipeline finds it (at ``max_in_resolution``, resized back), as ``invert``
+    would. Results are cached per photo."""
     key = image_key(photo)
     with STATE.lock:
         if key in STATE.masks:
             STATE.masks.move_to_end(key)
             return STATE.masks[key]
         result, guessed = segment(photo)
-        entry = (result.dynamic_mask, guessed)
+        entry = AutomaticMask(result.dynamic_mask, guessed, result.uncertainty)
         STATE.masks[key] = entry
         while len(STATE.masks) > MASK_CACHE_SIZE:
             STATE.masks.popitem(last=False)
         return entry
+
+
+def automatic_mask_notes(automatic: AutomaticMask, animate_strokes: np.ndarray | None) -> list[str]:
+    """What the user should read about the automatic mask: that the offline segmenter found it, and why it left the
+    photo (or its water) still, unless the 'animate here' layer already says what moves."""
+    notes = [SEGMENTER_FALLBACK] if automatic.guessed else []
+    painted = animate_strokes is not None and bool((np.asarray(animate_strokes) > MOVABLE).any())
+    if automatic.uncertainty is not None and not painted:
+        notes.append(UNCERTAIN_MASK.format(reason=automatic.uncertainty))
+    return notes
 
 
 def combine_masks(automatic: np.ndarray, animate: np.ndarray | None, keep: np.ndarray | None) -> np.ndarray:
@@ -372,10 +392,11 @@ def fit_photo(
     """
     pipe = get_pipeline()
     report_progress(0.0, desc="Finding the sky and water")
-    automatic, guessed = automatic_mask(photo)
-    if guessed and SEGMENTER_FALLBACK not in notes:
-        notes.append(SEGMENTER_FALLBACK)
-    mask = combine_masks(automatic, animate_strokes, keep_strokes)
+    automatic = automatic_mask(photo)
+    for note in automatic_mask_notes(automatic, animate_strokes):
+        if note not in notes:
+            notes.append(note)
+    mask = combine_masks(automatic.mask, animate_strokes, keep_strokes)
     has_mask = bool((mask > MOVABLE).any())
     chosen_mode = resolve_mode(mode, has_mask, pipe.encoder is not None)
     report_progress(0.05, desc="Fitting the photo")
@@ -715,12 +736,12 @@ def preview_mask(editor_value: dict | None) -> Image.Image | None:
         return None
     try:
         photo, animate_strokes, keep_strokes = split_editor_value(editor_value)
-        automatic, guessed = automatic_mask(photo)
+        automatic = automatic_mask(photo)
     except Exception as error:  # noqa: BLE001 - every failure becomes a sentence in the UI
         raise as_gr_error(error) from error
-    if guessed:
-        gr.Warning(SEGMENTER_FALLBACK)
-    return mask_overlay(photo, combine_masks(automatic, animate_strokes, keep_strokes))
+    for note in automatic_mask_notes(automatic, animate_strokes):
+        gr.Warning(note)
+    return mask_overlay(photo, combine_masks(automatic.mask, animate_strokes, keep_strokes))
 
 
 @on_gpu

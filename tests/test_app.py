@@ -217,10 +217,24 @@ def test_segmenter_fallback_is_reported_once_and_not_retried(app_state, monkeypa
         )
 
     monkeypatch.setattr(pipe, "segment", fake_segment)
-    mask, guessed = app.automatic_mask(Image.new("RGB", (40, 30), (90, 140, 220)))
-    assert guessed and mask.shape == (30, 40) and mask.min() == 1.0
-    assert app.automatic_mask(Image.new("RGB", (40, 30), (10, 40, 120)))[1]
+    found = app.automatic_mask(Image.new("RGB", (40, 30), (90, 140, 220)))
+    assert found.guessed and found.mask.shape == (30, 40) and found.mask.min() == 1.0
+    assert app.automatic_mask(Image.new("RGB", (40, 30), (10, 40, 120))).guessed
     assert asked == ["auto", "heuristic"]  # the model is not tried again after it failed
+    assert app.automatic_mask_notes(found, None) == [app.SEGMENTER_FALLBACK]
+
+
+def test_an_uncertain_mask_is_told_to_the_user_until_they_paint(app_state) -> None:
+    """The offline segmenter leaves a black-and-white photo's water still and says why; the app passes that on
+    (it used to go to the log only), unless the 'animate here' layer already says what moves."""
+    photo = Image.open(Path(__file__).resolve().parents[1] / "examples" / "lake_pier_fog_01.jpg").convert("RGB")
+    found = app.automatic_mask(photo)
+    assert found.uncertainty is not None and "no colour" in found.uncertainty
+    notes = app.automatic_mask_notes(found, None)
+    assert any("no colour" in note and "animate here" in note for note in notes)
+    painted = np.zeros(found.mask.shape, np.float32)
+    painted[:10] = 1.0
+    assert not any("no colour" in note for note in app.automatic_mask_notes(found, painted))
 
 
 # ---------------------------------------------------------------------------------------------------- in-process run
