@@ -247,6 +247,13 @@ def _add_masks(commands: argparse._SubParsersAction) -> None:
         "--methods", default=",".join(MASK_METHODS), help=f"comma-separated, from {','.join(MASK_METHODS)}"
     )
     parser.add_argument("--segmenter", default=None, help="segmentation model id or folder (default SegFormer-B0)")
+    parser.add_argument(
+        "--variants",
+        default="original",
+        help="comma-separated forms to score each photo in, its labels moved alike: original, greyscale, mirrored, "
+        "small (320 px), inner (the centre 84 %% x 78 %%: less sky above the land); rows of a variant name it "
+        "after the method",
+    )
     _common(parser, flow=False, lpips=False)
     parser.set_defaults(func=run_masks)
 
@@ -597,7 +604,7 @@ def run_masks(args: argparse.Namespace) -> int:
     photos = ev.find_photos(args.photos)
     labels = label_files(args.labels)
     segmenters, notes = _mask_segmenters(args)
-    result = evaluate_masks(photos, labels, segmenters)
+    result = evaluate_masks(photos, labels, segmenters, variants=[name.strip() for name in args.variants.split(",")])
     for note in notes:
         result.add_note(note)
     return _finish(result, args)

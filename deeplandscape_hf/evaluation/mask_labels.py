@@ -11,6 +11,7 @@ inside the final sky, so a rough outline around a cloud is enough.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 from scipy import ndimage
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = [
     "MASK_COLUMNS",
     "LabelMasks",
     "MaskScores",
+    "PHOTO_VARIANTS",
     "evaluate_masks",
     "label_files",
     "load_labels",
@@ -209,42 +211,104 @@ def _summary_rows(rows: Sequence[Mapping], methods: Sequence[str]) -> list[dict]
     return summary
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Variants: the same photo in another form, with its labels moved alike (is the segmenter robust, or tuned to the set?)
+
+
+SMALL_VARIANT_SIDE_PX = 320  # "small": the photo this long, as a web thumbnail
+INNER_VARIANT_SHARE = (0.84, 0.78)  # "inner": the centre this share of the width and height (a straightened photo)
+
+
+def _label_arrays(labels: LabelMasks, change: Callable[[np.ndarray], np.ndarray]) -> LabelMasks:
+    return LabelMasks(*(change(getattr(labels, field.name)) for field in dataclasses.fields(LabelMasks)))
+
+
+def _greyscale(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
+    return photo.convert("L").convert("RGB"), labels
+
+
+def _mirrored(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
+    return ImageOps.mirror(photo), _label_arrays(labels, lambda mask: np.ascontiguousarray(mask[:, ::-1]))
+
+
+def _small(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
+    scale = SMALL_VARIANT_SIDE_PX / max(photo.size)
+    size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
+
+    def shrink(mask: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(mask).resize(size, Image.Resampling.NEAREST))
+
+    return photo.resize(size, Image.Resampling.LANCZOS), _label_arrays(labels, shrink)
+
+
+def _inner(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
+    width, height = photo.size
+    left, top = round(width * (1 - INNER_VARIANT_SHARE[0]) / 2), round(height * (1 - INNER_VARIANT_SHARE[1]) / 2)
+    box = (left, top, width - left, height - top)
+    return photo.crop(box), _label_arrays(labels, lambda mask: mask[top : height - top, left : width - left].copy())
+
+
+PHOTO_VARIANTS: dict[str, Callable[[Image.Image, LabelMasks], tuple[Image.Image, LabelMasks]] | None] = {
+    "original": None,
+    "greyscale": _greyscale,  # colour cues gone
+    "mirrored": _mirrored,  # should score as the original: no left-right bias
+    "small": _small,  # pixel-sized rules at another scale
+    "inner": _inner,  # less sky above the land: the top rows are no longer surely sky
+}
+
+
+def _method_label(method: str, variant: str) -> str:
+    return method if variant == "original" else f"{method}, {variant}"
+
+
 def evaluate_masks(
-    photos: Mapping[str, Path], labels: Mapping[str, Path], segmenters: Mapping[str, Segmenter]
+    photos: Mapping[str, Path],
+    labels: Mapping[str, Path],
+    segmenters: Mapping[str, Segmenter],
+    variants: Sequence[str] = ("original",),
 ) -> EvaluationResult:
     """Score every segmenter on every labelled photo: one row per photo and segmenter, then median / worst rows.
 
     ``photos``: stem -> photo file; ``labels``: photo file name or stem -> label file (`label_files`). Photos
-    without a label file are an error naming them, so a typo never silently shrinks the set.
+    without a label file are an error naming them, so a typo never silently shrinks the set. ``variants`` (names of
+    `PHOTO_VARIANTS`) score each photo also in other forms, its labels moved alike; their rows name the method as
+    "region, greyscale" and so on, with median and worst rows of their own.
     """
     from ..animation.images import load_image
     from .results import EvaluationInputError, EvaluationResult
 
+    unknown = sorted(set(variants) - set(PHOTO_VARIANTS))
+    if unknown:
+        raise EvaluationInputError(f"unknown variant {', '.join(unknown)}; choose from {', '.join(PHOTO_VARIANTS)}.")
     by_stem = {Path(name).stem: path for name, path in labels.items()}
     unlabelled = sorted(set(photos) - set(by_stem))
     if unlabelled:
         raise EvaluationInputError(f"no label file for {', '.join(unlabelled)}: draw one (see mask_labels).")
     rows = []
+    methods = [_method_label(method, variant) for variant in variants for method in segmenters]
     for stem, photo_path in photos.items():
-        photo = load_image(photo_path)
-        truth = render_labels(by_stem[stem], size=photo.size)
-        for method, segment in segmenters.items():
-            start = time.perf_counter()
-            found = segment(photo)
-            seconds = time.perf_counter() - start
-            scores = score_movable_mask(found.dynamic_mask, truth, sky=found.sky_mask)
-            rows.append(
-                {
-                    "photo": stem,
-                    "method": method,
-                    "sky IoU": scores.sky_iou,
-                    "water IoU": scores.water_iou,
-                    "land in mask %": _percent(scores.land_in_mask),
-                    "clouds included %": _percent(scores.cloud_included),
-                    "seconds": seconds,
-                }
-            )
-    result = EvaluationResult(command="masks", columns=MASK_COLUMNS, rows=rows + _summary_rows(rows, list(segmenters)))
+        original = load_image(photo_path)
+        original_truth = render_labels(by_stem[stem], size=original.size)
+        for variant in variants:
+            transform = PHOTO_VARIANTS[variant]
+            photo, truth = (original, original_truth) if transform is None else transform(original, original_truth)
+            for method, segment in segmenters.items():
+                start = time.perf_counter()
+                found = segment(photo)
+                seconds = time.perf_counter() - start
+                scores = score_movable_mask(found.dynamic_mask, truth, sky=found.sky_mask)
+                rows.append(
+                    {
+                        "photo": stem,
+                        "method": _method_label(method, variant),
+                        "sky IoU": scores.sky_iou,
+                        "water IoU": scores.water_iou,
+                        "land in mask %": _percent(scores.land_in_mask),
+                        "clouds included %": _percent(scores.cloud_included),
+                        "seconds": seconds,
+                    }
+                )
+    result = EvaluationResult(command="masks", columns=MASK_COLUMNS, rows=rows + _summary_rows(rows, methods))
     result.protocol.update(
         {
             "photos": len(photos),
@@ -253,6 +317,7 @@ def evaluate_masks(
             "land in mask": "share of the labelled land pixels inside the movable mask (lower is better)",
             "clouds included": "share of the labelled cloud pixels inside the movable mask",
             "water IoU": "the movable mask minus the segmenter's sky, against the labelled water",
+            "variants": ", ".join(variants),
         }
     )
     return result
