@@ -223,6 +223,10 @@ def _label_arrays(labels: LabelMasks, change: Callable[[np.ndarray], np.ndarray]
     return LabelMasks(*(change(getattr(labels, field.name)) for field in dataclasses.fields(LabelMasks)))
 
 
+def _original(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
+    return photo, labels
+
+
 def _greyscale(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
     return photo.convert("L").convert("RGB"), labels
 
@@ -248,8 +252,8 @@ def _inner(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMa
     return photo.crop(box), _label_arrays(labels, lambda mask: mask[top : height - top, left : width - left].copy())
 
 
-PHOTO_VARIANTS: dict[str, Callable[[Image.Image, LabelMasks], tuple[Image.Image, LabelMasks]] | None] = {
-    "original": None,
+PHOTO_VARIANTS: dict[str, Callable[[Image.Image, LabelMasks], tuple[Image.Image, LabelMasks]]] = {
+    "original": _original,
     "greyscale": _greyscale,  # colour cues gone
     "mirrored": _mirrored,  # should score as the original: no left-right bias
     "small": _small,  # pixel-sized rules at another scale
@@ -290,8 +294,7 @@ def evaluate_masks(
         original = load_image(photo_path)
         original_truth = render_labels(by_stem[stem], size=original.size)
         for variant in variants:
-            transform = PHOTO_VARIANTS[variant]
-            photo, truth = (original, original_truth) if transform is None else transform(original, original_truth)
+            photo, truth = PHOTO_VARIANTS[variant](original, original_truth)
             for method, segment in segmenters.items():
                 start = time.perf_counter()
                 found = segment(photo)
