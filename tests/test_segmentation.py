@@ -24,7 +24,7 @@ from deeplandscape_hf.animation.segmentation import (
     horizon_from_sky_mask,
     region_segment,
 )
-from deeplandscape_hf.evaluation.mask_labels import render_labels, score_movable_mask
+from deeplandscape_hf.evaluation.mask_labels import LabelMasks, render_labels, score_movable_mask
 
 # A few ADE20K names, out of ADE order, one in CSAIL "synonym, synonym" style.
 ID2LABEL = {0: "wall", 1: "building", 2: "sky", 3: "tree", 4: "water", 5: "sea, ocean", 6: "mountain"}
@@ -749,7 +749,7 @@ def test_grass_seen_close_up_has_no_sky():
     assert "leaves or grass" in (result.uncertainty or "")
 
 
-def _labelled_photo(name: str) -> tuple[Image.Image, object]:
+def _labelled_photo(name: str) -> tuple[Image.Image, LabelMasks]:
     """A photo of the labelled set (examples/ or benchmarks/mask_photos) and its labels at the photo's size."""
     repo = Path(__file__).resolve().parents[1]
     folders = (repo / "examples", repo / "benchmarks" / "mask_photos")
