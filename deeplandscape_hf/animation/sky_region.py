@@ -677,13 +677,16 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     sky_coarse, costs = _coarse_sky(coarse, texture)
     colourless = _colourless(coarse)
     uncertainty = _uncertainty(coarse, sky_coarse, texture, colourless)
+    nothing_moves = uncertainty is not None
     found = find_water(coarse, sky_coarse, texture)
     sky_coarse, water_coarse = found.sky, found.water
-    # Water is told by its colours, those of the sky above it: without colour a grey road or hillside has them. So a
-    # photo without colour keeps its sky and no water; what the water search took out of the sky stays out.
-    sky_only = uncertainty is None and colourless
-    if sky_only:
+    if colourless and not nothing_moves:
+        # Water is told by its colours, those of the sky above it: without colour a grey road or hillside has them.
+        # So the sky moves and the water does not; what the water search took out of the sky stays out.
         water_coarse = np.zeros_like(water_coarse)
+        uncertainty = (
+            "the photo has no colour (black-and-white or toned), so water stays still and grey land may pass for cloud"
+        )
     soft_sky = _refined(sky_coarse, fine)
     sky = soft_sky >= 0.5
     if sky.any():
@@ -694,11 +697,7 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     water = (soft_water >= 0.5) & ~sky
     water &= ~_stalks_in_water(water, fine)
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
-    if sky_only:
-        uncertainty = (
-            "the photo has no colour (black-and-white or toned), so water stays still and grey land may pass for cloud"
-        )
-    elif uncertainty is not None:
+    if nothing_moves:
         confidence *= 0.0
         sky, water = np.zeros_like(sky), np.zeros_like(water)
     size = image.size
