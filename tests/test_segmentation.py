@@ -943,6 +943,30 @@ def test_evaluate_masks_command_scores_the_labelled_examples(capsys):
     assert "(median)" in out and "land in mask" in out
 
 
+def test_photo_variants_move_the_labels_with_the_photo():
+    """Each variant transforms the photo and its labels alike: a sky label over the blue half stays over it."""
+    from deeplandscape_hf.evaluation.mask_labels import PHOTO_VARIANTS
+
+    height, width = 200, 400
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, : width // 4] = (40, 90, 200)  # blue on the left quarter only
+    sky = np.zeros((height, width), bool)
+    sky[:, : width // 4] = True
+    labels = LabelMasks(sky=sky, water=np.zeros_like(sky), cloud=np.zeros_like(sky), scored=np.ones_like(sky))
+    for name, transform in PHOTO_VARIANTS.items():
+        photo, moved = transform(Image.fromarray(image), labels)
+        pixels = np.asarray(photo).astype(int)
+        assert moved.sky.shape == pixels.shape[:2] == moved.scored.shape, name
+        blue = pixels[..., 2] > 100 if name != "greyscale" else pixels[..., 0] > 60
+        assert (blue == moved.sky).mean() >= 0.99, name
+    mirrored = PHOTO_VARIANTS["mirrored"](Image.fromarray(image), labels)[1]
+    assert mirrored.sky[:, -1].all() and not mirrored.sky[:, 0].any()
+    assert PHOTO_VARIANTS["inner"](Image.fromarray(image), labels)[0].size == (336, 156)
+    assert max(PHOTO_VARIANTS["small"](Image.fromarray(image), labels)[0].size) == 320
+    grey = np.asarray(PHOTO_VARIANTS["greyscale"](Image.fromarray(image), labels)[0])
+    assert (grey.max(axis=-1) == grey.min(axis=-1)).all()
+
+
 def test_evaluate_masks_scores_variants_of_each_photo_with_their_labels_moved_alike(capsys):
     """--variants scores each photo also mirrored, in grey, small and cropped to its centre, its labels transformed
     alike. The segmenter has no left-right bias, so the mirrored row scores as the original one; the cropped and the
