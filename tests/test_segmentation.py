@@ -497,6 +497,22 @@ def test_a_road_far_below_the_horizon_stays_still():
     assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0  # the whole road moved without the mirror rule
 
 
+def test_a_field_in_shadow_just_below_the_horizon_is_not_a_lake():
+    """A level, smooth strip of field in the shadow of a storm, in the sky's cool grey, right under a thin band of
+    lit fields: shaped like a lake below its far shore, but far darker than water that mirrors this sky at a grazing
+    angle (a quarter of the sky's brightness; calm far water returns about half or more)."""
+    height, width, horizon, shadow = 180, 320, 100, 108
+    t = (np.arange(height) / height)[:, None, None]
+    storm = np.concatenate([0.25 + 0.35 * t, 0.30 + 0.35 * t, 0.38 + 0.32 * t], axis=-1) * np.ones((1, width, 1))
+    image = storm.copy()
+    image[horizon:shadow] = np.array([0.2, 0.3, 0.15]) + 0.07 * _texture((shadow - horizon, width), seed=8)
+    image[shadow:130] = np.array([0.12, 0.13, 0.15])  # the field in shadow
+    image[130:] = np.array([0.2, 0.3, 0.15]) + 0.07 * _texture((height - 130, width), seed=9)
+    result = region_segment(_to_uint8(image))
+    assert (result.sky_mask[: horizon - 3] >= 0.5).mean() >= 0.95
+    assert (result.dynamic_mask[horizon + 3 :] >= 0.5).mean() == 0
+
+
 def test_a_dark_storm_cloud_in_the_colours_of_the_road_moves():
     """A smooth storm front, dark blue-grey, fills the top left corner; the tarmac road at the bottom has exactly its
     colour. Only where it lies (in one smooth piece with the clear sky) tells them apart. The old costs kept half of
@@ -992,7 +1008,7 @@ def test_evaluate_masks_scores_variants_of_each_photo_with_their_labels_moved_al
 
 def test_offline_segmenter_on_all_labelled_photos(capsys):
     """The whole labelled set (examples and benchmark photos): the offline segmenter keeps its measured level. Floors
-    sit a little under what it scores now (sky IoU median 0.97 and at least 0.75 on 27 of 30, land at most 2 % on 28
+    sit a little under what it scores now (sky IoU median 0.97 and at least 0.75 on 27 of 30, land at most 2 % on 29
     of 31 photos, water IoU at least 0.7 on 7 of the 13 with water), so a change that loses clouds, water, or lets
     land move on several photos fails here."""
     from deeplandscape_hf.cli import main
@@ -1009,12 +1025,12 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     water = [float(cells[4]) for cells in scored.values() if cells[4].strip() != "n/a"]
     assert np.median(sky) >= 0.95
     assert sum(value >= 0.75 for value in sky) >= len(sky) - 3
-    assert sum(value <= 2.0 for value in land) >= len(land) - 3
+    assert sum(value <= 2.0 for value in land) >= len(land) - 2
     assert sum(value >= 0.7 for value in water) >= 6  # 7 of 13 now: seas, pools, and lakes found by their mirror images
     assert float(scored["mountains_overcast_01"][5]) <= 1.0  # a hazy ridge behind its skyline stays still
     assert float(scored["colosseum_clouds_01"][3]) >= 0.95  # sky beside a wall is sky, not water
     assert float(scored["hills_sunset_01"][6]) >= 90.0  # clouds lit cream by a low sun are clouds (46 % without that)
-    assert float(scored["storm_plain_01"][5]) <= 10.0  # a road far below the horizon mirrors nothing (24 % without)
+    assert float(scored["storm_plain_01"][5]) <= 2.0  # a road mirrors nothing, a field in shadow is too dark (24 %, 6.7 %)
     assert float(scored["storm_plain_01"][3]) >= 0.95  # a storm front in the road's colours is sky (0.90 before)
     assert float(scored["lake_reeds_dusk_01"][5]) <= 20.0  # reeds standing in the lake stay still (62 % without)
 

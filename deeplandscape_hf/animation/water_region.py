@@ -61,6 +61,8 @@ SEA_LINE_MEDIAN_ROWS = 9  # lines thinner than half this many rows (wires) are n
 MIRROR_BLUR_PX = 1.5  # both sides are blurred this much before comparing: ripples and JPEG blocks are not shapes
 MIRROR_CHROMA_TOLERANCE = 0.04  # L1 chromaticity difference allowed between a pixel and its mirror image ...
 MIRROR_DARKENING = (0.3, 1.15)  # ... and the range of its brightness over the mirror image's (water darkens)
+FAR_WATER_ROWS = 0.03  # the far edge of a water surface: its top rows, this fraction of the height in each column ...
+FAR_WATER_MIN_REFLECTANCE = 0.45  # ... are at least this share of the sky's brightness near the horizon
 SKY_NEAR_HORIZON = 0.1  # a water surface is no brighter than the sky this fraction of the height above the land
 MIRROR_MIN_BRIGHTNESS = 0.06  # mean RGB below which colours are too dark to compare
 MIRROR_WINDOW_PX = 7  # shapes are compared over windows this wide ...
@@ -145,21 +147,26 @@ def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> 
         # The sea's colours are the sky's above the line (the sky search may have taken a beach or a snowfield too).
         above = sky & (_rows(height) <= row)
         sea_coloured = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, above)
-        is_sea = sea_coloured[sea].mean() >= 0.7 and _darker_than_its_sky(
+        is_sea = sea_coloured[sea].mean() >= 0.7 and _lit_like_water(
             rgb, sea, above & (_rows(height) >= row - SEA_LINE_CONTEXT_ROWS)
         )
         best_row, best_share, best_is_sea = row + 1, share, is_sea
     return best_row, best_is_sea
 
 
-def _darker_than_its_sky(rgb: np.ndarray, surface: np.ndarray, sky_near: np.ndarray) -> bool:
-    """Water mirrors the sky, darkened: a surface brighter than the sky near the horizon (a snowfield, sand, a pale
-    plaza in the sun) is not water. Median mean-RGB brightness of ``surface`` against that of ``sky_near``."""
+def _lit_like_water(rgb: np.ndarray, surface: np.ndarray, sky_near: np.ndarray) -> bool:
+    """Water mirrors the sky, darkened, and its far edge mirrors most of it: light that grazes a calm surface is
+    largely reflected. So the top rows of a water surface are at least FAR_WATER_MIN_REFLECTANCE of the sky near the
+    horizon (a strip of field or road in shadow is darker), and the surface as a whole is no brighter than that sky
+    (a snowfield, sand or a pale plaza in the sun is). Median mean-RGB brightness of ``surface`` against that of
+    ``sky_near``."""
     if not sky_near.any():
         return True
-    return float(np.median(rgb[surface].mean(axis=-1))) <= MIRROR_DARKENING[1] * float(
-        np.median(rgb[sky_near].mean(axis=-1))
-    )
+    sky_light = float(np.median(rgb[sky_near].mean(axis=-1)))
+    far_rows = surface & (np.cumsum(surface, axis=0) <= max(2, round(FAR_WATER_ROWS * surface.shape[0])))
+    far_light = float(np.median(rgb[far_rows].mean(axis=-1)))
+    light = float(np.median(rgb[surface].mean(axis=-1)))
+    return far_light >= FAR_WATER_MIN_REFLECTANCE * sky_light and light <= MIRROR_DARKENING[1] * sky_light
 
 
 def _above_horizon(sky: np.ndarray) -> np.ndarray:
@@ -278,7 +285,7 @@ def _level_surfaces(
             mirrored = _mirrors(smooth, top, shapes_only=True, max_depth=reach)[top : top + reach]
             level = mirrored.mean() >= DEEP_MIRROR_SHARE
         sky_above = sky & (_rows(height) >= border[None, :] - SKY_NEAR_HORIZON * height) & region.any(axis=0)
-        if near_horizon and level and _darker_than_its_sky(rgb, region, sky_above):
+        if near_horizon and level and _lit_like_water(rgb, region, sky_above):
             water |= _with_small_holes_filled(region)
             waterline = top if waterline is None else min(waterline, top)
     return water, waterline
