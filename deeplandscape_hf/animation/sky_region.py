@@ -6,7 +6,8 @@ sky). So the sky is found as a per-column border, the row in each column above w
 separate sky colours above from land colours below (the classical sky-region formulation), in these steps:
 
 1. Costs, on a small copy: per pixel, how much more it looks like land than like sky. The sky's colours are those
-   of the clear sky at the top of the photo (and of the sky joined to it without any edge), plus every colour a
+   of the clear sky at the top of the photo, above any ridge that reaches in there (and of the sky joined to it
+   without any edge), plus every colour a
    cloud in that sky can have: its hues mixed with grey, at any brightness but far darker than the sky. The land's
    colours are those of the rough pixels below the border, mixed with "any colour" (unknown colours lean to land).
    Texture adds cost: the sky is smooth at this scale, foliage and rock are not.
@@ -53,7 +54,9 @@ SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sk
 FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from yellow-green to green ...
 FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
 FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
-ROUGH_TOP_TEXTURE = 0.08  # in a photo without colour, top rows this rough (median texture) are not sky
+LAND_TEXTURE = 0.08  # texture (`_texture`) of land seen against the sky: forests 0.15, a rock face 0.085 (the roughest
+# cloudy sky measured 0.044). Below a skyline in the top band, and across the top rows of a photo without colour
+SKYLINE_SIDE_ROWS = 3  # a skyline's two sides are compared over this many rows (at the coarse size)
 COLOURLESS_SPREAD = 0.01  # L1 chromaticity by which 90 % of a black-and-white or toned photo's pixels keep to the
 # usual colour of their brightness (0 in black and white, 0.0009 in sepia, 0.028 in the greyest colour photo seen)
 CLOUD_DARKER_BY = 0.15  # clouds are at most this much darker (mean RGB) than the darkest tenth of the clear sky ...
@@ -226,6 +229,28 @@ def _smoothly_connected(magnitude: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return np.isin(regions, reached[reached > 0])
 
 
+def _seed_rows(rgb: np.ndarray, magnitude: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """Per column, how many top rows show the clear sky's colours: the top band (SEED_BAND of the height), down to
+    the first skyline in it. A ridge or a roof that reaches into the band would otherwise lend the sky model its
+    colours, and through them the whole mountain would move. A skyline is a sharp edge (SHARP_EDGE) between smooth
+    pixels above it and darker ones as rough as land below it; under a cloud's edge lies smooth sky or cloud."""
+    height = rgb.shape[0]
+    band = max(1, round(SEED_BAND * height))
+    reach = SKYLINE_SIDE_ROWS
+    luma = np.pad(_luma(rgb), ((reach, reach), (0, 0)), mode="edge")
+    roughness = np.pad(texture, ((reach, reach), (0, 0)), mode="edge")
+    skylines = np.zeros((band, rgb.shape[1]), bool)
+    for row in range(band):  # rows row - reach .. row - 1 lie above, row + 1 .. row + reach below (padded: + reach)
+        above, below = slice(row, row + reach), slice(row + reach + 1, row + 2 * reach + 1)
+        skylines[row] = (
+            (magnitude[row] > SHARP_EDGE)
+            & (roughness[above].mean(axis=0) <= SMOOTH_TEXTURE)
+            & (roughness[below].mean(axis=0) > LAND_TEXTURE)
+            & (luma[below].mean(axis=0) < luma[above].mean(axis=0))
+        )
+    return np.where(skylines.any(axis=0), skylines.argmax(axis=0), band)
+
+
 def _may_be_sky(rgb: np.ndarray) -> np.ndarray:
     """(H, W) False where a colour is foliage: a saturated green or yellow-green, which no sky has (a hazy sky over
     tea gardens is greenish but nearly grey). The top of a photo of grass, leaves or a forest is not a clear sky."""
@@ -248,7 +273,7 @@ def _sky_costs(
     """
     height = rgb.shape[0]
     roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
-    top = np.arange(height)[:, None] < np.minimum(border, max(1, round(SEED_BAND * height)))[None, :]
+    top = np.arange(height)[:, None] < np.minimum(border, _seed_rows(rgb, magnitude, texture))[None, :]
     clear_sky = (top | _smoothly_connected(magnitude, top)) * (1.0 - roughness) * _may_be_sky(rgb)
     clouds = _cloud_prior(rgb[clear_sky > 0.5])
     sky_model = _histogram(bins, clear_sky, prior=clouds)
@@ -591,7 +616,7 @@ def _uncertainty(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, colourle
     # Without colour, leaves are not green: a forest's top is told by its roughness instead (trunks against bright
     # gaps: a median of 0.15, where the roughest cloudy sky measured has 0.044). A dense mackerel sky can be as rough
     # (0.2 in a synthetic one), so in colour the leaves alone decide.
-    if colourless and float(np.median(texture[:top_rows])) >= ROUGH_TOP_TEXTURE:
+    if colourless and float(np.median(texture[:top_rows])) >= LAND_TEXTURE:
         return "the top of the photo is rough throughout (trunks, branches, rock or a dense pattern) and has no colour"
     if not sky.any():
         return "no region of the photo looks like sky"
