@@ -7,9 +7,9 @@ separate sky colours above from land colours below (the classical sky-region for
 
 1. Costs, on a small copy: per pixel, how much more it looks like land than like sky. The sky's colours are those
    of the clear sky at the top of the photo, above any ridge that reaches in there (and of the sky joined to it
-   without any edge), plus every colour a
-   cloud in that sky can have: its hues mixed with grey, at any brightness but far darker than the sky. The land's
-   colours are those of the rough pixels below the border, mixed with "any colour" (unknown colours lean to land).
+   without any edge), plus every colour a cloud in that sky can have: its hues mixed with grey, at any brightness
+   but far darker than the sky. The land's colours are those of the rough pixels below the border, mixed with "any
+   colour" (unknown colours lean to land).
    Texture adds cost: the sky is smooth at this scale, foliage and rock are not.
 2. The border: dynamic programming over the columns finds the cheapest border, with a cost per row of jump between
    neighbouring columns (capped: towers have vertical sides) and a reward for lying on a strong vertical gradient.
