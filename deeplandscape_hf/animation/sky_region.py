@@ -44,7 +44,7 @@ from .water_region import find_water
 __all__ = ["SkyRegions", "find_sky_regions"]
 
 COARSE_SIDE_PX = 256  # the border search runs on a copy this long: texture is measured at a known scale, and it is fast
-FINE_SIDE_PX = 768  # the refinement and the object cuts run at most at this size
+FINE_SIDE_PX = 768  # the refinement and the object cuts run at this size (larger photos shrunk, smaller enlarged)
 HISTOGRAM_BINS = 16  # per RGB channel
 REFIT_ROUNDS = 3  # border searches, each with the land model refitted to the border before
 JUMP_COST = 0.35  # per row of border jump between neighbouring columns (in units of one pixel's colour cost)
@@ -90,7 +90,7 @@ STALK_REACH_PX = 2  # a stalk in water is darker than the water this many pixels
 STALK_STEP = 0.03  # ... by this much (luma) ...
 STALK_RUN_PX = 7  # ... over an upright run this long; where such strokes cover ...
 STALK_DENSITY = 0.06  # ... this share of a window ...
-STALK_WINDOW_PX = 21  # ... this wide ...
+STALK_WINDOW_PX = 31  # ... this wide ...
 STALK_MIN_COUNT = 8  # ... and this many stand together, they are a reed bed
 SKYLINE_REACH_PX = 6  # a skyline's two sides are compared over this many pixels (at the fine size) either side
 FRAME_MAX_SHARE = 0.25  # a frame around the photo takes at most this share of the height (or width) on each side ...
@@ -123,11 +123,12 @@ class SkyRegions:
 # Features
 
 
-def _resized(image: Image.Image, long_side: int) -> np.ndarray:
+def _resized(image: Image.Image, long_side: int, enlarge: bool = False) -> np.ndarray:
+    """``image`` as RGB floats, shrunk to ``long_side`` if longer (and, with ``enlarge``, enlarged if shorter)."""
     scale = long_side / max(image.size)
-    if scale < 1:
+    if scale < 1 or (enlarge and scale > 1):
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
+        image = image.resize(size, Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.BICUBIC)
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
@@ -695,7 +696,10 @@ def _inside_frame(image: Image.Image) -> tuple[slice, slice]:
 
 def _find_sky_regions(image: Image.Image) -> SkyRegions:
     """`find_sky_regions` on a photo without a frame."""
-    fine = _resized(image, FINE_SIDE_PX)
+    # A small photo is enlarged: the finer rules count pixels (an object's width, a reed's stroke, an edge's
+    # sharpness per pixel), so they must see every photo at one scale. Found in a 320 px copy, a kite flew with the
+    # sky and reeds drifted with the lake.
+    fine = _resized(image, FINE_SIDE_PX, enlarge=True)
     fine_image = Image.fromarray((fine * 255).round().astype(np.uint8))
     coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
     texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
