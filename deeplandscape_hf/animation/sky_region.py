@@ -54,8 +54,8 @@ SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sk
 FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from yellow-green to green ...
 FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
 FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
-LAND_TEXTURE = 0.08  # texture (`_texture`) of land seen against the sky: forests 0.15, a rock face 0.085 (the roughest
-# cloudy sky measured 0.044). Below a skyline in the top band, and across the top rows of a photo without colour
+LAND_TEXTURE = 0.08  # `_texture` this rough is land, below a skyline in the top band or across the top rows of a
+# photo without colour: forests measure 0.15, a rock face 0.085, the roughest cloudy sky 0.044
 SKYLINE_SIDE_ROWS = 3  # a skyline's two sides are compared over this many rows (at the coarse size)
 COLOURLESS_SPREAD = 0.01  # L1 chromaticity by which 90 % of a black-and-white or toned photo's pixels keep to the
 # usual colour of their brightness (0 in black and white, 0.0009 in sepia, 0.028 in the greyest colour photo seen)
