@@ -86,6 +86,7 @@ CLOUD_MAX_SATURATION = 0.2  # a piece this unsaturated (HSV) or less may be a cl
 OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by this much in some RGB channel
 OBJECT_MIN_ASPECT = 4.0  # a thin piece in the sky's hues is a cable or a mast only if this much longer than wide
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
+CHAIN_MAX_RATIO = 4.0  # a chain of sharp edges goes with the objects it touches unless this many times their size
 STALK_REACH_PX = 2  # a stalk in water is darker than the water this many pixels (at the fine size) either side ...
 STALK_STEP = 0.03  # ... by this much (luma) ...
 STALK_RUN_PX = 7  # ... over an upright run this long; where such strokes cover ...
@@ -438,7 +439,8 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     # not a kite or a sign.
     colour = np.stack([_piece_means(fine_rgb[..., channel], pieces, sizes) for channel in range(3)], axis=-1)
     greyish = (colour.max(axis=1) - colour.min(axis=1)) <= CLOUD_MAX_SATURATION * np.maximum(colour.max(axis=1), 1e-6)
-    sky_hued = _piece_means(_upsampled(sky_costs, sky.shape), pieces, sizes) < 0
+    fine_costs = _upsampled(sky_costs, sky.shape)
+    sky_hued = _piece_means(fine_costs, pieces, sizes) < 0
     cloud_coloured = greyish | sky_hued
     candidate = thin | ((sizes <= OBJECT_MAX_FRACTION * sky.size) & ~cloud_coloured)
     candidate[0] = False
@@ -446,7 +448,7 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     step = _piece_means(np.abs(fine_rgb - around).max(axis=2), pieces, sizes)
     # A thin piece between sharp edges is most likely a cable or a mast: a smaller colour step gives it away.
     stands_out = candidate & (step > np.where(thin, 0.5, 1.0) * OBJECT_COLOUR_STEP)
-    edge_chains, _ = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
+    edge_chains, chain_count = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
     # But the crisp edges of a cumulus cut the blue between its puffs into thin pieces too. Those are in the sky's
     # hues, not long straight bands (as cables and masts are), and away from anything that is not sky: the land,
     # edges that run into it (a wall's windows), and objects of other colours (the blue panel of a kite).
@@ -458,7 +460,35 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     cloud_texture = thin & sky_hued & ~_long_and_straight(pieces, count, widths)
     cloud_texture &= _piece_means(beside_things.astype(np.float32), pieces, sizes) == 0
     objects = (stands_out & ~cloud_texture)[pieces]
-    return objects | np.isin(edge_chains, _touching(edge_chains, objects | ~sky))
+    # A cloud's outline is sky-coloured and winds; the edges of a cable run straight.
+    chain_sizes = np.bincount(edge_chains.ravel(), minlength=chain_count + 1)
+    chain_widths = np.asarray(
+        ndimage.maximum(ndimage.distance_transform_edt(edge_chains > 0), edge_chains, index=np.arange(chain_count + 1))
+    )
+    cloud_chains = _piece_means(fine_costs, edge_chains, chain_sizes) < 0
+    cloud_chains &= ~_long_and_straight(edge_chains, chain_count, chain_widths)
+    return objects | _outlines(edge_chains, objects, ~sky, cloud_chains)
+
+
+def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, cloud_coloured: np.ndarray) -> np.ndarray:
+    """The chains of sharp edges that go with ``objects`` or ``land``: every chain touching the land, and each chain
+    touching objects, unless it is sky-coloured on the whole (``cloud_coloured``, per chain label) and more than
+    CHAIN_MAX_RATIO times their size. The outline of a kite or a cable goes with it, but the long crisp outline of a
+    cloud does not go with a speck on it that looked like an object (in a small photo, enlarged, the outlines of a
+    cumulus stayed still while its inside moved)."""
+    touching_land = np.zeros(len(cloud_coloured), bool)
+    touching_land[_touching(chains, land)] = True
+    pieces, _ = ndimage.label(objects)
+    beside = ndimage.binary_dilation(pieces > 0, structure=np.ones((3, 3), bool)) & (chains > 0)
+    near = ndimage.grey_dilation(pieces, size=(3, 3))[beside]  # an object piece next to each such chain pixel
+    pairs = np.unique(np.stack([chains[beside], near]), axis=1)
+    pairs = pairs[:, pairs[1] > 0]
+    object_area = np.bincount(pairs[0], weights=np.bincount(pieces.ravel())[pairs[1]], minlength=len(touching_land))
+    chain_area = np.bincount(chains.ravel(), minlength=len(touching_land))
+    cloud_outline = cloud_coloured & (chain_area > CHAIN_MAX_RATIO * object_area)
+    outlines = touching_land | ((object_area > 0) & ~cloud_outline)
+    outlines[0] = False
+    return outlines[chains]
 
 
 def _touching(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
