@@ -1057,6 +1057,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     assert float(scored["mountains_overcast_01"][5]) <= 1.0  # a hazy ridge behind its skyline stays still
     assert float(scored["colosseum_clouds_01"][3]) >= 0.95  # sky beside a wall is sky, not water
     assert float(scored["hills_sunset_01"][6]) >= 90.0  # clouds lit cream by a low sun are clouds (46 % without that)
+    assert float(scored["castle_hills_01"][6]) >= 90.0  # a crisp cumulus's outline moves with it (63 % before)
     assert float(scored["storm_plain_01"][5]) <= 2.0  # no mirror image, too dark for water (24 %, 6.7 %)
     assert float(scored["storm_plain_01"][3]) >= 0.95  # a storm front in the road's colours is sky (0.90 before)
     assert float(scored["lake_reeds_dusk_01"][5]) <= 20.0  # reeds standing in the lake stay still (62 % without)
