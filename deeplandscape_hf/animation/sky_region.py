@@ -460,32 +460,35 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     cloud_texture = thin & sky_hued & ~_long_and_straight(pieces, count, widths)
     cloud_texture &= _piece_means(beside_things.astype(np.float32), pieces, sizes) == 0
     objects = (stands_out & ~cloud_texture)[pieces]
-    # A cloud's outline is sky-coloured and winds; the edges of a cable run straight.
     chain_sizes = np.bincount(edge_chains.ravel(), minlength=chain_count + 1)
-    chain_widths = np.asarray(
-        ndimage.maximum(ndimage.distance_transform_edt(edge_chains > 0), edge_chains, index=np.arange(chain_count + 1))
-    )
-    cloud_chains = _piece_means(fine_costs, edge_chains, chain_sizes) < 0
-    cloud_chains &= ~_long_and_straight(edge_chains, chain_count, chain_widths)
-    return objects | _outlines(edge_chains, objects, ~sky, cloud_chains)
+    sky_coloured_chains = _piece_means(fine_costs, edge_chains, chain_sizes) < 0
+    return objects | _outlines(edge_chains, objects, ~sky, sky_coloured_chains)
 
 
-def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, cloud_coloured: np.ndarray) -> np.ndarray:
+def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_coloured: np.ndarray) -> np.ndarray:
     """The chains of sharp edges that go with ``objects`` or ``land``: every chain touching the land, and each chain
-    touching objects, unless it is sky-coloured on the whole (``cloud_coloured``, per chain label) and more than
-    CHAIN_MAX_RATIO times their size. The outline of a kite or a cable goes with it, but the long crisp outline of a
-    cloud does not go with a speck on it that looked like an object (in a small photo, enlarged, the outlines of a
-    cumulus stayed still while its inside moved)."""
-    touching_land = np.zeros(len(cloud_coloured), bool)
+    touching objects, unless it is a cloud's outline: sky-coloured on the whole (``sky_coloured``, per chain label),
+    more than CHAIN_MAX_RATIO times the objects' size, and winding (the edges of a cable run straight). The outline
+    of a kite or a cable goes with it, but the long crisp outline of a cloud does not go with a speck on it that
+    looked like an object (in a small photo, enlarged, the outlines of a cumulus stayed still while its inside
+    moved)."""
+    touching_land = np.zeros(len(sky_coloured), bool)
     touching_land[_touching(chains, land)] = True
     pieces, _ = ndimage.label(objects)
     beside = ndimage.binary_dilation(pieces > 0, structure=np.ones((3, 3), bool)) & (chains > 0)
     near = ndimage.grey_dilation(pieces, size=(3, 3))[beside]  # an object piece next to each such chain pixel
     pairs = np.unique(np.stack([chains[beside], near]), axis=1)
     pairs = pairs[:, pairs[1] > 0]
-    object_area = np.bincount(pairs[0], weights=np.bincount(pieces.ravel())[pairs[1]], minlength=len(touching_land))
-    chain_area = np.bincount(chains.ravel(), minlength=len(touching_land))
-    cloud_outline = cloud_coloured & (chain_area > CHAIN_MAX_RATIO * object_area)
+    object_area = np.bincount(pairs[0], weights=np.bincount(pieces.ravel())[pairs[1]], minlength=len(sky_coloured))
+    chain_area = np.bincount(chains.ravel(), minlength=len(sky_coloured))
+    cloud_outline = sky_coloured & (object_area > 0) & (chain_area > CHAIN_MAX_RATIO * object_area)
+    candidates = np.flatnonzero(cloud_outline)
+    if candidates.size:  # the straightness test only for these: it looks at each chain in turn
+        renumbered = np.zeros(len(sky_coloured), np.int64)
+        renumbered[candidates] = np.arange(1, candidates.size + 1)
+        subset = renumbered[chains]
+        widths = ndimage.maximum(ndimage.distance_transform_edt(subset > 0), subset, np.arange(candidates.size + 1))
+        cloud_outline[candidates] = ~_long_and_straight(subset, candidates.size, np.asarray(widths))[1:]
     outlines = touching_land | ((object_area > 0) & ~cloud_outline)
     outlines[0] = False
     return outlines[chains]
