@@ -87,6 +87,7 @@ OBJECT_COLOUR_STEP = 0.08  # an object's mean colour differs from the sky's by t
 OBJECT_MIN_ASPECT = 4.0  # a thin piece in the sky's hues is a cable or a mast only if this much longer than wide
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
 CHAIN_MAX_RATIO = 4.0  # a chain of sharp edges goes with the objects it touches unless this many times their size
+CLOUD_OUTLINE_MIN_SHARE = 0.005  # ... and, in sky colours, winding and at least this share of the image: a cloud's rim
 STALK_REACH_PX = 2  # a stalk in water is darker than the water this many pixels (at the fine size) either side ...
 STALK_STEP = 0.03  # ... by this much (luma) ...
 STALK_RUN_PX = 7  # ... over an upright run this long; where such strokes cover ...
@@ -468,7 +469,8 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
 def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_coloured: np.ndarray) -> np.ndarray:
     """The chains of sharp edges that go with ``objects`` or ``land``: every chain touching the land, and each chain
     touching objects, unless it is a cloud's outline: sky-coloured on the whole (``sky_coloured``, per chain label),
-    more than CHAIN_MAX_RATIO times the objects' size, and winding (the edges of a cable run straight). The outline
+    more than CHAIN_MAX_RATIO times the objects' size, long (CLOUD_OUTLINE_MIN_SHARE of the image: a bird is smaller)
+    and winding (the edges of a cable run straight). The outline
     of a kite or a cable goes with it, but the long crisp outline of a cloud does not go with a speck on it that
     looked like an object (in a small photo, enlarged, the outlines of a cumulus stayed still while its inside
     moved)."""
@@ -482,6 +484,7 @@ def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_col
     object_area = np.bincount(pairs[0], weights=np.bincount(pieces.ravel())[pairs[1]], minlength=len(sky_coloured))
     chain_area = np.bincount(chains.ravel(), minlength=len(sky_coloured))
     cloud_outline = sky_coloured & (object_area > 0) & (chain_area > CHAIN_MAX_RATIO * object_area)
+    cloud_outline &= chain_area >= CLOUD_OUTLINE_MIN_SHARE * chains.size  # a bird's outline is shorter
     candidates = np.flatnonzero(cloud_outline)
     if candidates.size:  # the straightness test only for these: it looks at each chain in turn
         renumbered = np.zeros(len(sky_coloured), np.int64)
