@@ -470,10 +470,9 @@ def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_col
     """The chains of sharp edges that go with ``objects`` or ``land``: every chain touching the land, and each chain
     touching objects, unless it is a cloud's outline: sky-coloured on the whole (``sky_coloured``, per chain label),
     more than CHAIN_MAX_RATIO times the objects' size, long (CLOUD_OUTLINE_MIN_SHARE of the image: a bird is smaller)
-    and winding (the edges of a cable run straight). The outline
-    of a kite or a cable goes with it, but the long crisp outline of a cloud does not go with a speck on it that
-    looked like an object (in a small photo, enlarged, the outlines of a cumulus stayed still while its inside
-    moved)."""
+    and winding (the edges of a cable run straight). The outline of a kite or a cable goes with it, but the long
+    crisp outline of a cloud does not go with a speck on it that looked like an object (in a small photo, enlarged,
+    the outlines of a cumulus stayed still while its inside moved)."""
     touching_land = np.zeros(len(sky_coloured), bool)
     touching_land[_touching(chains, land)] = True
     pieces, _ = ndimage.label(objects)
@@ -484,7 +483,7 @@ def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_col
     object_area = np.bincount(pairs[0], weights=np.bincount(pieces.ravel())[pairs[1]], minlength=len(sky_coloured))
     chain_area = np.bincount(chains.ravel(), minlength=len(sky_coloured))
     cloud_outline = sky_coloured & (object_area > 0) & (chain_area > CHAIN_MAX_RATIO * object_area)
-    cloud_outline &= chain_area >= CLOUD_OUTLINE_MIN_SHARE * chains.size  # a bird's outline is shorter
+    cloud_outline &= chain_area >= CLOUD_OUTLINE_MIN_SHARE * chains.size
     candidates = np.flatnonzero(cloud_outline)
     if candidates.size:  # the straightness test only for these: it looks at each chain in turn
         renumbered = np.zeros(len(sky_coloured), np.int64)
