@@ -989,7 +989,6 @@ def test_evaluate_masks_command_scores_the_labelled_examples(capsys):
 
 def test_photo_variants_move_the_labels_with_the_photo():
     """Each variant transforms the photo and its labels alike: a sky label over the blue half stays over it."""
-
     height, width = 200, 400
     image = np.zeros((height, width, 3), np.uint8)
     image[:, : width // 4] = (40, 90, 200)  # blue on the left quarter only
