@@ -264,19 +264,24 @@ def _may_be_sky(rgb: np.ndarray) -> np.ndarray:
 
 
 def _sky_costs(
-    rgb: np.ndarray, bins: np.ndarray, texture: np.ndarray, magnitude: np.ndarray, border: np.ndarray
+    rgb: np.ndarray,
+    bins: np.ndarray,
+    texture: np.ndarray,
+    magnitude: np.ndarray,
+    border: np.ndarray,
+    seed_rows: np.ndarray,
 ) -> np.ndarray:
     """Per pixel, the cost of calling it sky minus the cost of calling it ground (negative = sky-like).
 
-    The sky model is what the clear sky at the top of the columns looks like, plus every colour a cloud in that sky
-    can have (`_cloud_prior`); it is not refitted to the pixels the border encloses, so a hazy mountain once taken
-    for sky cannot teach the model to keep it. The ground model is broad (any colour may be land) plus the colours of
-    the rough pixels below the current border. Rough pixels also cost more as sky, and the clear sky's own smooth
-    pieces less.
+    The sky model is what the clear sky at the top of the columns looks like (``seed_rows`` per column,
+    `_seed_rows`), plus every colour a cloud in that sky can have (`_cloud_prior`); it is not refitted to the pixels
+    the border encloses, so a hazy mountain once taken for sky cannot teach the model to keep it. The ground model
+    is broad (any colour may be land) plus the colours of the rough pixels below the current border. Rough pixels
+    also cost more as sky, and the clear sky's own smooth pieces less.
     """
     height = rgb.shape[0]
     roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
-    top = np.arange(height)[:, None] < np.minimum(border, _seed_rows(rgb, magnitude, texture))[None, :]
+    top = np.arange(height)[:, None] < np.minimum(border, seed_rows)[None, :]
     clear_sky = (top | _smoothly_connected(magnitude, top)) * (1.0 - roughness) * _may_be_sky(rgb)
     clouds = _cloud_prior(rgb[clear_sky > 0.5])
     sky_model = _histogram(bins, clear_sky, prior=clouds)
@@ -339,11 +344,12 @@ def _coarse_sky(rgb: np.ndarray, texture: np.ndarray) -> tuple[np.ndarray, np.nd
     """(sky mask, per-pixel sky cost) at the coarse size; ``texture``: `_texture` at this size and the next."""
     magnitude, vertical = _gradient(rgb)
     bins = _bins(rgb)
+    seed_rows = _seed_rows(rgb, magnitude, texture)
     border = np.full(rgb.shape[1], rgb.shape[0])  # first pass: no land colours known, any colour may be land
-    costs = _sky_costs(rgb, bins, texture, magnitude, border)
+    costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows)
     for _ in range(REFIT_ROUNDS):
         border = np.minimum(_best_border(costs, vertical), _first_land_band(costs))
-        costs = _sky_costs(rgb, bins, texture, magnitude, border)
+        costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows)
     return ~_below(border, rgb.shape[0]), costs
 
 
