@@ -24,7 +24,14 @@ from deeplandscape_hf.animation.segmentation import (
     horizon_from_sky_mask,
     region_segment,
 )
-from deeplandscape_hf.evaluation.mask_labels import PHOTO_VARIANTS, LabelMasks, render_labels, score_movable_mask
+from deeplandscape_hf.animation.sky_region import _shaded_earth
+from deeplandscape_hf.evaluation.mask_labels import (
+    PHOTO_VARIANTS,
+    LabelMasks,
+    label_files,
+    render_labels,
+    score_movable_mask,
+)
 
 # A few ADE20K names, out of ADE order, one in CSAIL "synonym, synonym" style.
 ID2LABEL = {0: "wall", 1: "building", 2: "sky", 3: "tree", 4: "water", 5: "sea, ocean", 6: "mountain"}
@@ -789,6 +796,31 @@ def test_a_rock_ridge_reaching_into_the_top_rows_stays_still():
     scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
     assert scores.land_in_mask <= 0.02
     assert scores.sky_iou >= 0.9
+
+
+def test_no_labelled_sky_has_the_colours_of_shaded_earth():
+    """Dark, saturated orange to olive (grass in its own shade, soil, bark) is no sky colour: not one labelled sky
+    pixel of the set has it (sunset clouds included), while a third of a backlit meadow's land does."""
+    repo = Path(__file__).resolve().parents[1]
+    meadow_share = None
+    for name, label_path in label_files(repo / "benchmarks" / "mask_labels").items():
+        photo = _labelled_photo(Path(name).stem)[0]
+        photo.thumbnail((384, 384))
+        labels = render_labels(label_path, photo.size)
+        earth = _shaded_earth(np.asarray(photo, dtype=np.float32) / 255.0)
+        assert not earth[labels.sky & labels.scored].any(), name
+        if name.startswith("meadow_dandelions"):
+            meadow_share = float(earth[labels.land & labels.scored].mean())
+    assert meadow_share is not None and meadow_share >= 0.3
+
+
+def test_shaded_grass_joined_to_a_glare_does_not_teach_the_sky_model():
+    """meadow_dandelions_01 cropped to its centre: the top rows are a glare, and the blurred meadow below is joined
+    to them without an edge, so its colours taught the sky model and 78 % of the land moved. Shaded grass is no sky
+    colour now; the white seed heads under the glare still pass for cloud (36 %)."""
+    photo, labels = PHOTO_VARIANTS["inner"](*_labelled_photo("meadow_dandelions_01"))
+    result = region_segment(photo)
+    assert score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask).land_in_mask <= 0.4
 
 
 def test_a_kite_in_a_small_copy_of_the_photo_stays_still():

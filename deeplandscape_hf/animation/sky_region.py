@@ -54,6 +54,9 @@ SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sk
 FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from yellow-green to green ...
 FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
 FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
+SHADED_EARTH_HUES = (30.0, 65.0)  # dark and saturated orange to olive (grass and leaves in shade, soil, bark) ...
+SHADED_EARTH_MIN_SATURATION = 0.5  # ... at least this saturated ...
+SHADED_EARTH_MAX_VALUE = 0.45  # ... and this dark (HSV value) is no sky's colour either
 LAND_TEXTURE = 0.08  # `_texture` this rough is land, below a skyline in the top band or across the top rows of a
 # photo without colour: forests measure 0.15, a rock face 0.085, the roughest cloudy sky 0.044
 SKYLINE_SIDE_ROWS = 3  # a skyline's two sides are compared over this many rows (at the coarse size)
@@ -254,13 +257,34 @@ def _seed_rows(rgb: np.ndarray, magnitude: np.ndarray, texture: np.ndarray) -> n
     return np.where(skylines.any(axis=0), skylines.argmax(axis=0), band)
 
 
-def _may_be_sky(rgb: np.ndarray) -> np.ndarray:
-    """(H, W) False where a colour is foliage: a saturated green or yellow-green, which no sky has (a hazy sky over
-    tea gardens is greenish but nearly grey). The top of a photo of grass, leaves or a forest is not a clear sky."""
+def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hue in degrees, saturation, value) of an (H, W, 3) RGB image in [0, 1]."""
     value = rgb.max(axis=-1)
     saturation = (value - rgb.min(axis=-1)) / np.maximum(value, 1e-6)
     hue = np.asarray(Image.fromarray((rgb * 255).round().astype(np.uint8)).convert("HSV"))[..., 0] * (360 / 255)
-    return ~((hue >= FOLIAGE_HUES[0]) & (hue <= FOLIAGE_HUES[1]) & (saturation >= FOLIAGE_MIN_SATURATION))
+    return hue, saturation, value
+
+
+def _shaded_earth(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) True on a dark, saturated orange to olive: backlit grass in its own shade, soil, bark. A sky that dark
+    is blue or grey, and a sunset's dark clouds are redder or greyer: no labelled sky has a pixel of it."""
+    hue, saturation, value = _hsv(rgb)
+    return (
+        (hue >= SHADED_EARTH_HUES[0])
+        & (hue <= SHADED_EARTH_HUES[1])
+        & (saturation >= SHADED_EARTH_MIN_SATURATION)
+        & (value <= SHADED_EARTH_MAX_VALUE)
+    )
+
+
+def _may_be_sky(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) False where a colour is foliage, a saturated green or yellow-green that no sky has (a hazy sky over
+    tea gardens is greenish but nearly grey), or shaded earth (`_shaded_earth`). The top of a photo of grass, leaves
+    or a forest is not a clear sky, and such colours do not teach the sky model even where they are smoothly joined
+    to the top (a blurred meadow under a glare)."""
+    hue, saturation, _ = _hsv(rgb)
+    foliage = (hue >= FOLIAGE_HUES[0]) & (hue <= FOLIAGE_HUES[1]) & (saturation >= FOLIAGE_MIN_SATURATION)
+    return ~(foliage | _shaded_earth(rgb))
 
 
 def _sky_costs(
