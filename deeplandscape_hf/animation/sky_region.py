@@ -10,7 +10,9 @@ separate sky colours above from land colours below (the classical sky-region for
    without any edge), plus every colour a cloud in that sky can have: its hues mixed with grey, at any brightness
    but far darker than the sky. The land's colours are those of the rough pixels below the border, mixed with "any
    colour" (unknown colours lean to land).
-   Texture adds cost: the sky is smooth at this scale, foliage and rock are not.
+   Texture adds cost: the sky is smooth at this scale, foliage and rock are not. In a photo against the light, whose
+   land is a black silhouette outlined against a lit sky, everything lit above the silhouette leans to sky, whatever
+   its colours: a sunset's dark clouds are warm grey and orange, colours the clear sky at the top does not show.
 2. The border: dynamic programming over the columns finds the cheapest border, with a cost per row of jump between
    neighbouring columns (capped: towers have vertical sides) and a reward for lying on a strong vertical gradient.
    A level band of clear land across the photo (a tree line, a ridge, a shore) ends the sky in its columns. The land
@@ -77,6 +79,12 @@ CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: no
 SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
 PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds can have
 CLEAR_SKY_BONUS = 1.0  # cost taken off the pixels of a smooth piece joined to the top that is sky-coloured on the whole
+SILHOUETTE_LUMA = 0.06  # against the light, the land is a silhouette: this dark or darker ...
+SILHOUETTE_BOTTOM = 0.05  # ... in the bottom rows (this fraction of the height) ...
+SILHOUETTE_BOTTOM_SHARE = 0.9  # ... across this share of their pixels ...
+SILHOUETTE_RIM = 0.03  # ... and its outline stands against light: of the rows this fraction of the height above it ...
+SILHOUETTE_RIM_LIT = 0.5  # ... this share is lit ...
+SILHOUETTE_LIT_LUMA = 0.12  # ... this bright or brighter
 TEXTURE_WEIGHT = 0.7  # cost per unit of log texture above smooth
 CLOUD_TEXTURE_SHARE = 0.5  # share of the texture cost kept for cloud-coloured pixels
 SMOOTH_TEXTURE = 0.02  # local contrast (`_texture`, at the coarse size) of a smooth sky; above it, pixels look rough
@@ -294,6 +302,7 @@ def _sky_costs(
     magnitude: np.ndarray,
     border: np.ndarray,
     seed_rows: np.ndarray,
+    backlit: np.ndarray,
 ) -> np.ndarray:
     """Per pixel, the cost of calling it sky minus the cost of calling it ground (negative = sky-like).
 
@@ -301,7 +310,8 @@ def _sky_costs(
     `_seed_rows`), plus every colour a cloud in that sky can have (`_cloud_prior`); it is not refitted to the pixels
     the border encloses, so a hazy mountain once taken for sky cannot teach the model to keep it. The ground model
     is broad (any colour may be land) plus the colours of the rough pixels below the current border. Rough pixels
-    also cost more as sky, and the clear sky's own smooth pieces less.
+    also cost more as sky, and the clear sky's own smooth pieces less, as do the ``backlit`` pixels
+    (`_lit_above_silhouette`).
     """
     height = rgb.shape[0]
     roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
@@ -314,6 +324,7 @@ def _sky_costs(
     rough = TEXTURE_WEIGHT * np.clip(np.log(np.maximum(texture, 1e-4) / SMOOTH_TEXTURE), 0.0, 2.0)
     rough *= np.where(clouds.ravel()[bins] > 0, CLOUD_TEXTURE_SHARE, 1.0)  # cumulus are lumpy: texture counts less
     colour = np.clip(colour, -4.0, 4.0)
+    colour = np.where(backlit, np.minimum(colour, -CLEAR_SKY_BONUS), colour)
     # A dark storm cloud can have the colours of the road below it, but it lies in one smooth piece with the clear
     # sky, and the road does not. Such a piece leans to sky as a whole when it is sky-coloured on the whole; a smooth
     # wall or rock that reaches the top of the photo is a piece of its own, in land colours, and gets nothing.
@@ -364,17 +375,44 @@ def _truncated_l1_min(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray,
     return np.where(jump, far_cost, best), np.where(jump, far, origin)
 
 
-def _coarse_sky(rgb: np.ndarray, texture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sky mask, per-pixel sky cost) at the coarse size; ``texture``: `_texture` at this size and the next."""
+def _coarse_sky(rgb: np.ndarray, texture: np.ndarray, backlit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sky mask, per-pixel sky cost) at the coarse size; ``texture``: `_texture` at this size and the next;
+    ``backlit``: `_lit_above_silhouette`."""
     magnitude, vertical = _gradient(rgb)
     bins = _bins(rgb)
     seed_rows = _seed_rows(rgb, magnitude, texture)
     border = np.full(rgb.shape[1], rgb.shape[0])  # first pass: no land colours known, any colour may be land
-    costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows)
+    costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows, backlit)
     for _ in range(REFIT_ROUNDS):
         border = np.minimum(_best_border(costs, vertical), _first_land_band(costs))
-        costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows)
+        costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows, backlit)
     return ~_below(border, rgb.shape[0]), costs
+
+
+def _lit_above_silhouette(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) the lit pixels above the land of a photo taken against the light, nothing in any other photo.
+
+    With a low sun ahead, every face of the land turned to the camera is in shadow: the land is a black silhouette,
+    and only the sky (its clouds, its glow) is lit. Such a photo is told by its bottom rows, black nearly throughout,
+    and by the outline of that black region, which stands against light for the most part (layered hills in haze
+    above a black foreground are dim there, and are land). Above the outline, each column's lit pixels are sky.
+    """
+    height = rgb.shape[0]
+    luma = _luma(rgb)
+    dark = luma <= SILHOUETTE_LUMA
+    nothing = np.zeros(rgb.shape[:2], bool)
+    if dark[-max(1, round(SILHOUETTE_BOTTOM * height)) :].mean() < SILHOUETTE_BOTTOM_SHARE:
+        return nothing
+    pieces, _ = ndimage.label(dark)
+    silhouette = np.isin(pieces, pieces[-1][pieces[-1] > 0])
+    outline = np.where(silhouette.any(axis=0), silhouette.argmax(axis=0), height)  # the silhouette's top row
+    rows = np.arange(height)[:, None]
+    above = rows < outline[None, :]
+    rim = above & (rows >= outline[None, :] - max(1, round(SILHOUETTE_RIM * height)))
+    lit = luma >= SILHOUETTE_LIT_LUMA
+    if not rim.any() or lit[rim].mean() < SILHOUETTE_RIM_LIT:
+        return nothing
+    return above & lit
 
 
 def _pooled(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -449,7 +487,9 @@ def _sharp_edges(sky: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     return magnitude > max(SHARP_EDGE, 6.0 * float(np.median(magnitude[sky])))
 
 
-def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+def _objects_in_sky(
+    sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray, sharp: np.ndarray, backlit: np.ndarray
+) -> np.ndarray:
     """Pixels of the sky that belong to things standing in it: cables, masts, kites, birds, branches.
 
     Sharp edges split the sky into pieces. A piece is an object when it is thin (at most OBJECT_WIDTH of the short
@@ -457,7 +497,7 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     from the sky around it (the large pieces nearby, blurred); the sharp edges touching objects or land go with them.
     Most clouds are soft-edged, so they stay in one piece with the sky, and a cloud cut off by sharp edges still
     looks like its surroundings, or is large. A crisp cumulus is the exception the cloud-texture rule below keeps.
-    ``sharp``: `_sharp_edges`.
+    ``sharp``: `_sharp_edges`; ``backlit``: `_lit_above_silhouette`, coarse.
     """
     pieces, count = ndimage.label(sky & ~sharp)
     if count == 0:
@@ -490,19 +530,32 @@ def _objects_in_sky(sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray
     )
     cloud_texture = thin & sky_hued & ~_long_and_straight(pieces, count, widths)
     cloud_texture &= _piece_means(beside_things.astype(np.float32), pieces, sizes) == 0
-    objects = (stands_out & ~cloud_texture)[pieces]
+    # Against the light, whatever stands in the sky is dark (a bird, a cable, a branch; a ridge in haze is darker
+    # than the sky behind it): a piece lit brighter than the sky around it is the sky's own, the rim of a cloud lit
+    # by the sun behind it.
+    backlit_fine, lit_step = _upsampled(backlit, sky.shape), _luma(fine_rgb) - _luma(around)
+
+    def lit(labels: np.ndarray, label_sizes: np.ndarray) -> np.ndarray:
+        return (_piece_means(backlit_fine, labels, label_sizes) >= 0.5) & (
+            _piece_means(lit_step, labels, label_sizes) > 0
+        )
+
+    objects = (stands_out & ~cloud_texture & ~lit(pieces, sizes))[pieces]
     chain_sizes = np.bincount(edge_chains.ravel(), minlength=chain_count + 1)
     sky_coloured_chains = _piece_means(fine_costs, edge_chains, chain_sizes) < 0
-    return objects | _outlines(edge_chains, objects, ~sky, sky_coloured_chains)
+    return objects | _outlines(edge_chains, objects, ~sky, sky_coloured_chains, lit(edge_chains, chain_sizes))
 
 
-def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_coloured: np.ndarray) -> np.ndarray:
+def _outlines(
+    chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_coloured: np.ndarray, lit: np.ndarray
+) -> np.ndarray:
     """The chains of sharp edges that go with ``objects`` or ``land``: every chain touching the land, and each chain
     touching objects, unless it is a cloud's outline: sky-coloured on the whole (``sky_coloured``, per chain label),
     more than CHAIN_MAX_RATIO times the objects' size, long (CLOUD_OUTLINE_MIN_SHARE of the image: a bird is smaller)
     and winding (the edges of a cable run straight). The outline of a kite or a cable goes with it, but the long
     crisp outline of a cloud does not go with a speck on it that looked like an object (in a small photo, enlarged,
-    the outlines of a cumulus stayed still while its inside moved)."""
+    the outlines of a cumulus stayed still while its inside moved). Against the light, a ``lit`` chain (per chain
+    label) is the sunlit rim of a cloud, which may reach down to the land: only its pixels next to the land go."""
     touching_land = np.zeros(len(sky_coloured), bool)
     touching_land[_touching(chains, land)] = True
     pieces, _ = ndimage.label(objects)
@@ -521,9 +574,11 @@ def _outlines(chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_col
         subset = renumbered[chains]
         widths = ndimage.maximum(ndimage.distance_transform_edt(subset > 0), subset, np.arange(candidates.size + 1))
         cloud_outline[candidates] = ~_long_and_straight(subset, candidates.size, np.asarray(widths))[1:]
-    outlines = touching_land | ((object_area > 0) & ~cloud_outline)
+    outlines = (touching_land & ~lit) | ((object_area > 0) & ~cloud_outline)
     outlines[0] = False
-    return outlines[chains]
+    rims = touching_land & lit & ~outlines
+    rims[0] = False
+    return outlines[chains] | (rims[chains] & ndimage.binary_dilation(land, iterations=SKYLINE_REACH_PX))
 
 
 def _touching(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -768,7 +823,8 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     fine_image = Image.fromarray((fine * 255).round().astype(np.uint8))
     coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
     texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
-    sky_coarse, costs = _coarse_sky(coarse, texture)
+    backlit = _lit_above_silhouette(coarse)
+    sky_coarse, costs = _coarse_sky(coarse, texture, backlit)
     colourless = _colourless(coarse)
     uncertainty = _uncertainty(coarse, sky_coarse, texture, colourless)
     nothing_moves = uncertainty is not None
@@ -785,7 +841,7 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     sky = soft_sky >= 0.5
     if sky.any():
         sharp = _sharp_edges(sky, fine)
-        sky &= ~_objects_in_sky(sky, fine, costs, sharp)
+        sky &= ~_objects_in_sky(sky, fine, costs, sharp, backlit)
         sky &= ~_land_behind_skylines(sky, fine, sharp)
     soft_water = _refined(water_coarse, fine)
     water = (soft_water >= 0.5) & ~sky
