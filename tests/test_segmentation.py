@@ -1114,7 +1114,7 @@ def test_evaluate_masks_scores_variants_of_each_photo_with_their_labels_moved_al
 
 def test_offline_segmenter_on_all_labelled_photos(capsys):
     """The whole labelled set (examples and benchmark photos): the offline segmenter keeps its measured level. Floors
-    sit a little under what it scores now (sky IoU median 0.97 and at least 0.75 on 27 of 30, land at most 2 % on 29
+    sit a little under what it scores now (sky IoU median 0.978 and at least 0.75 on 28 of 30, land at most 2 % on 29
     of 31 photos, water IoU at least 0.7 on 7 of the 13 with water), so a change that loses clouds, water, or lets
     land move on several photos fails here."""
     from deeplandscape_hf.cli import main
@@ -1130,7 +1130,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     land = [float(cells[5]) for cells in scored.values()]
     water = [float(cells[4]) for cells in scored.values() if cells[4].strip() != "n/a"]
     assert np.median(sky) >= 0.95
-    assert sum(value >= 0.75 for value in sky) >= len(sky) - 3
+    assert sum(value >= 0.75 for value in sky) >= len(sky) - 2
     assert sum(value <= 2.0 for value in land) >= len(land) - 2
     assert sum(value >= 0.7 for value in water) >= 6  # 7 of 13 now: seas, pools, and lakes found by their mirror images
     assert float(scored["mountains_overcast_01"][5]) <= 1.0  # a hazy ridge behind its skyline stays still
