@@ -79,12 +79,12 @@ CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: no
 SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
 PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds can have
 CLEAR_SKY_BONUS = 1.0  # cost taken off the pixels of a smooth piece joined to the top that is sky-coloured on the whole
-SILHOUETTE_LUMA = 0.06  # against the light, the land is a silhouette: this dark or darker ...
+SILHOUETTE_DARK = 0.2  # against the light, the land is a silhouette: at most this share of the upper half's luma ...
 SILHOUETTE_BOTTOM = 0.05  # ... in the bottom rows (this fraction of the height) ...
 SILHOUETTE_BOTTOM_SHARE = 0.9  # ... across this share of their pixels ...
 SILHOUETTE_RIM = 0.03  # ... and its outline stands against light: of the rows this fraction of the height above it ...
 SILHOUETTE_RIM_LIT = 0.5  # ... this share is lit ...
-SILHOUETTE_LIT_LUMA = 0.12  # ... this bright or brighter
+SILHOUETTE_LIT = 0.34  # ... at least this share of the upper half's luma
 TEXTURE_WEIGHT = 0.7  # cost per unit of log texture above smooth
 CLOUD_TEXTURE_SHARE = 0.5  # share of the texture cost kept for cloud-coloured pixels
 SMOOTH_TEXTURE = 0.02  # local contrast (`_texture`, at the coarse size) of a smooth sky; above it, pixels look rough
@@ -399,9 +399,12 @@ def _lit_above_silhouette(rgb: np.ndarray) -> np.ndarray:
     """
     height = rgb.shape[0]
     luma = _luma(rgb)
-    dark = luma <= SILHOUETTE_LUMA
+    # Dark and lit relative to the upper half of the photo: the same scene exposed brighter or darker is the same.
+    reference = float(np.median(luma[: max(1, height // 2)]))
+    dark = luma <= SILHOUETTE_DARK * reference
     nothing = np.zeros(rgb.shape[:2], bool)
-    if dark[-max(1, round(SILHOUETTE_BOTTOM * height)) :].mean() < SILHOUETTE_BOTTOM_SHARE:
+    bottom_dark = dark[-max(1, round(SILHOUETTE_BOTTOM * height)) :].mean()
+    if reference < DARK_SKY_LUMA or bottom_dark < SILHOUETTE_BOTTOM_SHARE:  # a night photo has no lit sky
         return nothing
     pieces, _ = ndimage.label(dark)
     silhouette = np.isin(pieces, pieces[-1][pieces[-1] > 0])
@@ -409,7 +412,7 @@ def _lit_above_silhouette(rgb: np.ndarray) -> np.ndarray:
     rows = np.arange(height)[:, None]
     above = rows < outline[None, :]
     rim = above & (rows >= outline[None, :] - max(1, round(SILHOUETTE_RIM * height)))
-    lit = luma >= SILHOUETTE_LIT_LUMA
+    lit = luma >= SILHOUETTE_LIT * reference
     if not rim.any() or lit[rim].mean() < SILHOUETTE_RIM_LIT:
         return nothing
     return above & lit
