@@ -22,6 +22,7 @@ separate sky colours above from land colours below (the classical sky-region for
    away from anything but sky, and not long straight bands, are the blue between a cumulus's puffs and stay. So is
    a hazy ridge behind its skyline cut out: a piece cut off from the open sky by a sharp edge above it, resting on
    the land, and darker than the sky across that edge (a cloud resting on a ridge is brighter than the sky above it).
+   Against the light, things standing in the sky are dark: a piece lit brighter than the sky around it stays.
 4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
 5. Water, below the sky (`water_region`): found from a waterline (a sea horizon, a level far shore or the axis of a
    mirror image), what lies below it and what mirrors the land above it.
