@@ -875,6 +875,19 @@ def test_a_sunset_against_the_light_moves_its_clouds_and_layered_hills_in_haze_s
     assert score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask).land_in_mask <= 0.02
 
 
+def test_a_black_bar_along_the_bottom_is_not_a_silhouette():
+    """A caption bar or a one-sided letterbox along the bottom is black and outlined against the lit photo, but on one
+    row: the dunes above it stay (75 % of desert_dune_01's land moved when the bar counted as a silhouette)."""
+    photo, labels = _labelled_photo("desert_dune_01")
+    values = np.asarray(photo).copy()
+    bar = round(0.12 * values.shape[0])
+    values[-bar:] = 0
+    result = region_segment(values)
+    land = labels.land & labels.scored
+    land[-bar:] = False
+    assert (result.dynamic_mask[land] >= 0.5).mean() <= 0.02
+
+
 def test_a_kite_in_a_small_copy_of_the_photo_stays_still():
     """sky_kite_01 at 320 px (the 'small' variant): the rules that cut objects out of the sky count pixels, so a
     small photo is enlarged first. Before, the kite flew off with the sky (100 % of its pixels moved)."""

@@ -86,6 +86,7 @@ SILHOUETTE_BOTTOM_SHARE = 0.9  # ... across this share of their pixels ...
 SILHOUETTE_RIM = 0.03  # ... and its outline stands against light: of the rows this fraction of the height above it ...
 SILHOUETTE_RIM_LIT = 0.5  # ... this share is lit ...
 SILHOUETTE_LIT = 0.34  # ... at least this share of the upper half's luma
+SILHOUETTE_LEVEL_SHARE = 0.9  # an outline on one row (within a row) in this share of the columns is a bar, not land
 TEXTURE_WEIGHT = 0.7  # cost per unit of log texture above smooth
 CLOUD_TEXTURE_SHARE = 0.5  # share of the texture cost kept for cloud-coloured pixels
 SMOOTH_TEXTURE = 0.02  # local contrast (`_texture`, at the coarse size) of a smooth sky; above it, pixels look rough
@@ -410,6 +411,8 @@ def _lit_above_silhouette(rgb: np.ndarray) -> np.ndarray:
     pieces, _ = ndimage.label(dark)
     silhouette = np.isin(pieces, pieces[-1][pieces[-1] > 0])
     outline = np.where(silhouette.any(axis=0), silhouette.argmax(axis=0), height)  # the silhouette's top row
+    if np.mean(np.abs(outline - np.median(outline)) <= 1) >= SILHOUETTE_LEVEL_SHARE:
+        return nothing  # a ruler-level outline is a black bar along the bottom, not land
     rows = np.arange(height)[:, None]
     above = rows < outline[None, :]
     rim = above & (rows >= outline[None, :] - max(1, round(SILHOUETTE_RIM * height)))
