@@ -24,7 +24,7 @@ from deeplandscape_hf.animation.segmentation import (
     horizon_from_sky_mask,
     region_segment,
 )
-from deeplandscape_hf.animation.sky_region import _shaded_earth
+from deeplandscape_hf.animation.sky_region import _hsv, _shaded_earth
 from deeplandscape_hf.evaluation.mask_labels import (
     PHOTO_VARIANTS,
     LabelMasks,
@@ -841,7 +841,7 @@ def test_no_labelled_sky_has_the_colours_of_shaded_earth():
         photo = _labelled_photo(Path(name).stem)[0]
         photo.thumbnail((384, 384))
         labels = render_labels(label_path, photo.size)
-        earth = _shaded_earth(np.asarray(photo, dtype=np.float32) / 255.0)
+        earth = _shaded_earth(*_hsv(np.asarray(photo, dtype=np.float32) / 255.0))
         assert not earth[labels.sky & labels.scored].any(), name
         if name.startswith("meadow_dandelions"):
             meadow_share = float(earth[labels.land & labels.scored].mean())

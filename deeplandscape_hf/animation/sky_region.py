@@ -82,8 +82,8 @@ PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds 
 CLEAR_SKY_BONUS = 1.0  # cost taken off the pixels of a smooth piece joined to the top that is sky-coloured on the whole
 SILHOUETTE_DARK = 0.2  # against the light, the land is a silhouette: at most this share of the upper half's luma ...
 SILHOUETTE_BOTTOM = 0.05  # ... in the bottom rows (this fraction of the height) ...
-SILHOUETTE_BLACK = 0.05  # ... and at most this share of it on the whole (black, not land in shade) ...
 SILHOUETTE_BOTTOM_SHARE = 0.9  # ... across this share of their pixels ...
+SILHOUETTE_BLACK = 0.05  # ... black on the whole: median luma at most this share of the upper half's (not shade) ...
 SILHOUETTE_RIM = 0.03  # ... and its outline stands against light: of the rows this fraction of the height above it ...
 SILHOUETTE_RIM_LIT = 0.5  # ... this share is lit ...
 SILHOUETTE_LIT = 0.34  # ... at least this share of the upper half's luma
@@ -276,10 +276,10 @@ def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hue, saturation, value
 
 
-def _shaded_earth(rgb: np.ndarray) -> np.ndarray:
-    """(H, W) True on a dark, saturated orange to olive: backlit grass in its own shade, soil, bark. A sky that dark
-    is blue or grey, and a sunset's dark clouds are redder or greyer: no labelled sky has a pixel of it."""
-    hue, saturation, value = _hsv(rgb)
+def _shaded_earth(hue: np.ndarray, saturation: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """(H, W) True on a dark, saturated orange to olive (`_hsv` of the image): backlit grass in its own shade, soil,
+    bark. A sky that dark is blue or grey, and a sunset's dark clouds are redder or greyer: no labelled sky has a
+    pixel of it."""
     return (
         (hue >= SHADED_EARTH_HUES[0])
         & (hue <= SHADED_EARTH_HUES[1])
@@ -293,9 +293,9 @@ def _may_be_sky(rgb: np.ndarray) -> np.ndarray:
     tea gardens is greenish but nearly grey), or shaded earth (`_shaded_earth`). The top of a photo of grass, leaves
     or a forest is not a clear sky, and such colours do not teach the sky model even where they are smoothly joined
     to the top (a blurred meadow under a glare)."""
-    hue, saturation, _ = _hsv(rgb)
+    hue, saturation, value = _hsv(rgb)
     foliage = (hue >= FOLIAGE_HUES[0]) & (hue <= FOLIAGE_HUES[1]) & (saturation >= FOLIAGE_MIN_SATURATION)
-    return ~(foliage | _shaded_earth(rgb))
+    return ~(foliage | _shaded_earth(hue, saturation, value))
 
 
 def _sky_costs(
@@ -396,9 +396,11 @@ def _lit_above_silhouette(rgb: np.ndarray) -> np.ndarray:
     """(H, W) the lit pixels above the land of a photo taken against the light, nothing in any other photo.
 
     With a low sun ahead, every face of the land turned to the camera is in shadow: the land is a black silhouette,
-    and only the sky (its clouds, its glow) is lit. Such a photo is told by its bottom rows, black nearly throughout,
-    and by the outline of that black region, which stands against light for the most part (layered hills in haze
-    above a black foreground are dim there, and are land). Above the outline, each column's lit pixels are sky.
+    and only the sky (its clouds, its glow) is lit. Such a photo is told by its bottom rows, dark nearly throughout,
+    by the dark region they belong to, which is black on the whole (land in shade keeps some light) and has a shape
+    (a black bar along the bottom is level), and by its outline, which stands against light for the most part
+    (layered hills in haze above a black foreground are dim there, and are land). Above the outline, each column's
+    lit pixels are sky.
     """
     height = rgb.shape[0]
     luma = _luma(rgb)
@@ -587,7 +589,6 @@ def _outlines(
     outlines = (touching_land & ~lit) | ((object_area > 0) & ~cloud_outline)
     outlines[0] = False
     rims = touching_land & lit & ~outlines
-    rims[0] = False
     return outlines[chains] | (rims[chains] & ndimage.binary_dilation(land, iterations=SKYLINE_REACH_PX))
 
 
