@@ -153,6 +153,8 @@ def test_colour_transform_lightens_nothing_where_the_light_falls():
     assert land_after <= land_before + 0.003  # without the rule: 0.03 -> 0.10
     assert luma(relit[:, :8]).mean() < 0.3 * luma(photo[0, :, :8]).mean()  # the sky still falls
     assert relit[1, 24:].mean() > relit[0, 24:].mean()  # green over red: the night's teal hue is carried
+    # Nor does any channel lift the photo's black: the teal comes by scaling, not by an added grey.
+    assert fitted.apply(torch.zeros_like(photo))[0, :, 24:].max() <= 1e-4  # 0.045 in green without it
     # The same brightening land under a sky that keeps its light is the generator's new light, and is carried.
     day = night.clone()
     day[:, :, :16] = source[:, :, :16]

@@ -10,10 +10,10 @@ the appearance model of Endo et al. 2019).
 The fit is a guided-filter style regression: window means of source, target, their product and the source's
 square give a per-window gain, shrunk toward the crop's global gain where the window is flat (so a flat sky or lawn
 keeps the photo's texture instead of being painted with the window's mean colour). Where the light falls, the fit
-never lightens: no window gets brighter, and a window that darkens is relit by scaling, so black stays black.
-Gains and offsets are then averaged over windows once more, continued beyond the crop by extending its border
-values, smoothed across that border, and upsampled: the transform is smooth everywhere and has no edge where the
-generator's square ends.
+never lightens: no window gets brighter, and a window that darkens or would have brightened is relit by scaling, so
+black stays black. Gains and offsets are then averaged over windows once more, continued beyond the crop by extending
+its border values, smoothed across that border, and upsampled: the transform is smooth everywhere and has no edge
+where the generator's square ends.
 """
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ def fit_colour_transform(
     # Its target is scaled down to the source's luma, which keeps its hue, so a bluer dusk stays bluer. The rule
     # fades in as the picture darkens (fully at DARKENING_WIDTH), so a day-to-night video has no jump where it starts.
     light_falls = ((_luma(mean_s) - _luma(mean_t)) / DARKENING_WIDTH).clamp(0, 1)
+    held_back = light_falls * ((_luma(local_t) - _luma(local_s)) / DARKENING_WIDTH).clamp(0, 1)  # (N, 1, R, R)
     excess = (_luma(local_s) / _luma(local_t).clamp_min(1e-6)).clamp(max=1.0)
     scale = 1 + light_falls * (excess - 1)
     local_t, local_cov = local_t * scale, local_cov * scale
@@ -144,8 +145,11 @@ def fit_colour_transform(
     # darkening window with a positive offset pulls toward a dark grey instead, which is the generator's own land
     # (rarely as dark as a photo's) showing through, and would lift a photo's near-black hills at night. So the
     # offset of a darkening window goes to zero (fully once it darkens by DARKENING_WIDTH), with the gain solved again
-    # so that the window's mean still maps to the target's: the change becomes the scaling that light is.
-    darkening = ((local_s - local_t) / DARKENING_WIDTH).clamp(0, 1)
+    # so that the window's mean still maps to the target's: the change becomes the scaling that light is. So does a
+    # window held back by the rule above, in every channel: the generator's night turns black hills teal (green and
+    # blue up, red down), and held to the same luma that teal would still come as an added grey. (A window whose
+    # light falls keeps its offsets in the channels that rise: a sunset adds red to a deep blue sky that has little.)
+    darkening = torch.maximum(((local_s - local_t) / DARKENING_WIDTH).clamp(0, 1), held_back)
     capped = offset - darkening * offset.clamp_min(0)
     gain = torch.where(capped < offset, ((local_t - capped) / local_s.clamp_min(1e-3)).clamp(*GAIN_RANGE), gain)
     offset = local_t - gain * local_s
