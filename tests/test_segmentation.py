@@ -24,7 +24,7 @@ from deeplandscape_hf.animation.segmentation import (
     horizon_from_sky_mask,
     region_segment,
 )
-from deeplandscape_hf.animation.sky_region import _hsv, _shaded_earth
+from deeplandscape_hf.animation.sky_region import _first_land_band, _hsv, _shaded_earth
 from deeplandscape_hf.evaluation.mask_labels import (
     PHOTO_VARIANTS,
     LabelMasks,
@@ -899,6 +899,34 @@ def test_land_in_deep_shade_below_sunlit_land_is_not_a_silhouette():
     result = region_segment(_to_uint8(values))
     sunlit = labels.land & labels.scored & ~shade
     assert (result.dynamic_mask[sunlit] >= 0.5).mean() <= 0.02
+
+
+def test_no_sky_below_a_far_shore_that_thins_for_a_stretch():
+    """lake_boats_sunset_01: the far shore is a dark band across the photo, lower and lighter for a stretch where it
+    meets the sunset's glow, and the lake below mirrors the sky. The border dove through that stretch into the lake,
+    and a strip of it (613 px at 512 px wide) moved with the sky, a rectangle drifting between the boats; the band
+    now goes on across the stretch."""
+    photo, labels = _labelled_photo("lake_boats_sunset_01")
+    result = region_segment(photo)
+    far_edge_of_the_lake = int(np.flatnonzero(labels.water.any(axis=1))[0])
+    assert result.sky_mask[far_edge_of_the_lake:].max() == 0
+
+
+def test_a_land_band_goes_on_across_a_short_stretch_where_it_thins_but_not_across_a_valley():
+    """Border costs (160 x 256, the coarse size) with a level band of land at rows 50-57. Where it thins for a few
+    columns, it still ends the sky there; a gap of a fifth of the width is a valley, whose sky goes on down; and
+    pieces of a band that are each too narrow to cut (a reed here, a post there) cut nothing, however close."""
+    costs = np.full((160, 256), -1.0)
+    costs[50:58] = 3.0
+    intact = _first_land_band(costs)[100]
+    costs[54, 100:112] = 1.0  # a stretch where the band is thinner than a band
+    assert (_first_land_band(costs)[95:117] == intact).all()  # before: 160 (no cut) at 100-111
+    costs[50:58, 100:152] = -1.0  # a valley a fifth of the width wide
+    assert (_first_land_band(costs)[110:140] == 160).all()
+    costs = np.full((160, 256), -1.0)
+    for start in range(0, 256, 30):  # 24-column pieces (each under the band's width) 6 columns apart
+        costs[50:58, start : start + 24] = 3.0
+    assert (_first_land_band(costs) == 160).all()
 
 
 def test_a_kite_in_a_small_copy_of_the_photo_stays_still():

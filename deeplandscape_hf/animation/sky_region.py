@@ -74,6 +74,7 @@ BROAD_WEIGHT = 0.15  # share of the land colour model given to every colour alik
 LAND_BAND = 0.03  # a run of land this fraction of the height tall ends the sky in its column ...
 LAND_BAND_WIDTH = 0.15  # ... and the band spans this fraction of the width
 LAND_BAND_MAX_SLOPE = 0.25  # ... and runs within this slope of level (rows per column)
+LAND_BAND_GAP = 0.035  # a band goes on across a stretch up to twice this fraction of the width where it thins
 LAND_COST = 2.0  # ... when every pixel in it costs at least this much as sky
 MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is trusted fully
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
@@ -447,7 +448,8 @@ def _first_land_band(costs: np.ndarray) -> np.ndarray:
     full = runs >= rows
     # Only a band that runs across the photo (a tree line, a ridge, a shore) cuts the sky: a kite or a tower top is
     # as tall but narrow, and the sky goes on below it (the object itself is cut out later).
-    bands, count = ndimage.label(ndimage.binary_dilation(full, np.ones((rows, 1), bool)), np.ones((3, 3), bool))
+    pieces = ndimage.binary_dilation(full, np.ones((rows, 1), bool))
+    bands, count = ndimage.label(pieces, np.ones((3, 3), bool))
     if count == 0:
         return np.full(costs.shape[1], height)
     cuts = np.zeros(count + 1, bool)
@@ -458,7 +460,17 @@ def _first_land_band(costs: np.ndarray) -> np.ndarray:
         # A tree line, a ridge or a shore runs roughly level; a cable or a boom can cross the sky at any angle.
         cuts[index] = abs(np.polyfit(columns_in, rows_in, 1)[0]) <= LAND_BAND_MAX_SLOPE
     wide = full & cuts[bands]
-    return np.where(wide.any(axis=0), wide.argmax(axis=0), height)
+    own = np.where(wide.any(axis=0), wide.argmax(axis=0), height)
+    # Where such a band thins for a stretch (a low part of a far shore) and goes on at the same height beyond it, the
+    # stretch is part of it: otherwise the border dives through it into a lake that mirrors the sky. A thinned stretch
+    # still leans to land at the band's height; the sky between two trees or towers of the band does not.
+    gap = 2 * round(LAND_BAND_GAP * costs.shape[1]) + 1
+    cutting = pieces & cuts[bands]
+    stretch = ndimage.binary_closing(cutting, np.ones((1, gap), bool)) & ~cutting
+    leans_to_land = (costs * stretch).sum(axis=0) > 0
+    bridged = cutting | (stretch & leans_to_land[None, :])
+    across = np.where(bridged.any(axis=0), bridged.argmax(axis=0) + rows // 2, height)
+    return np.where(own <= across + rows, own, across)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
