@@ -127,6 +127,18 @@ def test_colour_transform_never_lifts_black_where_the_light_falls():
     assert fitted.apply((source + 1) / 2).mean() == pytest.approx(float(night.mean()), abs=0.01)
 
 
+def test_colour_transform_dims_the_shadows_of_flat_land_with_it_where_the_light_falls():
+    """A flat window cannot tell a gain from an offset. Sky that keeps most of its light over land that loses half
+    gives the crop a steep gain (1.3); leaned on in the land, with the offset making up the mean, it took a shadow at
+    half the land's light to black. The land's own ratio of light dims the shadow with it."""
+    detail = texture(32, 32) * 0.004  # flat windows: the prior decides
+    source = torch.cat([torch.full((3, 16, 32), 0.8), torch.full((3, 16, 32), 0.4)], dim=1) + detail
+    target = torch.cat([source[:, :16] * 0.9, source[:, 16:] * 0.5], dim=1)
+    fitted = fit_colour_transform(source[None] * 2 - 1, target[None] * 2 - 1)
+    shadow = torch.full((1, 3, 32, 32), 0.2)  # the photo's shadow in the land, at half its light
+    assert fitted.apply(shadow)[0, :, 26:].mean() == pytest.approx(0.1, abs=0.02)  # 0.0 with the crop's gain
+
+
 def night_over_black_hills(land_at_night: float) -> tuple[torch.Tensor, torch.Tensor]:
     """A bright sky over near-black land (32 px, top half sky) and a night of it: the sky falls to a quarter, the
     land goes to a teal grey of ``land_at_night``."""

@@ -7,13 +7,14 @@ and apply those coefficients to the photo's own pixels: night darkens and sunset
 every edge and texture of the photo stays where it is (local colour transfer in the spirit of Shih et al. 2013 and
 the appearance model of Endo et al. 2019).
 
-The fit is a guided-filter style regression: window means of source, target, their product and the source's
-square give a per-window gain, shrunk toward the crop's global gain where the window is flat (so a flat sky or lawn
-keeps the photo's texture instead of being painted with the window's mean colour). Where the light falls, the fit
+The fit is a guided-filter style regression: window means of source, target, their product and the source's square
+give a per-window gain, shrunk where the window is flat toward the crop's global gain or, where the light falls,
+toward the window's own ratio of light (so a flat sky or lawn keeps the photo's texture instead of being painted
+with the window's mean colour, and its shadows dim with it instead of going black). Where the light falls, the fit
 never lightens: no window gets brighter, and a window that darkens or would have brightened is relit by scaling, so
-black stays black. Gains and offsets are then averaged over windows once more, continued beyond the crop by extending
-its border values, smoothed across that border, and upsampled: the transform is smooth everywhere and has no edge
-where the generator's square ends.
+black stays black. Gains and offsets are then averaged over windows once more, continued beyond the crop by
+extending its border values, smoothed across that border, and upsampled: the transform is smooth everywhere and has
+no edge where the generator's square ends.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .photo_motion import CropFrame
 __all__ = ["ColourTransform", "fit_colour_transform"]
 
 WINDOW_FRACTION = 1 / 8  # window radius as a fraction of the generator's resolution
-REGULARISATION = 4e-3  # in (0..1 intensity)^2: windows flatter than ~0.06 std lean on the global gain
+REGULARISATION = 4e-3  # in (0..1 intensity)^2: windows flatter than ~0.06 std lean on a prior gain
 GAIN_RANGE = (0.0, 3.0)  # a gain outside this is a fitting accident, not a change of light
 DARKENING_WIDTH = 0.05  # a window darker by this much (0..1 intensity) on average is relit by scaling alone
 
@@ -138,7 +139,13 @@ def fit_colour_transform(
     excess = (_luma(local_s) / _luma(local_t).clamp_min(1e-6)).clamp(max=1.0)
     scale = 1 + light_falls * (excess - 1)
     local_t, local_cov = local_t * scale, local_cov * scale
-    gain = ((local_cov + regularisation * global_gain) / (local_var + regularisation)).clamp(*GAIN_RANGE)
+    # A flat window cannot tell a gain from an offset. Where the light falls, the prior is the window's own ratio of
+    # light, the scaling that dimmer light is: with the crop's gain instead (lower than the ratio in land darker than
+    # the average), a warm sunset took a village's shaded forest to black (its darkest 5 % 27 -> 8 of 255, the mean
+    # 83 -> 66). Where it rises, the crop's gain keeps a flat window's texture as the picture's contrast changes.
+    scaling = ((local_t + 1e-3) / (local_s + 1e-3)).clamp(*GAIN_RANGE)
+    prior = global_gain + light_falls * (scaling - global_gain)
+    gain = ((local_cov + regularisation * prior) / (local_var + regularisation)).clamp(*GAIN_RANGE)
     offset = local_t - gain * local_s
     # Where the light falls, black stays black. An affine map with gain < 1 pulls every value toward its fixed point
     # offset / (1 - gain): haze pulls toward a bright airlight, above the window's mean, and lightens the window; a
