@@ -140,9 +140,9 @@ def fit_colour_transform(
     scale = 1 + light_falls * (excess - 1)
     local_t, local_cov = local_t * scale, local_cov * scale
     # A flat window cannot tell a gain from an offset. Where the light falls, the prior is the window's own ratio of
-    # light, the scaling that dimmer light is: with the crop's gain instead (lower than the ratio in land darker than
-    # the average), a warm sunset took a village's shaded forest to black (its darkest 5 % 27 -> 8 of 255, the mean
-    # 83 -> 66). Where it rises, the crop's gain keeps a flat window's texture as the picture's contrast changes.
+    # light, the scaling that dimmer light is: with the crop's gain instead (higher than the ratio where the land
+    # loses more light than the sky), the offset went negative and a warm sunset took a village's shaded forest to
+    # black (its darkest 5 % 27 -> 8 of 255, the mean 83 -> 66). Where the light rises, the crop's gain is kept.
     scaling = ((local_t + 1e-3) / (local_s + 1e-3)).clamp(*GAIN_RANGE)
     prior = global_gain + light_falls * (scaling - global_gain)
     gain = ((local_cov + regularisation * prior) / (local_var + regularisation)).clamp(*GAIN_RANGE)

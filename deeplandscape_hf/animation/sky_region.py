@@ -470,6 +470,7 @@ def _first_land_band(costs: np.ndarray) -> np.ndarray:
     leans_to_land = (costs * stretch).sum(axis=0) > 0
     bridged = cutting | (stretch & leans_to_land[None, :])
     across = np.where(bridged.any(axis=0), bridged.argmax(axis=0) + rows // 2, height)
+    # A column's own run deeper than the bridged band belongs to another band below the stretch (boats on a beach).
     return np.where(own <= across + rows, own, across)
 
 
