@@ -15,8 +15,9 @@ separate sky colours above from land colours below (the classical sky-region for
    its colours: a sunset's dark clouds are warm grey and orange, colours the clear sky at the top does not show.
 2. The border: dynamic programming over the columns finds the cheapest border, with a cost per row of jump between
    neighbouring columns (capped: towers have vertical sides) and a reward for lying on a strong vertical gradient.
-   A level band of clear land across the photo (a tree line, a ridge, a shore) ends the sky in its columns. The land
-   model is refitted to the new border, three times.
+   A level band of clear land across the photo (a tree line, a ridge, a shore) ends the sky in its columns, also
+   across a short stretch where it thins but still leans to land. The land model is refitted to the new border,
+   three times.
 3. Objects standing in the sky (cables, masts, kites) are cut out: pieces between sharp edges that are thin, or
    small and not cloud-coloured, and whose colour differs from the sky around them; thin pieces in the sky's hues
    away from anything but sky, and not long straight bands, are the blue between a cumulus's puffs and stay. So is
@@ -436,7 +437,8 @@ def _pooled(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def _first_land_band(costs: np.ndarray) -> np.ndarray:
     """Per column, the first row of a run of clearly-land pixels LAND_BAND high, in a band at least LAND_BAND_WIDTH
-    wide (the number of rows when none).
+    wide, or that band's row across a stretch of up to 2 x LAND_BAND_GAP of the width where it thins (the number of
+    rows when none).
 
     The sky is one piece from the top: below a tree line or a shore, sky-coloured pixels are water or haze, not sky.
     A cable or a stalk crossing the sky is thinner than the band and does not cut it.
