@@ -529,9 +529,8 @@ def _objects_in_sky(
     pieces, count = ndimage.label(sky & ~sharp)
     if count == 0:
         return sky & sharp
-    index = np.arange(count + 1)
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
-    widths = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(pieces > 0), pieces, index=index))
+    widths = _half_widths(pieces, count)
     thin = widths <= OBJECT_WIDTH * min(sky.shape)
     # A small piece in colours a cloud can have (white or grey of any brightness, or the sky's colours) is a cloud,
     # not a kite or a sign.
@@ -599,8 +598,8 @@ def _outlines(
         renumbered = np.zeros(len(sky_coloured), np.int64)
         renumbered[candidates] = np.arange(1, candidates.size + 1)
         subset = renumbered[chains]
-        widths = ndimage.maximum(ndimage.distance_transform_edt(subset > 0), subset, np.arange(candidates.size + 1))
-        cloud_outline[candidates] = ~_long_and_straight(subset, candidates.size, np.asarray(widths))[1:]
+        widths = _half_widths(subset, candidates.size)
+        cloud_outline[candidates] = ~_long_and_straight(subset, candidates.size, widths)[1:]
     outlines = (touching_land & ~lit) | ((object_area > 0) & ~cloud_outline)
     outlines[0] = False
     rims = touching_land & lit & ~outlines
@@ -693,6 +692,15 @@ def _land_behind_skylines(sky: np.ndarray, fine_rgb: np.ndarray, sharp: np.ndarr
         darker = local_luma[piece_side].mean() < local_luma[open_side].mean()
         if below and darker:
             result[rows, columns] |= piece
+    return result
+
+
+def _half_widths(pieces: np.ndarray, count: int) -> np.ndarray:
+    """Per labelled piece (index 0 included, 0): the largest distance from its border, half its width."""
+    distances = ndimage.distance_transform_edt(pieces > 0)
+    inside = pieces > 0
+    result = np.zeros(count + 1)
+    np.maximum.at(result, pieces[inside], distances[inside])  # ndimage.maximum sorts every pixel: 20x slower
     return result
 
 
