@@ -26,7 +26,8 @@ separate sky colours above from land colours below (the classical sky-region for
    Against the light, things standing in the sky are dark: a piece lit brighter than the sky around it stays.
 4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
 5. Water, below the sky (`water_region`): found from a waterline (a sea horizon, a level far shore or the axis of a
-   mirror image), what lies below it and what mirrors the land above it.
+   mirror image), what lies below it and what mirrors the land above it. What stands in the water stays still: a
+   reed bed, and stalks or posts crossing it in colours water cannot take.
 
 Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast, a top of
 leaves, or of trunks in a photo without colour) gets no movable pixels and an uncertainty sentence, and the
@@ -43,7 +44,7 @@ from PIL import Image
 from scipy import ndimage
 
 from .images import luma as _luma
-from .water_region import find_water
+from .water_region import find_water, water_coloured
 
 __all__ = ["SkyRegions", "find_sky_regions"]
 
@@ -110,6 +111,10 @@ STALK_RUN_PX = 7  # ... over an upright run this long; where such strokes cover 
 STALK_DENSITY = 0.06  # ... this share of a window ...
 STALK_WINDOW_PX = 31  # ... this wide ...
 STALK_MIN_COUNT = 8  # ... and this many stand together, they are a reed bed
+STROKE_MIN_HEIGHT = 0.03  # a stalk in front of the water spans this fraction of the short side in height ...
+STROKE_MIN_ASPECT = 2.0  # ... is this many times taller than it is thick ...
+STROKE_MIN_UNLIKE = 0.25  # ... has this share of its pixels in colours water cannot take ...
+STROKE_HALO_PX = 1  # ... and keeps this many pixels of its blurred edge still with it (at the fine size)
 SKYLINE_REACH_PX = 6  # a skyline's two sides are compared over this many pixels (at the fine size) either side
 FRAME_MAX_SHARE = 0.25  # a frame around the photo takes at most this share of the height (or width) on each side ...
 FRAME_MIN_LINES = 2  # ... at least this many lines (at the fine size) ...
@@ -658,6 +663,37 @@ def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     return crowded[beds] & water
 
 
+def _strokes_across_water(water: np.ndarray, fine_rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
+    """Stalks, stems and posts in front of the water: thin strokes, upright or leaning, partly in colours water
+    cannot take (`water_region.water_coloured` of this ``sky``).
+
+    Water mirrors the sky, so a golden grass stalk across a blue sea is not water however smooth the sea around it:
+    left in the water it slides with the waves and breaks where it leaves them. A stroke is at most OBJECT_WIDTH of
+    the short side thick, spans STROKE_MIN_HEIGHT of it in height and is STROKE_MIN_ASPECT times taller than thick;
+    a patch of reflected shore, a ripple or a speck of glitter is not. Its blurred edges, which take the water's hue,
+    are told by their step from the water's own colour nearby.
+    """
+    if not sky.any():
+        return np.zeros_like(water)
+    unlike_water = water & ~water_coloured(fine_rgb, sky)
+    step = np.abs(fine_rgb - _surrounding_colour(fine_rgb, water & ~unlike_water)).max(axis=2)
+    pieces, count = ndimage.label(unlike_water | (water & (step > OBJECT_COLOUR_STEP)), structure=np.ones((3, 3)))
+    if count == 0:
+        return np.zeros_like(water)
+    half_widths = _half_widths(pieces, count)
+    heights = np.zeros(count + 1)
+    for label, box in enumerate(ndimage.find_objects(pieces), start=1):
+        heights[label] = box[0].stop - box[0].start
+    short_side = min(water.shape)
+    strokes = (half_widths <= OBJECT_WIDTH * short_side) & (heights >= STROKE_MIN_ASPECT * (2 * half_widths + 1))
+    strokes &= heights >= STROKE_MIN_HEIGHT * short_side
+    # A streak of reflected light in the water's own colours, however bright, is water.
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+    strokes &= _piece_means(unlike_water.astype(np.float32), pieces, sizes) >= STROKE_MIN_UNLIKE
+    strokes[0] = False
+    return ndimage.binary_dilation(strokes[pieces], iterations=STROKE_HALO_PX) & water
+
+
 def _land_behind_skylines(sky: np.ndarray, fine_rgb: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     """Pieces of the sky cut off from the open sky above them by a sharp edge, resting on the land, and darker than
     the open sky across that edge: a hazy ridge behind its skyline, which the colour model takes for cloud.
@@ -880,6 +916,7 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     soft_water = _refined(water_coarse, fine)
     water = (soft_water >= 0.5) & ~sky
     water &= ~_stalks_in_water(water, fine)
+    water &= ~_strokes_across_water(water, fine, sky)
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
     if nothing_moves:
         confidence *= 0.0

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["WaterRegions", "find_water"]
+__all__ = ["WaterRegions", "find_water", "water_coloured"]
 
 WATER_MAX_TEXTURE = 0.04  # local contrast (the sky search's texture measure) above which a pixel is too rough
 SKY_PALETTE_BIN = 0.01  # chromaticity bins of the sky's palette ...
@@ -146,7 +146,7 @@ def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> 
             continue
         # The sea's colours are the sky's above the line (the sky search may have taken a beach or a snowfield too).
         above = sky & (_rows(height) <= row)
-        sea_coloured = (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, above)
+        sea_coloured = (texture < WATER_MAX_TEXTURE) & water_coloured(rgb, above)
         is_sea = sea_coloured[sea].mean() >= 0.7 and _lit_like_water(
             rgb, sea, above & (_rows(height) >= row - SEA_LINE_CONTEXT_ROWS)
         )
@@ -206,7 +206,7 @@ def _longest_run(flags: np.ndarray) -> int:
     return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
 
 
-def _water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
+def water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
     """Colours water takes: the sky's own hues mixed with grey at any brightness (a reflection is darker than what it
     mirrors), blue to cyan, or any colour common in this sky (the orange of a sunset glow). Greens and browns
     (fields, sand, rivers thick with silt) are left out unless the sky itself has them."""
@@ -247,7 +247,7 @@ def _level_surfaces(
     border = sky.sum(axis=0)
     horizon = int(np.median(border))
     below = _rows(height) >= np.maximum(border, horizon)[None, :]
-    candidates = below & (texture < WATER_MAX_TEXTURE) & _water_coloured(rgb, sky)
+    candidates = below & (texture < WATER_MAX_TEXTURE) & water_coloured(rgb, sky)
     candidates = ndimage.binary_closing(candidates, structure=np.ones((1, 5), bool))
     candidates = ndimage.binary_opening(candidates, structure=np.ones((3, 3), bool))
     regions, count = ndimage.label(candidates)
@@ -565,14 +565,14 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     # beach or a snowfield (cream and white are cloud colours), which are not in them and stay land.
     sky_above = sky & ~below
     sky_above = sky_above if sky_above.any() else sky
-    water_coloured = _water_coloured(rgb, sky_above)
+    in_water_colours = water_coloured(rgb, sky_above)
     # Open water mirrors the sky, darkened, but not to black: a shadowed foreground in the sky's hue is not water.
     lit = rgb.mean(axis=-1) >= OPEN_WATER_MIN_LIGHT * float(np.median(rgb[sky_above].mean(axis=-1)))
-    smooth_water = (texture < WATER_MAX_TEXTURE) & water_coloured & lit
+    smooth_water = (texture < WATER_MAX_TEXTURE) & in_water_colours & lit
     followed = _followed_down(profiles, smooth_water, waterline)
     if only_ripples:  # nothing but the followed strips shows water yet: they are what the rest joins
         water = followed
-    water |= sky & below & water_coloured
+    water |= sky & below & in_water_colours
     # Reflections, and smooth water-coloured pixels, join the water they touch: on their own, the mirror test would
     # also accept a lawn below a green hill and the colour test a grey road.
     water = _joined(water, (_mirrors(smooth, waterline) | smooth_water) & below)
