@@ -58,6 +58,8 @@ SEA_MIN_ROWS = 0.03  # ... with at least this fraction of the height of sea unde
 SEA_LINE_CONTRAST = 3.0  # ... and a step this many times the median step of the rows around it ...
 SEA_LINE_CONTEXT_ROWS = 12  # ... within this many rows (beyond a blurred horizon's own width)
 SEA_LINE_MEDIAN_ROWS = 9  # lines thinner than half this many rows (wires) are no horizon
+SEA_MIN_COLOURED = 0.7  # under a sea horizon, this share of the pixels is in water's colours ...
+SEA_MIN_SMOOTH = 0.6  # ... and this share smooth
 MIRROR_BLUR_PX = 1.5  # both sides are blurred this much before comparing: ripples and JPEG blocks are not shapes
 MIRROR_CHROMA_TOLERANCE = 0.04  # L1 chromaticity difference allowed between a pixel and its mirror image ...
 MIRROR_DARKENING = (0.3, 1.15)  # ... and the range of its brightness over the mirror image's (water darkens)
@@ -146,9 +148,13 @@ def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> 
             continue
         # The sea's colours are the sky's above the line (the sky search may have taken a beach or a snowfield too).
         above = sky & (_rows(height) <= row)
-        sea_coloured = (texture < WATER_MAX_TEXTURE) & water_coloured(rgb, above)
-        is_sea = sea_coloured[sea].mean() >= 0.7 and _lit_like_water(
-            rgb, sea, above & (_rows(height) >= row - SEA_LINE_CONTEXT_ROWS)
+        # Smooth in most of it: grass stalks in front of a sea roughen a third of it, a field under the line all.
+        smooth_share = float((texture[sea] < WATER_MAX_TEXTURE).mean())
+        coloured_share = float(water_coloured(rgb, above)[sea].mean())
+        is_sea = (
+            smooth_share >= SEA_MIN_SMOOTH
+            and coloured_share >= SEA_MIN_COLOURED
+            and _lit_like_water(rgb, sea, above & (_rows(height) >= row - SEA_LINE_CONTEXT_ROWS))
         )
         best_row, best_share, best_is_sea = row + 1, share, is_sea
     return best_row, best_is_sea
