@@ -24,7 +24,7 @@ from deeplandscape_hf.animation.segmentation import (
     horizon_from_sky_mask,
     region_segment,
 )
-from deeplandscape_hf.animation.sky_region import _first_land_band, _hsv, _shaded_earth
+from deeplandscape_hf.animation.sky_region import _first_land_band, _hsv, _shaded_earth, _without_towers_of_sky
 from deeplandscape_hf.evaluation.mask_labels import (
     PHOTO_VARIANTS,
     LabelMasks,
@@ -945,6 +945,29 @@ def test_a_sea_behind_grass_stalks_is_found_at_any_size(width):
     water = labels.water & labels.scored
     water = np.asarray(Image.fromarray(water).resize(photo.size, Image.Resampling.NEAREST))
     assert (region_segment(photo).water_mask[water] >= 0.5).mean() >= 0.65  # 0.71 now; 0.15 at 512 and 640 before
+
+
+def test_a_pillar_of_glow_between_clouds_is_sky_and_a_tree_crown_is_not():
+    """Border costs at the coarse size (160 x 256): sunset glow over dark hills from row 60, and the border rising to
+    row 30 over five columns. In the glow's colours, that tower is glow between two clouds, which the border search
+    left with the land (a still pillar among moving clouds in lake_boats_sunset_01 at 1024 px): it goes to the sky.
+    In the hills' colours it is a tree crown, and stays; so does a tower whose pixels are clearly land."""
+    glow, hills = np.array([0.95, 0.65, 0.3]), np.array([0.1, 0.12, 0.08])
+    rgb = np.empty((160, 256, 3))
+    rgb[:60], rgb[60:] = glow, hills
+    border = np.full(256, 60)
+    border[100:105] = 30
+    costs = np.full((160, 256), 1.0)
+    assert (_without_towers_of_sky(border, rgb, costs)[100:105] == 60).all()
+    crown = rgb.copy()
+    crown[30:60, 100:105] = hills
+    assert (_without_towers_of_sky(border, crown, costs)[100:105] == 30).all()
+    clearly_land = costs.copy()
+    clearly_land[30:60, 100:105] = 3.0
+    assert (_without_towers_of_sky(border, rgb, clearly_land)[100:105] == 30).all()
+    tall = border.copy()
+    tall[100:105] = 0  # up to the top of the photo: a tree or a wall in front of the sky
+    assert (_without_towers_of_sky(tall, rgb, costs)[100:105] == 0).all()
 
 
 def test_a_land_band_goes_on_across_a_short_stretch_where_it_thins_but_not_across_a_valley():

@@ -78,6 +78,9 @@ LAND_BAND_WIDTH = 0.15  # ... and the band spans this fraction of the width
 LAND_BAND_MAX_SLOPE = 0.25  # ... and runs within this slope of level (rows per column)
 LAND_BAND_GAP = 0.035  # a band goes on across a stretch up to twice this fraction of the width where it thins
 LAND_COST = 2.0  # ... when every pixel in it costs at least this much as sky
+TOWER_MAX_WIDTH = 0.08  # the border rising for at most this fraction of the width ...
+TOWER_MIN_RISE = 0.05  # ... by this fraction of the height outlines a tower ...
+TOWER_SKY_LIKENESS = 0.25  # ... unless its colour is this much closer to the sky beside it than to the land under it
 MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is trusted fully
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
 SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
@@ -396,7 +399,51 @@ def _coarse_sky(rgb: np.ndarray, texture: np.ndarray, backlit: np.ndarray) -> tu
     for _ in range(REFIT_ROUNDS):
         border = np.minimum(_best_border(costs, vertical), _first_land_band(costs))
         costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows, backlit)
-    return ~_below(border, rgb.shape[0]), costs
+    return ~_below(_without_towers_of_sky(border, rgb, costs), rgb.shape[0]), costs
+
+
+def _without_towers_of_sky(border: np.ndarray, rgb: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """``border`` with the towers that are sky lowered to where the sky reaches on both sides of them.
+
+    Where the border rises for a few columns and falls again, it outlines a tower, a mast or a tree crown: land
+    standing in the sky, in the colours of the land under it. Between two clouds of a sunset, the glow, in colours the
+    clear sky at the top does not show, leans to land as well, and the border rose over it up to a cloud's lower
+    edge: a pillar of glow stayed still while the clouds around it moved. Such a tower has the colours of the sky
+    beside it (TOWER_SKY_LIKENESS), few of its pixels are clearly land, and it is sky. A tower that reaches the top
+    of the photo is a tree or a wall in front of it.
+    """
+    height, width = costs.shape
+    widest = max(3, round(TOWER_MAX_WIDTH * width))
+    beside = ndimage.grey_closing(border, size=widest)  # each narrow rise filled from the columns either side
+    towers, count = ndimage.label(beside - border >= TOWER_MIN_RISE * height)
+    result = border.copy()
+    rows = np.arange(height)[:, None]
+    for label in range(1, count + 1):
+        columns = np.flatnonzero(towers == label)
+        left, right = columns[0] - 1, columns[-1] + 1
+        if left < 1 or right > width - 2:
+            continue  # at the photo's edge, one side is unseen
+        top = int(border[columns].min())
+        if top == 0:
+            continue
+        level = max(top, min(border[left], border[right]))  # where the sky reaches on both sides
+        inside = (rows >= border[columns][None, :]) & (rows < level)
+        if not inside.any():
+            continue
+        clearly_land = (costs[:, columns][inside] > LAND_COST).mean()
+        if clearly_land >= 0.5:
+            continue
+        tower = rgb[:, columns][inside].mean(axis=0)
+        reach = columns.size + 2
+        near = np.r_[max(0, left - reach) : left + 1, right : min(width, right + reach)]
+        sky_beside = rgb[top:level, near][rows[top:level] < border[near][None, :]]
+        land_under = rgb[level : level + reach, columns].reshape(-1, 3)
+        if sky_beside.size == 0 or land_under.size == 0:
+            continue
+        to_sky, to_land = np.abs(tower - sky_beside.mean(axis=0)).max(), np.abs(tower - land_under.mean(axis=0)).max()
+        if to_sky <= TOWER_SKY_LIKENESS * to_land:
+            result[columns] = np.maximum(border[columns], level)
+    return result
 
 
 def _lit_above_silhouette(rgb: np.ndarray) -> np.ndarray:
