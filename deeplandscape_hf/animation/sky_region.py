@@ -17,7 +17,8 @@ separate sky colours above from land colours below (the classical sky-region for
    neighbouring columns (capped: towers have vertical sides) and a reward for lying on a strong vertical gradient.
    A level band of clear land across the photo (a tree line, a ridge, a shore) ends the sky in its columns, also
    across a short stretch where it thins but still leans to land. The land model is refitted to the new border,
-   three times.
+   three times. Where the border then rises as a narrow tower in the colours of the sky beside it (sunset glow
+   between two clouds), the tower is sky.
 3. Objects standing in the sky (cables, masts, kites) are cut out: pieces between sharp edges that are thin, or
    small and not cloud-coloured, and whose colour differs from the sky around them; thin pieces in the sky's hues
    away from anything but sky, and not long straight bands, are the blue between a cumulus's puffs and stay. So is
