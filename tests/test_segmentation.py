@@ -952,8 +952,8 @@ def test_a_sea_behind_grass_stalks_is_found_at_any_size(width):
 
 
 def test_a_pillar_of_glow_between_clouds_is_sky_and_a_tree_crown_is_not():
-    """Border costs at the coarse size (160 x 256): sunset glow over dark hills from row 60, and the border rising to
-    row 30 over five columns. In the glow's colours, that tower is glow between two clouds, which the border search
+    """A border at the coarse size (160 x 256) over sunset glow, dark hills from row 60, rising to row 30 over five
+    columns. In the glow's colours, that tower is glow between two clouds, which the border search
     left with the land (a still pillar among moving clouds in lake_boats_sunset_01 at 1024 px): it goes to the sky.
     In the hills' colours it is a tree crown, and stays; so does a tower whose pixels are clearly land."""
     glow, hills = np.array([0.95, 0.65, 0.3]), np.array([0.1, 0.12, 0.08])

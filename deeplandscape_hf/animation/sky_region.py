@@ -725,7 +725,8 @@ def _strokes_across_water(water: np.ndarray, fine_rgb: np.ndarray, sky: np.ndarr
         return np.zeros_like(water)
     unlike_water = water & ~water_coloured(fine_rgb, sky)
     step = np.abs(fine_rgb - _surrounding_colour(fine_rgb, water & ~unlike_water)).max(axis=2)
-    pieces, count = ndimage.label(unlike_water | (water & (step > OBJECT_COLOUR_STEP)), structure=np.ones((3, 3)))
+    foreign = unlike_water | (water & (step > OBJECT_COLOUR_STEP))
+    pieces, count = ndimage.label(foreign, structure=np.ones((3, 3), bool))
     if count == 0:
         return np.zeros_like(water)
     half_widths = _half_widths(pieces, count)
