@@ -313,8 +313,9 @@ def test_region_segmenter_finds_a_lake_that_mirrors_the_sky():
 
 def test_a_reed_bed_in_a_lake_stays_still_and_the_water_around_it_moves():
     """Reeds standing in a lake mirror the dark shore as well as anything does, but they are land: a crowd of thin
-    dark upright strokes in the water stays still. A few strokes (a post, a rippled trunk) do not make a bed. The
-    scene is drawn at the segmenter's working size (768 px), where reeds in a photo are a pixel or two thin."""
+    dark upright strokes in the water stays still, and so does the sparse fringe where the bed thins out. A few
+    strokes (a post, a rippled trunk) do not make a bed. The scene is drawn at the segmenter's working size (768 px),
+    where reeds in a photo are a pixel or two thin."""
     scale = 2.4  # the layout of the 320 x 180 scenes, at 768 x 432
     image, sky, water = _lake(height=432, width=768, shore=29)
     image = image.astype(np.float32) / 255
@@ -328,11 +329,17 @@ def test_a_reed_bed_in_a_lake_stays_still_and_the_water_around_it_moves():
     bed[top:bottom, left:right] = True
     for column in rng.choice(np.arange(left, right), size=round(45 * scale), replace=False):  # a pixel thin
         image[int(rng.integers(top, top + 8 * scale)) : bottom, column] *= 0.45
+    fringe_left = at(125)[0]
+    bed[top:bottom, fringe_left:left] = True
+    for column in range(fringe_left + 6, left, 20):  # a reed every 20 px: too sparse for a bed of its own
+        image[top + 6 : bottom, column] *= 0.45
     for column in at(40, 70, 95):  # three posts
         image[at(118)[0] : bottom, column : column + 3] *= 0.45
     result = region_segment(_to_uint8(image))
     inner_top, inner_bottom, inner_left, inner_right = at(124, 146, 156, 294)
     assert (result.dynamic_mask[inner_top:inner_bottom, inner_left:inner_right] >= 0.5).mean() <= 0.1
+    fringe = (slice(inner_top, inner_bottom), slice(fringe_left + 4, left))
+    assert (result.dynamic_mask[fringe] >= 0.5).mean() <= 0.1
     open_water = water & ~bed
     open_water[:, slice(*at(30, 110))] = False
     assert (result.water_mask[open_water] >= 0.5).mean() >= 0.9
@@ -1251,7 +1258,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     water = [float(cells[4]) for cells in scored.values() if cells[4].strip() != "n/a"]
     assert np.median(sky) >= 0.95
     assert sum(value >= 0.75 for value in sky) >= len(sky) - 2
-    assert sum(value <= 2.0 for value in land) >= len(land) - 2
+    assert sum(value <= 2.0 for value in land) >= len(land) - 1
     assert sum(value >= 0.7 for value in water) >= 6  # 7 of 13 now: seas, pools, and lakes found by their mirror images
     assert float(scored["mountains_overcast_01"][5]) <= 1.0  # a hazy ridge behind its skyline stays still
     assert float(scored["colosseum_clouds_01"][3]) >= 0.95  # sky beside a wall is sky, not water
@@ -1259,7 +1266,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     assert float(scored["castle_hills_01"][6]) >= 90.0  # a crisp cumulus's outline moves with it (63 % before)
     assert float(scored["storm_plain_01"][5]) <= 2.0  # no mirror image, too dark for water (24 %, 6.7 %)
     assert float(scored["storm_plain_01"][3]) >= 0.95  # a storm front in the road's colours is sky (0.90 before)
-    assert float(scored["lake_reeds_dusk_01"][5]) <= 20.0  # reeds standing in the lake stay still (62 % without)
+    assert float(scored["lake_reeds_dusk_01"][5]) <= 2.0  # reeds in the lake stay still (62 % without, 7 % w/o fringe)
 
 
 def test_rippled_reflections_join_the_pool_and_a_pier_across_the_waterline_stays_still(capsys):

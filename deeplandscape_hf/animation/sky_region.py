@@ -115,6 +115,7 @@ STALK_RUN_PX = 7  # ... over an upright run this long; where such strokes cover 
 STALK_DENSITY = 0.06  # ... this share of a window ...
 STALK_WINDOW_PX = 31  # ... this wide ...
 STALK_MIN_COUNT = 8  # ... and this many stand together, they are a reed bed
+STALK_FRINGE_DENSITY = 0.02  # a bed goes on where its strokes thin out to this share of a window (its sparse fringe)
 STROKE_MIN_HEIGHT = 0.03  # a stalk in front of the water spans this fraction of the short side in height ...
 STROKE_MIN_ASPECT = 2.0  # ... is this many times taller than it is thick ...
 STROKE_MIN_UNLIKE = 0.25  # ... has this share of its pixels in colours water cannot take ...
@@ -694,7 +695,8 @@ def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     A stroke is darker than the pixels STALK_REACH_PX either side of it by STALK_STEP and runs upright for
     STALK_RUN_PX. A bed is where strokes cover STALK_DENSITY of a window and at least STALK_MIN_COUNT of them stand
     together: ripples are level streaks, and the few soft dark streaks of a rippled reflection of trees are not a
-    bed.
+    bed. A bed takes in its fringe, where its strokes thin out to STALK_FRINGE_DENSITY (the reed tips along its top,
+    a sparse wing): the water between them is too little to show ripples, and the reeds would wave with it.
     """
     luma = _luma(fine_rgb)
     beside = np.minimum(np.roll(luma, STALK_REACH_PX, axis=1), np.roll(luma, -STALK_REACH_PX, axis=1))
@@ -708,7 +710,9 @@ def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     stalks_per_bed = np.bincount(pairs[0], minlength=count + 1)
     crowded = stalks_per_bed >= STALK_MIN_COUNT
     crowded[0] = False
-    return crowded[beds] & water
+    fringes, _ = ndimage.label(density > STALK_FRINGE_DENSITY)
+    bed_fringes = np.unique(fringes[crowded[beds]])
+    return np.isin(fringes, bed_fringes[bed_fringes > 0]) & water
 
 
 def _strokes_across_water(water: np.ndarray, fine_rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
