@@ -793,6 +793,36 @@ def test_a_hazy_ridge_behind_its_skyline_stays_still_and_a_bright_cloud_on_it_mo
     assert _iou(result.sky_mask, ~(haze | land)) >= 0.95
 
 
+def _fog_on_a_hill(height: int = 180, width: int = 320) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A pale morning sky over a hillside rising to the right, a hazy tree line along its top, and a fog bank below
+    the trees, as bright and smooth as a cloud, thinning into the field at the foot of the hill: (image, sky, trees)."""
+    rows, cols = np.mgrid[:height, :width]
+    t = (rows / height)[..., None]
+    image = np.concatenate([0.45 + 0.1 * t, 0.56 + 0.08 * t, 0.68 + 0.02 * t], axis=-1)
+    crowns = 2.5 * np.abs(np.sin(cols[0] / 3.1)) + 1.5 * np.abs(np.sin(cols[0] / 7.3))
+    hilltop = (0.45 * height - 0.25 * height * cols[0] / width - crowns).astype(int)
+    land = rows >= hilltop[None, :]
+    trees = land & (rows < hilltop[None, :] + 0.05 * height + crowns[None, :])
+    image[trees] = (np.array([0.36, 0.40, 0.37]) + 0.01 * _texture((height, width), seed=21))[trees]
+    depth = (rows - hilltop[None, :] - crowns[None, :] - 0.02 * height) / height
+    fog = np.clip(np.minimum(depth / 0.04, (0.35 - depth) / 0.15), 0, 1)[..., None]
+    field = np.array([0.5, 0.38, 0.24]) + 0.03 * _texture((height, width), seed=22)
+    ground = np.where(trees[..., None], image, field)
+    image[land] = (ground * (1 - fog) + np.array([0.6, 0.59, 0.57]) * fog)[land]
+    return _to_uint8(image), ~land, trees
+
+
+def test_a_fog_bank_on_a_hillside_stays_still_below_the_tree_line():
+    """Fog lying on a hill is cloud-coloured and smooth, and it fades into the field below without an edge, so the
+    sky search ran on through it (28 % of the land moved, and the trees with it in a photo). The tree line along the
+    hilltop stays a crisp, level step down from the sky: the sky ends there."""
+    image, sky, trees = _fog_on_a_hill()
+    result = region_segment(image)
+    assert (result.dynamic_mask[~sky] >= 0.5).mean() <= 0.02  # 0.28 before
+    assert (result.dynamic_mask[trees] >= 0.5).mean() == 0
+    assert _iou(result.sky_mask, sky) >= 0.95  # 0.60 before
+
+
 def test_the_furthest_of_layered_ridges_stays_still():
     """Three ranges, each paler with distance. The furthest is in the sky's haze, barely darker than the sky above
     its crisp outline (luma 0.59 against 0.63): the old rule wanted 0.08 of contrast and moved all of it."""
@@ -864,6 +894,17 @@ def test_a_rock_ridge_reaching_into_the_top_rows_stays_still():
     scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
     assert scores.land_in_mask <= 0.02
     assert scores.sky_iou >= 0.9
+
+
+def test_the_tree_line_of_a_foggy_hill_stays_still():
+    """hills_fog_01: the fog bank on the hill took the sky search down to the field, and the hazy tree line on the
+    hilltop drifted with the clouds (27 % of the land moved, sky IoU 0.74). The sky now ends at the trees; the fog
+    at the left, with no trees showing through it, still moves."""
+    photo, labels = _labelled_photo("hills_fog_01")
+    result = region_segment(photo)
+    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    assert scores.land_in_mask <= 0.12
+    assert scores.sky_iou >= 0.85
 
 
 def test_no_labelled_sky_has_the_colours_of_shaded_earth():
@@ -1257,7 +1298,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     land = [float(cells[5]) for cells in scored.values()]
     water = [float(cells[4]) for cells in scored.values() if cells[4].strip() != "n/a"]
     assert np.median(sky) >= 0.95
-    assert sum(value >= 0.75 for value in sky) >= len(sky) - 2
+    assert sum(value >= 0.75 for value in sky) >= len(sky) - 1
     assert sum(value <= 2.0 for value in land) >= len(land) - 1
     assert sum(value >= 0.7 for value in water) >= 6  # 7 of 13 now: seas, pools, and lakes found by their mirror images
     assert float(scored["mountains_overcast_01"][5]) <= 1.0  # a hazy ridge behind its skyline stays still

@@ -28,7 +28,9 @@ separate sky colours above from land colours below (the classical sky-region for
 4. The border is refined against the photo with a guided filter, so it follows roofs and ridges at a finer scale.
 5. Water, below the sky (`water_region`): found from a waterline (a sea horizon, a level far shore or the axis of a
    mirror image), what lies below it and what mirrors the land above it. What stands in the water stays still: a
-   reed bed, and stalks or posts crossing it in colours water cannot take.
+   reed bed, and stalks or posts crossing it in colours water cannot take. Where no water lies under the sky and
+   its border lies on no edge, with none below it either, the land fades into fog lying on it: the sky ends higher
+   up, at the tree line or ridge that shows through the fog as a level step down from the sky.
 
 Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast, a top of
 leaves, or of trunks in a photo without colour) gets no movable pixels and an uncertainty sentence, and the
@@ -79,6 +81,11 @@ LAND_BAND_WIDTH = 0.15  # ... and the band spans this fraction of the width
 LAND_BAND_MAX_SLOPE = 0.25  # ... and runs within this slope of level (rows per column)
 LAND_BAND_GAP = 0.035  # a band goes on across a stretch up to twice this fraction of the width where it thins
 LAND_COST = 2.0  # ... when every pixel in it costs at least this much as sky
+HAZE_STEP = 0.04  # a border with a smaller colour step across it (rows averaged in threes) lies on no edge ...
+HAZE_BELOW_STEP = 0.06  # ... and with no larger step in the rows under it (a tenth of the height) ends in haze
+HAZE_REACH = 0.35  # a skyline showing through the haze is looked for this fraction of the height above the border ...
+HAZE_SKYLINE_STEP = 0.08  # ... as the largest step there, at least this large ...
+HAZE_SKYLINE_WIDTH = 0.15  # ... in a run of adjacent columns this fraction of the width, within 3 rows of each other
 TOWER_MAX_WIDTH = 0.08  # the border rising for at most this fraction of the width ...
 TOWER_MIN_RISE = 0.05  # ... by this fraction of the height outlines a tower ...
 TOWER_SKY_LIKENESS = 0.25  # ... unless its colour is this much closer to the sky beside it than to the land under it
@@ -402,6 +409,55 @@ def _coarse_sky(rgb: np.ndarray, texture: np.ndarray, backlit: np.ndarray) -> tu
         border = np.minimum(_best_border(costs, vertical), _first_land_band(costs))
         costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows, backlit)
     return ~_below(_without_towers_of_sky(border, rgb, costs), rgb.shape[0]), costs
+
+
+def _below_skyline_in_haze(sky: np.ndarray, water: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """``sky`` (coarse) ending at the skyline that shows through a fog bank lying on the land.
+
+    Fog on a hillside is smooth and cloud-coloured, so the sky search runs on through it down to where the land
+    shows; there the border lies on no edge, and none follows below it: the land fades into the haze. The trees or
+    the ridge along the hilltop still stand out above it, darker than the sky behind them: in each column, the
+    largest step down in brightness within HAZE_REACH of the height above the border (a cloud's flat base is darker
+    above). Where those steps run on level from column to column (within 3 rows) across
+    HAZE_SKYLINE_WIDTH of the photo, are crisp on the whole (median HAZE_SKYLINE_STEP), and the border under most of
+    them fades into haze, they are the skyline, and the fog below them stays still with the land: a drifting tree
+    line is worse than fog that stays. Where water lies under the sky, the border is a waterline, not haze.
+    """
+    height, width = rgb.shape[:2]
+    border = np.where(sky.all(axis=0), height, np.argmin(sky, axis=0))
+    averaged = ndimage.uniform_filter1d(rgb, 3, axis=0)
+    step = np.zeros((height, width), np.float32)
+    step[1:-1] = np.abs(averaged[2:] - averaged[:-2]).max(axis=-1)
+    luma = _luma(averaged)
+    darker_below = np.zeros((height, width), bool)
+    darker_below[1:-1] = luma[2:] < luma[:-2]
+    reach_below, reach_above = max(3, round(0.1 * height)), round(HAZE_REACH * height)
+    skyline, skyline_step = np.full(width, -1), np.zeros(width, np.float32)
+    hazy = np.zeros(width, bool)
+    for column in range(width):
+        row = int(border[column])
+        if row < 4 or row > height - 4 or water[row : row + 3, column].any():
+            continue
+        top = max(1, row - reach_above)
+        steps = (step * darker_below)[top : row - 2, column]
+        skyline[column] = top + int(np.argmax(steps))
+        skyline_step[column] = steps.max()
+        hazy[column] = (step[row - 2 : row + 2, column].max() < HAZE_STEP) and (
+            step[row + 2 : row + reach_below, column].max(initial=0.0) < HAZE_BELOW_STEP
+        )
+    found = skyline >= 0
+    level = found[1:] & found[:-1] & (np.abs(np.diff(skyline)) <= 3)
+    runs, count = ndimage.label(found & (np.r_[False, level] | np.r_[level, False]))
+    result = border.copy()
+    for label in range(1, count + 1):
+        columns = np.flatnonzero(runs == label)
+        if (
+            columns.size >= HAZE_SKYLINE_WIDTH * width
+            and np.median(skyline_step[columns]) >= HAZE_SKYLINE_STEP
+            and hazy[columns].mean() >= 0.5
+        ):
+            result[columns] = skyline[columns]
+    return sky & (np.arange(height)[:, None] < result[None, :])
 
 
 def _without_towers_of_sky(border: np.ndarray, rgb: np.ndarray, costs: np.ndarray) -> np.ndarray:
@@ -952,7 +1008,7 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     uncertainty = _uncertainty(coarse, sky_coarse, texture, colourless)
     nothing_moves = uncertainty is not None
     found = find_water(coarse, sky_coarse, texture)
-    sky_coarse, water_coarse = found.sky, found.water
+    sky_coarse, water_coarse = _below_skyline_in_haze(found.sky, found.water, coarse), found.water
     if colourless and not nothing_moves:
         # Water is told by its colours, those of the sky above it: without colour a grey road or hillside has them.
         # So the sky moves and the water does not; what the water search took out of the sky stays out.
