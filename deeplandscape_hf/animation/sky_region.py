@@ -418,10 +418,10 @@ def _below_skyline_in_haze(sky: np.ndarray, water: np.ndarray, rgb: np.ndarray) 
     shows; there the border lies on no edge, and none follows below it: the land fades into the haze. The trees or
     the ridge along the hilltop still stand out above it, darker than the sky behind them: in each column, the
     largest step down in brightness within HAZE_REACH of the height above the border (a cloud's flat base is darker
-    above). Where those steps run on level from column to column (within 3 rows) across
-    HAZE_SKYLINE_WIDTH of the photo, are crisp on the whole (median HAZE_SKYLINE_STEP), and the border under most of
-    them fades into haze, they are the skyline, and the fog below them stays still with the land: a drifting tree
-    line is worse than fog that stays. Where water lies under the sky, the border is a waterline, not haze.
+    above). Where those steps run on level from column to column (within 3 rows) across HAZE_SKYLINE_WIDTH of the
+    photo, are crisp on the whole (median HAZE_SKYLINE_STEP), and the border under most of them fades into haze,
+    they are the skyline, and the fog below them stays still with the land: a drifting tree line is worse than fog
+    that stays. Where water lies under the sky, the border is a waterline, not haze.
     """
     height, width = rgb.shape[:2]
     border = np.where(sky.all(axis=0), height, np.argmin(sky, axis=0))
@@ -429,8 +429,8 @@ def _below_skyline_in_haze(sky: np.ndarray, water: np.ndarray, rgb: np.ndarray) 
     step = np.zeros((height, width), np.float32)
     step[1:-1] = np.abs(averaged[2:] - averaged[:-2]).max(axis=-1)
     luma = _luma(averaged)
-    darker_below = np.zeros((height, width), bool)
-    darker_below[1:-1] = luma[2:] < luma[:-2]
+    step_down = np.zeros_like(step)
+    step_down[1:-1] = np.where(luma[2:] < luma[:-2], step[1:-1], 0.0)
     reach_below, reach_above = max(3, round(0.1 * height)), round(HAZE_REACH * height)
     skyline, skyline_step = np.full(width, -1), np.zeros(width, np.float32)
     hazy = np.zeros(width, bool)
@@ -439,13 +439,13 @@ def _below_skyline_in_haze(sky: np.ndarray, water: np.ndarray, rgb: np.ndarray) 
         if row < 4 or row > height - 4 or water[row : row + 3, column].any():
             continue
         top = max(1, row - reach_above)
-        steps = (step * darker_below)[top : row - 2, column]
+        steps = step_down[top : row - 2, column]
         skyline[column] = top + int(np.argmax(steps))
         skyline_step[column] = steps.max()
         hazy[column] = (step[row - 2 : row + 2, column].max() < HAZE_STEP) and (
             step[row + 2 : row + reach_below, column].max(initial=0.0) < HAZE_BELOW_STEP
         )
-    found = skyline >= 0
+    found = skyline_step >= HAZE_STEP  # an edge at all
     level = found[1:] & found[:-1] & (np.abs(np.diff(skyline)) <= 3)
     runs, count = ndimage.label(found & (np.r_[False, level] | np.r_[level, False]))
     result = border.copy()
