@@ -1128,8 +1128,12 @@ def pipe():
 def test_pipeline_falls_back_to_the_region_segmenter_with_a_warning(pipe, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     image, sky, _ = _clouds_over_hills()
-    with pytest.warns(UserWarning, match="The segmentation model could not be loaded.*offline sky-region"):
+    with pytest.warns(UserWarning, match="The segmentation model could not be loaded.*offline sky-region") as caught:
         found = pipe.segment(image)
+    # The warning gives the cause and its own advice, not the error's advice to use the fallback it already uses.
+    warning = str(caught[0].message)
+    assert "'deeplandscape-test/no-segmenter':" in warning and "hf download deeplandscape-test/no-segmenter" in warning
+    assert "Supply a mask instead" not in warning and "Without it" not in warning
     assert _iou(found.dynamic_mask, sky) >= 0.95 and found.confidence.shape == sky.shape
     with pytest.raises(SegmenterUnavailableError, match="heuristic"):
         pipe.segment(image, segmentation="model")

@@ -513,16 +513,18 @@ class DeepLandscapePipeline:
                 except seg.SegmenterUnavailableError as error:
                     if segmentation == "auto":
                         warnings.warn(
-                            f"The segmentation model could not be loaded ({error}). Using the offline sky-region "
+                            f"The segmentation model could not be loaded ({error.cause}). Using the offline sky-region "
                             "segmenter (no weights needed) to find sky and water instead; pass a mask for exact "
-                            "control.",
+                            "control. To use the model, download it once while online: "
+                            f"`hf download {self.config.segmenter}`.",
                             UserWarning,
                             stacklevel=3,
                         )
                         return self._segment(photo, "heuristic")
                     raise seg.SegmenterUnavailableError(
                         f"{error} In the pipeline: pass mask=... (CLI: --mask PNG), or segmentation='heuristic' "
-                        "(CLI: --segmentation heuristic) to use the offline sky-region heuristic."
+                        "(CLI: --segmentation heuristic) to use the offline sky-region heuristic.",
+                        cause=error.cause,
                     ) from error
             result = self._segmenter.segment(small)
         if result.uncertainty is not None:

@@ -55,7 +55,12 @@ MaskArray = np.ndarray | torch.Tensor
 
 
 class SegmenterUnavailableError(RuntimeError):
-    """The segmentation model could not be loaded (offline, not cached, or not installed)."""
+    """The segmentation model could not be loaded (offline, not cached, or not installed). The message says what to
+    do instead; ``cause`` alone ("'model id': why") is for warnings and notes that give their own advice."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = message if cause is None else cause
 
 
 @dataclass
@@ -180,8 +185,8 @@ def _class_ids(id2label: dict[int, str], names: Sequence[str], model_id: str) ->
     return tuple(sorted(set(ids)))
 
 
-def _unavailable_message(model_id: str, reason: str) -> str:
-    return (
+def _unavailable(model_id: str, reason: str) -> SegmenterUnavailableError:
+    message = (
         f"Could not load the segmentation model '{model_id}' ({reason}). Without it the sky and water cannot be "
         "found automatically. Supply a mask instead (`--mask mask.png` on the command line, `mask=` in Python, or "
         "paint one in the app), or use the offline sky-region heuristic (`heuristic_segment`, CLI "
@@ -189,6 +194,7 @@ def _unavailable_message(model_id: str, reason: str) -> str:
         f"(`hf download {model_id}`) and keep HF_HUB_OFFLINE=1 afterwards, or pass a local folder holding a saved "
         "model."
     )
+    return SegmenterUnavailableError(message, cause=f"'{model_id}': {reason}")
 
 
 class SkySegmenter:
@@ -218,9 +224,7 @@ class SkySegmenter:
         try:
             from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
         except ImportError as error:
-            raise SegmenterUnavailableError(
-                _unavailable_message(self.model_id, "transformers is not installed: pip install transformers")
-            ) from error
+            raise _unavailable(self.model_id, "transformers is not installed: pip install transformers") from error
 
         def load(**options: bool) -> None:
             self.processor = AutoImageProcessor.from_pretrained(self.model_id, revision=revision, **options)
@@ -237,7 +241,7 @@ class SkySegmenter:
                 load()
         except (OSError, ValueError) as error:  # offline / not cached / not found; ValueError: unknown architecture
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise SegmenterUnavailableError(_unavailable_message(self.model_id, reason)) from error
+            raise _unavailable(self.model_id, reason) from error
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.model.to(self.device).eval().requires_grad_(False)
         self.id2label = {int(index): str(label) for index, label in self.model.config.id2label.items()}

@@ -527,9 +527,8 @@ def run_inversion(args: argparse.Namespace) -> int:
         except SegmenterUnavailableError as error:
             segmentation = "heuristic"
             notes.append(
-                "sky/water masks from the offline sky-region heuristic because the segmenter is unavailable ("
-                + str(error).split(" Without it")[0]
-                + "); pass --masks for reliable flow numbers."
+                f"sky/water masks from the offline sky-region heuristic because the segmenter is unavailable "
+                f"({error.cause}); pass --masks for reliable flow numbers."
             )
     animate = ev.pipeline_animate_fn(
         pipe,
@@ -587,7 +586,7 @@ def _mask_segmenters(args: argparse.Namespace) -> tuple[dict[str, Any], list[str
         try:
             model = seg.SkySegmenter(model_id, device=_device(args.device))
         except seg.SegmenterUnavailableError as error:
-            notes.append(f"model left out: {str(error).split(' Without it')[0]}")
+            notes.append(f"model left out: {error.cause}")
             continue
         segmenters[f"model {model_id}"] = model.segment
     if not segmenters:

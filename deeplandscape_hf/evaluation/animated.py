@@ -110,12 +110,12 @@ def resolve_mask_fn(
     try:
         segmenter = seg.SkySegmenter(model_id, device=device)
     except seg.SegmenterUnavailableError as error:
-        reason = str(error).split(" Without it")[0]
         return (
             heuristic,
             "heuristic",
-            f"dynamic masks from the offline sky-region heuristic because the segmenter is unavailable ({reason}); "
-            "heuristic masks leave hazy or foggy land and some water still: pass --masks for reliable numbers.",
+            "dynamic masks from the offline sky-region heuristic because the segmenter is unavailable "
+            f"({error.cause}); heuristic masks leave hazy or foggy land and some water still: pass --masks for "
+            "reliable numbers.",
         )
 
     def segment(photo: np.ndarray) -> np.ndarray:
