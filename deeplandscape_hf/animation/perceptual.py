@@ -54,7 +54,13 @@ _TORCHVISION_WEIGHTS = {
 
 
 class PerceptualWeightsUnavailableError(RuntimeError):
-    """Pretrained ImageNet weights for a perceptual network are not cached and cannot be downloaded."""
+    """Pretrained ImageNet weights for a perceptual network are not cached and cannot be downloaded. The message
+    ends with the way around it (no perceptual loss); ``cause`` is what is missing and how to get it, for a warning
+    that has already taken that way."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = message if cause is None else cause
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -78,27 +84,29 @@ def _load_torchvision_state_dict(
     cached = torch_hub_checkpoint_dir() / file_name
     if allow_download is None:
         allow_download = not offline_mode()  # HF_HUB_OFFLINE, the project's "no network" switch, covers torch hub too
-    how_to = (
+    fetch = (
         f"Download {weights.url} into {cached.parent}/ (or set TORCH_HOME to a folder whose hub/checkpoints/ holds "
-        f"{file_name}), or {none_hint}."
+        f"{file_name})"
     )
+
+    def unavailable(problem: str) -> PerceptualWeightsUnavailableError:
+        return PerceptualWeightsUnavailableError(f"{problem} {fetch}, or {none_hint}.", cause=f"{problem} {fetch}.")
+
     if not cached.is_file() and not allow_download:
-        raise PerceptualWeightsUnavailableError(
+        raise unavailable(
             f"The ImageNet weights for the {purpose} ({file_name}) are not in the torch hub cache and downloading is "
-            f"off (offline mode). {how_to}"
+            "off (offline mode)."
         )
     if not cached.is_file() and not network_reachable(weights.url):
-        raise PerceptualWeightsUnavailableError(
+        raise unavailable(
             f"The ImageNet weights for the {purpose} ({file_name}) are not in the torch hub cache and "
-            f"{urlparse(weights.url).hostname} cannot be reached, so they cannot be downloaded. {how_to}"
+            f"{urlparse(weights.url).hostname} cannot be reached, so they cannot be downloaded."
         )
     try:
         return weights.get_state_dict(progress=True)  # what torchvision.models.<net>(weights=...) does internally
     except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError; a corrupt file is a RuntimeError
         state = "is in the cache but could not be read" if cached.is_file() else "could not be downloaded"
-        raise PerceptualWeightsUnavailableError(
-            f"The ImageNet weights for the {purpose} ({file_name}) {state}: {error}. {how_to}"
-        ) from error
+        raise unavailable(f"The ImageNet weights for the {purpose} ({file_name}) {state}: {error}.") from error
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -444,8 +444,8 @@ class DeepLandscapePipeline:
                 return self._perceptual_loss("vgg")
             except PerceptualWeightsUnavailableError as error:
                 warnings.warn(
-                    f"perceptual='auto': the VGG19 weights are not available ({error}); fitting with L1 only, so "
-                    "the reconstruction is blurrier than the paper's.",
+                    f"perceptual='auto': the VGG19 weights are not available. {error.cause} Until then inversion "
+                    "fits L1 only, so the reconstruction is blurrier than the paper's.",
                     UserWarning,
                     stacklevel=3,
                 )
