@@ -97,6 +97,18 @@ def test_exif_orientation_is_applied(tmp_path):
     assert upright.size == (40, 64)
 
 
+def test_a_heic_photo_from_a_phone_opens_upright(tmp_path):
+    """Phones save photos as HEIC; pillow-heif registers the format with PIL, and its rotation is applied once."""
+    image = _gradient_rgb(64, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    image.save(tmp_path / "phone.heic", exif=exif.tobytes(), quality=95)
+    upright = load_image(tmp_path / "phone.heic")
+    assert upright.size == (40, 64) and upright.mode == "RGB"
+    displayed = np.asarray(image.transpose(Image.Transpose.ROTATE_270), np.float32)  # 90 degrees clockwise
+    assert np.abs(np.asarray(upright, np.float32) - displayed).mean() < 3.0  # lossy HEIC: about 2 levels here
+
+
 def test_arrays_of_common_dtypes():
     rgb = np.asarray(_gradient_rgb())
     assert np.array_equal(np.asarray(load_image(rgb)), rgb)
@@ -127,6 +139,11 @@ def test_not_an_image_and_truncated_files_raise_clear_errors(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_image(tmp_path / "missing.png")
+
+    # A clip dropped where a photo belongs: an MP4 starts with an ISO media 'ftyp' box that PIL cannot open.
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(64))
+    with pytest.raises(InvalidImageError, match=r"clip\.mp4' is a video.*ffmpeg -i clip\.mp4 -frames:v 1"):
+        load_image(tmp_path / "clip.mp4")
 
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(InvalidImageError, match=r"empty\.png' is empty \(0 bytes\)"):

@@ -4,6 +4,7 @@ Everything that enters the library from the outside world passes through here, s
 an RGB PIL image (or a float tensor in [-1, 1]) and a float mask in [0, 1] with 1 = movable. Camera-sized photos
 (24-200 MP) are decoded straight at the size the caller needs (`max_side`): JPEGs at 1/2, 1/4 or 1/8 scale inside
 the decoder, so their full-size bitmap never exists. Decompression bombs are refused from the file's header alone.
+Phones' HEIC photos open through pillow-heif; a video handed over as a photo gets an error that says so.
 
 Preprocessing follows the official `inference/encode_and_animate.py`: shorter side ->
 600 px, shorter side -> G resolution (bilinear), centre square crop; we also return the crop box so results can be
@@ -23,6 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # HEIC/HEIF, what phones save photos as, opens through PIL like any other format
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -199,8 +203,14 @@ def _open_path(
             "max_pixels= if you trust the file."
         ) from error
     except UnidentifiedImageError as error:
+        if _is_video(path):
+            raise InvalidImageError(
+                f"{name} is a video, and a photo is needed: take one frame of it first (for example `ffmpeg -i "
+                f"{path.name} -frames:v 1 frame.png`)."
+            ) from error
         raise InvalidImageError(
-            f"{name} is not a readable image: the format was not recognised. Use a JPEG, PNG, WebP, BMP or TIFF file."
+            f"{name} is not a readable image: the format was not recognised. Use a JPEG, PNG, WebP, HEIC, BMP or "
+            "TIFF file."
         ) from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         if isinstance(error, InvalidImageError):
@@ -210,6 +220,14 @@ def _open_path(
             "re-download it."
         ) from error
     return upright, full_size
+
+
+def _is_video(path: Path) -> bool:
+    """Whether the file starts like a video container PIL cannot open: ISO media (MP4, MOV; the HEIC photos it
+    shares this box with open fine), AVI, or Matroska/WebM."""
+    with path.open("rb") as file:
+        head = file.read(12)
+    return head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ") or head[:4] == b"\x1aE\xdf\xa3"
 
 
 def _upright(image: Image.Image) -> Image.Image:

@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, WebP, ...; any size)")
+    parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, WebP, HEIC, ...; any size)")
     parser.add_argument(
         "--model",
         default=None,
