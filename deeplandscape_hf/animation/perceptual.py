@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from ..networks.hub import network_reachable, offline_mode
+from ..networks.hub import WeightsUnavailableError, network_reachable, offline_mode
 
 __all__ = [
     "LPIPSLoss",
@@ -53,14 +53,9 @@ _TORCHVISION_WEIGHTS = {
 }
 
 
-class PerceptualWeightsUnavailableError(RuntimeError):
-    """Pretrained ImageNet weights for a perceptual network are not cached and cannot be downloaded. The message
-    ends with the way around it (no perceptual loss); ``cause`` is what is missing and how to get it, for a warning
-    that has already taken that way."""
-
-    def __init__(self, message: str, cause: str | None = None) -> None:
-        super().__init__(message)
-        self.cause = message if cause is None else cause
+class PerceptualWeightsUnavailableError(WeightsUnavailableError):
+    """Pretrained ImageNet weights for a perceptual network are not cached and cannot be downloaded; the message
+    ends with the way around it (no perceptual loss)."""
 
 
 # ----------------------------------------------------------------------------------------------------------------------

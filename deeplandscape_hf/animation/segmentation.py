@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
-from ..networks.hub import hub_reachable
+from ..networks.hub import WeightsUnavailableError, hub_reachable
 from .images import ImageInput, load_image
 
 __all__ = [
@@ -54,13 +54,9 @@ HORIZON_OFFSET_PX = 10  # official: horizon = lowest sky row + 10 px, normalised
 MaskArray = np.ndarray | torch.Tensor
 
 
-class SegmenterUnavailableError(RuntimeError):
-    """The segmentation model could not be loaded (offline, not cached, or not installed). The message says what to
-    do instead; ``cause`` alone ("'model id': why") is for warnings and notes that give their own advice."""
-
-    def __init__(self, message: str, cause: str | None = None) -> None:
-        super().__init__(message)
-        self.cause = message if cause is None else cause
+class SegmenterUnavailableError(WeightsUnavailableError):
+    """The segmentation model could not be loaded (offline, not cached, or not installed); ``cause`` is
+    "'model id': why"."""
 
 
 @dataclass

@@ -92,6 +92,15 @@ class ModelNotFoundError(FileNotFoundError):
     """Raised when a model folder or hub repository cannot be found or reached."""
 
 
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights a step needs are not cached and cannot be fetched. The message ends with what to do
+    instead; ``cause`` is what is missing and how to get it, for the warning of a fallback that already does that."""
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = message if cause is None else cause
+
+
 class CheckpointMismatchError(ValueError):
     """Raised when a weights file does not fit the model built from its config."""
 
