@@ -133,6 +133,14 @@ def test_missing_model_offline_tells_the_user_to_supply_a_mask(monkeypatch):
     assert "'deeplandscape-test/no-such-segmenter'" in message
     assert "--mask" in message and "heuristic" in message
     assert "hf download deeplandscape-test/no-such-segmenter" in message
+    assert "hf download deeplandscape-test/no-such-segmenter" in info.value.cause  # what a fallback warning shows
+
+
+def test_a_local_folder_that_is_no_model_is_not_sent_to_the_hub(tmp_path):
+    """A folder is the user's own: the fix is in it, not a download, so the cause does not suggest one."""
+    with pytest.raises(SegmenterUnavailableError) as info:
+        SkySegmenter(str(tmp_path))
+    assert info.value.cause.startswith(f"'{tmp_path}': ") and "hf download" not in info.value.cause
 
 
 def test_unreachable_hub_fails_fast_without_retrying(monkeypatch):

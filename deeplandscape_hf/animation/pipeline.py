@@ -515,8 +515,7 @@ class DeepLandscapePipeline:
                         warnings.warn(
                             f"The segmentation model could not be loaded ({error.cause}). Using the offline sky-region "
                             "segmenter (no weights needed) to find sky and water instead; pass a mask for exact "
-                            "control. To use the model, download it once while online: "
-                            f"`hf download {self.config.segmenter}`.",
+                            "control.",
                             UserWarning,
                             stacklevel=3,
                         )

@@ -56,7 +56,7 @@ MaskArray = np.ndarray | torch.Tensor
 
 class SegmenterUnavailableError(WeightsUnavailableError):
     """The segmentation model could not be loaded (offline, not cached, or not installed); ``cause`` is
-    "'model id': why"."""
+    "'model id': why" and, for a hub model, the `hf download` that fetches it."""
 
 
 @dataclass
@@ -181,7 +181,7 @@ def _class_ids(id2label: dict[int, str], names: Sequence[str], model_id: str) ->
     return tuple(sorted(set(ids)))
 
 
-def _unavailable(model_id: str, reason: str) -> SegmenterUnavailableError:
+def _unavailable(model_id: str, reason: str, downloadable: bool = True) -> SegmenterUnavailableError:
     message = (
         f"Could not load the segmentation model '{model_id}' ({reason}). Without it the sky and water cannot be "
         "found automatically. Supply a mask instead (`--mask mask.png` on the command line, `mask=` in Python, or "
@@ -190,7 +190,8 @@ def _unavailable(model_id: str, reason: str) -> SegmenterUnavailableError:
         f"(`hf download {model_id}`) and keep HF_HUB_OFFLINE=1 afterwards, or pass a local folder holding a saved "
         "model."
     )
-    return SegmenterUnavailableError(message, cause=f"'{model_id}': {reason}")
+    fetch = f"; download it once while online: `hf download {model_id}`" if downloadable else ""
+    return SegmenterUnavailableError(message, cause=f"'{model_id}': {reason}{fetch}")
 
 
 class SkySegmenter:
@@ -220,7 +221,8 @@ class SkySegmenter:
         try:
             from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
         except ImportError as error:
-            raise _unavailable(self.model_id, "transformers is not installed: pip install transformers") from error
+            reason = "transformers is not installed: pip install transformers"
+            raise _unavailable(self.model_id, reason, downloadable=False) from error
 
         def load(**options: bool) -> None:
             self.processor = AutoImageProcessor.from_pretrained(self.model_id, revision=revision, **options)
@@ -237,7 +239,7 @@ class SkySegmenter:
                 load()
         except (OSError, ValueError) as error:  # offline / not cached / not found; ValueError: unknown architecture
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise _unavailable(self.model_id, reason) from error
+            raise _unavailable(self.model_id, reason, downloadable=not os.path.isdir(self.model_id)) from error
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.model.to(self.device).eval().requires_grad_(False)
         self.id2label = {int(index): str(label) for index, label in self.model.config.id2label.items()}
