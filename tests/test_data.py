@@ -128,7 +128,8 @@ def test_prepare_counts_and_skips(mixed_cache):
     skipped = {Path(s.source).name: s for s in summary.skipped}
     assert set(skipped) == {"broken.jpg", "corrupt.mp4", "single.mp4"}
     assert skipped["single.mp4"].category == "too_few_frames" and skipped["corrupt.mp4"].kind == "video"
-    assert "skipped" in str(summary)
+    # Each skipped input is warned about once; the summary line counts them by reason.
+    assert str(summary).endswith("3 skipped (2 unreadable, 1 shorter than 2 frames)")
 
 
 def test_manifest_and_cached_arrays(mixed_cache):

@@ -265,13 +265,13 @@ class PrepareSummary:
         return f"{every} {noun} {verb} skipped: {reasons}"
 
     def __str__(self) -> str:
-        lines = [
+        """One line of counts; each skipped input has had a warning of its own, so only their reasons are counted."""
+        reasons = ", ".join(f"{n} {_CATEGORY_PHRASES.get(c, c)}" for c, n in self.skipped_counts.items())
+        return (
             f"cache {self.out_dir} at {', '.join(map(str, self.resolutions))} px: {self.num_images} images, "
             f"{self.num_videos} videos ({self.num_video_frames} frames); {self.num_reused} reused, "
-            f"{len(self.skipped)} skipped"
-        ]
-        lines += [f"  skipped {s.kind} {s.source}: {s.reason}" for s in self.skipped]
-        return "\n".join(lines)
+            f"{len(self.skipped)} skipped" + (f" ({reasons})" if reasons else "")
+        )
 
 
 def _as_dirs(dirs: PathLike | Sequence[PathLike] | None) -> list[Path]:
@@ -431,7 +431,6 @@ def prepare_dataset(
     _write_json_atomic(out / MANIFEST_NAME, manifest)
     for item in summary.skipped:
         logger.warning("skipped %s %s: %s", item.kind, item.source, item.reason)
-    logger.info("%s", summary)
     if summary.num_images == 0 and summary.num_videos == 0:
         given = [summary.all_skipped_message(k) for k, found in (("image", images), ("video", videos)) if found]
         raise NoUsableInputError(f"nothing usable to cache: {'; '.join(given)}; see the warnings above.")

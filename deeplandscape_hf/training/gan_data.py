@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -38,16 +37,6 @@ class RealSampler:
         return torch.stack(items).to(device)
 
 
-def _cache_summary(summary: Any) -> str:
-    """One line: counts and skipped inputs per reason (corrupt, one-frame, mixed-size videos...)."""
-    if hasattr(summary, "num_images"):
-        return (
-            f"{summary.num_images} images, {summary.num_videos} videos ({summary.num_video_frames} frames), "
-            f"{len(summary.skipped)} skipped {summary.skipped_counts or ''}".rstrip()
-        )
-    return str(summary)
-
-
 def prepare_data_cache(
     accelerator,
     image_dirs: list[Path],
@@ -73,7 +62,7 @@ def prepare_data_cache(
                 )
             return
         summary = data.prepare_dataset(image_dirs, video_dirs, cache_dir, resolutions)
-        logger.info("data cache %s ready: %s", cache_dir, _cache_summary(summary))
+        logger.info("data %s", summary)
         if config.use_pairwise and video_dirs and summary.num_videos == 0:
             raise TrainingInputError(
                 f"{summary.all_skipped_message('video')}; see the warnings above. Config '{config.name}' trains the "
@@ -157,5 +146,5 @@ def run_prepare(args: argparse.Namespace) -> int:
         stats = data.prepare_dataset(image_dirs, video_dirs, Path(args.cache_dir).expanduser(), args.resolutions)
     except data.NoUsableInputError as error:
         raise TrainingInputError(str(error)) from error
-    logger.info("data cache %s ready: %s", args.cache_dir, _cache_summary(stats))
+    logger.info("data %s", stats)
     return 0
