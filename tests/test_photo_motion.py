@@ -156,13 +156,16 @@ def luma(images: torch.Tensor) -> torch.Tensor:
 
 def test_colour_transform_lightens_nothing_where_the_light_falls():
     """A night whose generator paints black hills a teal grey must not lift the photo's black land: where the light
-    falls over the picture, no neighbourhood gets lighter, while the sky still falls and the land keeps the new hue."""
+    falls over the picture, no neighbourhood gets lighter, while the sky still falls and the land keeps the new hue.
+    The land dims as the sky that lights it does."""
     source, night = night_over_black_hills(land_at_night=0.12)
     fitted = fit_colour_transform(source, night)
     photo = (source + 1) / 2
     relit = fitted.apply(photo)[0]
     land_before, land_after = luma(photo[0, :, 24:]).mean(), luma(relit[:, 24:]).mean()
-    assert land_after <= land_before + 0.003  # without the rule: 0.03 -> 0.10
+    # The sky keeps a quarter of its light, and so does the land: without the rule 0.03 -> 0.10, with the land held
+    # to its own luma 0.03 -> 0.03 (a deep night that left black hills as they were by day).
+    assert land_after == pytest.approx(0.25 * land_before, abs=0.003)
     assert luma(relit[:, :8]).mean() < 0.3 * luma(photo[0, :, :8]).mean()  # the sky still falls
     assert relit[1, 24:].mean() > relit[0, 24:].mean()  # green over red: the night's teal hue is carried
     # Nor does any channel lift the photo's black: the teal comes by scaling, not by an added grey.
@@ -185,9 +188,12 @@ def test_colour_transform_fades_the_no_lightening_rule_in_as_the_light_falls():
         target[:, :, :16] = (photo[:, :, :16] * sky_factor) * 2 - 1
         return float(luma(fit_colour_transform(source, target).apply(photo)[0, :, 24:]).mean())
 
-    lands = [land_at(factor) for factor in (0.9, 0.86, 0.82, 0.8, 0.78, 0.74)]  # light falls by 0.01 ... 0.07
-    assert max(abs(a - b) for a, b in zip(lands, lands[1:])) < 0.02
-    assert lands[0] > lands[-1] + 0.03  # from nearly the generator's lift to the photo's black
+    factors = (0.9, 0.86, 0.82, 0.8, 0.78, 0.74)  # light falls by 0.01 ... 0.07
+    lands = [land_at(factor) for factor in factors]
+    assert max(abs(a - b) for a, b in zip(lands, lands[1:])) < 0.025  # about 0.01 per 0.02 of the sky's light
+    # From nearly the generator's lift to the photo's land dimmed as the sky is.
+    land_before = float(luma(photo[0, :, 24:]).mean())
+    assert lands[0] > 1.5 * land_before and lands[-1] == pytest.approx(factors[-1] * land_before, abs=0.002)
 
 
 def test_colour_transform_has_no_seam_beyond_the_crop():

@@ -11,10 +11,10 @@ The fit is a guided-filter style regression: window means of source, target, the
 give a per-window gain, shrunk where the window is flat toward the crop's global gain or, where the light falls,
 toward the window's own ratio of light (so a flat sky or lawn keeps the photo's texture instead of being painted
 with the window's mean colour, and its shadows dim with it instead of going black). Where the light falls, the fit
-never lightens: no window gets brighter, and a window that darkens or would have brightened is relit by scaling, so
-black stays black. Gains and offsets are then averaged over windows once more, continued beyond the crop by
-extending its border values, smoothed across that border, and upsampled: the transform is smooth everywhere and has
-no edge where the generator's square ends.
+never lightens: a window the generator brightens takes the light the rest of the picture keeps, and a window that
+darkens or would have brightened is relit by scaling, so black stays black. Gains and offsets are then averaged
+over windows once more, continued beyond the crop by extending its border values, smoothed across that border, and
+upsampled: the transform is smooth everywhere and has no edge where the generator's square ends.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ WINDOW_FRACTION = 1 / 8  # window radius as a fraction of the generator's resolu
 REGULARISATION = 4e-3  # in (0..1 intensity)^2: windows flatter than ~0.06 std lean on a prior gain
 GAIN_RANGE = (0.0, 3.0)  # a gain outside this is a fitting accident, not a change of light
 DARKENING_WIDTH = 0.05  # a window darker by this much (0..1 intensity) on average is relit by scaling alone
+DISTRUSTED_BRIGHTENING = 0.25  # where the light falls, a window this much brighter (relative) takes the picture's ratio
 
 
 def _luma(images: torch.Tensor) -> torch.Tensor:
@@ -46,6 +47,18 @@ def _box(images: torch.Tensor, radius: int) -> torch.Tensor:
     size = 2 * radius + 1
     images = F.avg_pool2d(images, (1, size), stride=1, padding=(0, radius), count_include_pad=False)
     return F.avg_pool2d(images, (size, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+
+
+def _light_kept(source: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(N, 1, 1, 1) the share of its luma that the part of the picture growing darker keeps: the ratio of the summed
+    lumas over the pixels whose light falls, each counted as much as it falls (up to DARKENING_WIDTH), so that pixels
+    near no change neither enter nor leave it suddenly as the light changes over a video."""
+    source_luma, target_luma = _luma(source), _luma(target)
+    falling = weight * ((source_luma - target_luma) / DARKENING_WIDTH).clamp(0, 1)
+    kept = (falling * target_luma).sum(dim=(2, 3), keepdim=True) / (falling * source_luma).sum(
+        dim=(2, 3), keepdim=True
+    ).clamp_min(1e-6)
+    return torch.where(falling.sum(dim=(2, 3), keepdim=True) > 0, kept.clamp(max=1.0), torch.ones_like(kept))
 
 
 @dataclass
@@ -132,11 +145,16 @@ def fit_colour_transform(
     local_cov = _box(w * source * target, radius) / window_w - local_s * local_t
     # Where the light falls over the whole picture (night, blue hour), no neighbourhood gets lighter: a window that
     # brightens is the generator's own idea of dark land (a teal-grey night over black hills), not the new light.
-    # Its target is scaled down to the source's luma, which keeps its hue, so a bluer dusk stays bluer. The rule
-    # fades in as the picture darkens (fully at DARKENING_WIDTH), so a day-to-night video has no jump where it starts.
+    # Such a window takes the light that the rest of the picture keeps instead (`_light_kept`): at night the land
+    # is lit by the sky, and dims as the sky does. A window that brightens only a little goes part of the way, and
+    # one that keeps its light stays as it was. Its target is scaled to that luma, which keeps its hue, so a bluer
+    # dusk stays bluer. The rule fades in as the picture darkens (fully at DARKENING_WIDTH), so a day-to-night video
+    # has no jump where it starts.
     light_falls = ((_luma(mean_s) - _luma(mean_t)) / DARKENING_WIDTH).clamp(0, 1)
     held_back = light_falls * ((_luma(local_t) - _luma(local_s)) / DARKENING_WIDTH).clamp(0, 1)  # (N, 1, R, R)
-    excess = (_luma(local_s) / _luma(local_t).clamp_min(1e-6)).clamp(max=1.0)
+    distrust = ((_luma(local_t) / _luma(local_s).clamp_min(1e-3) - 1) / DISTRUSTED_BRIGHTENING).clamp(0, 1)
+    allowed = 1 + distrust * (_light_kept(source, target, w) - 1)  # the window's ratio of luma may reach this
+    excess = (allowed * _luma(local_s) / _luma(local_t).clamp_min(1e-6)).clamp(max=1.0)
     scale = 1 + light_falls * (excess - 1)
     local_t, local_cov = local_t * scale, local_cov * scale
     # A flat window cannot tell a gain from an offset. Where the light falls, the prior is the window's own ratio of
