@@ -1265,6 +1265,7 @@ def test_photo_variants_move_the_labels_with_the_photo():
     assert mirrored.sky[:, -1].all() and not mirrored.sky[:, 0].any()
     assert PHOTO_VARIANTS["inner"](Image.fromarray(image), labels)[0].size == (336, 156)
     assert max(PHOTO_VARIANTS["small"](Image.fromarray(image), labels)[0].size) == 320
+    assert PHOTO_VARIANTS["portrait"](Image.fromarray(image), labels)[0].size == (112, 200)
     grey = np.asarray(PHOTO_VARIANTS["greyscale"](Image.fromarray(image), labels)[0])
     assert (grey.max(axis=-1) == grey.min(axis=-1)).all()
 

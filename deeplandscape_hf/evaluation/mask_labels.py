@@ -217,6 +217,7 @@ def _summary_rows(rows: Sequence[Mapping], methods: Sequence[str]) -> list[dict]
 
 SMALL_VARIANT_SIDE_PX = 320  # "small": the photo this long, as a web thumbnail
 INNER_VARIANT_SHARE = (0.84, 0.78)  # "inner": the centre this share of the width and height (a straightened photo)
+PORTRAIT_VARIANT_ASPECT = 9 / 16  # "portrait": the middle of the width, as wide as this share of the full height
 
 
 def _label_arrays(labels: LabelMasks, change: Callable[[np.ndarray], np.ndarray]) -> LabelMasks:
@@ -252,12 +253,22 @@ def _inner(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMa
     return photo.crop(box), _label_arrays(labels, lambda mask: mask[top : height - top, left : width - left].copy())
 
 
+def _portrait(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
+    width, height = photo.size
+    side = min(width, round(height * PORTRAIT_VARIANT_ASPECT))
+    left = (width - side) // 2
+    return photo.crop((left, 0, left + side, height)), _label_arrays(
+        labels, lambda mask: mask[:, left : left + side].copy()
+    )
+
+
 PHOTO_VARIANTS: dict[str, Callable[[Image.Image, LabelMasks], tuple[Image.Image, LabelMasks]]] = {
     "original": _original,
     "greyscale": _greyscale,  # colour cues gone
     "mirrored": _mirrored,  # should score as the original: no left-right bias
     "small": _small,  # pixel-sized rules at another scale
     "inner": _inner,  # less sky above the land: the top rows are no longer surely sky
+    "portrait": _portrait,  # an upright crop, as phones show: fewer columns to find a skyline or a shore in
 }
 
 
