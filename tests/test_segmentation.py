@@ -915,6 +915,17 @@ def test_the_tree_line_of_a_foggy_hill_stays_still():
     assert scores.sky_iou >= 0.85
 
 
+def test_the_far_shore_of_a_dusk_lake_is_no_sea_horizon():
+    """lake_reeds_dusk_01 cropped upright (the 'portrait' variant): the sky search runs on through the thin far shore,
+    and the straight top of the shore passed for a sea's horizon, so the shore under it moved with the lake as the
+    sea (81 % of the land). A sea is smooth from its horizon down; a tree line there is a shore."""
+    photo, labels = PHOTO_VARIANTS["portrait"](*_labelled_photo("lake_reeds_dusk_01"))
+    result = region_segment(photo)
+    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    assert scores.land_in_mask <= 0.02
+    assert scores.water_iou is not None and scores.water_iou >= 0.75
+
+
 def test_no_labelled_sky_has_the_colours_of_shaded_earth():
     """Dark, saturated orange to olive (grass in its own shade, soil, bark) is no sky colour: not one labelled sky
     pixel of the set has it (sunset clouds included), while a third of a backlit meadow's land does."""

@@ -112,8 +112,9 @@ def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> 
     step in colour that holds in the same direction in almost every column, on one row (within a row either side,
     for a slightly tilted camera and a blurred line), and stands out from the rows around it (a sky that darkens
     evenly towards the zenith changes in every row). Cloud edges are neither that straight nor that long. Under the
-    line a sea is smooth, in the colours of the sky above the line and no brighter than it. Anything else there (a
-    beach, a snowfield, a plain the sky search took for sky) is land: a sky has no ruler-straight edge.
+    line a sea is smooth from the line down, in the colours of the sky above the line and no brighter than it.
+    Anything else there (a beach, a snowfield, a plain the sky search took for sky, a lake's far shore) is land: a
+    sky has no ruler-straight edge.
     """
     height, width = sky.shape
     # A running median down the columns first: a wire or a contrail across the sky is a line, not a step, and goes.
@@ -149,7 +150,11 @@ def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> 
         # The sea's colours are the sky's above the line (the sky search may have taken a beach or a snowfield too).
         above = sky & (_rows(height) <= row)
         # Smooth in most of it: grass stalks in front of a sea roughen a third of it, a field under the line all.
+        # And right under the line too, where a sea begins: a lake's far shore (a tree line, a town) under a straight
+        # horizon is rough there, with the lake's smooth water beyond it.
         smooth_share = float((texture[sea] < WATER_MAX_TEXTURE).mean())
+        far_edge = sea & (_rows(height) <= row + max(2, round(SEA_MIN_ROWS * height)))
+        smooth_share = min(smooth_share, float((texture[far_edge] < WATER_MAX_TEXTURE).mean()))
         coloured_share = float(water_coloured(rgb, above)[sea].mean())
         is_sea = (
             smooth_share >= SEA_MIN_SMOOTH
