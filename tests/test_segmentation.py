@@ -915,6 +915,29 @@ def test_the_tree_line_of_a_foggy_hill_stays_still():
     assert scores.sky_iou >= 0.85
 
 
+def test_a_thin_far_shore_under_a_dusk_sky_stays_still_in_an_upright_photo():
+    """An upright photo of a dusk lake: a pink glow over a thin, rough far shore, and calm water that mirrors both.
+    The sky search runs on through a shore this thin, and its straight top passed for a sea's horizon: the whole
+    shore moved with the water as the sea. A sea is smooth from its horizon down; a shore is not."""
+    height, width, horizon, shore = 320, 180, 192, 11
+    t = np.clip(np.arange(height) / horizon, 0, 1)[:, None, None] ** 2
+    sky_rows = np.array([0.35, 0.35, 0.65]) + np.array([0.6, 0.43, 0.17]) * t  # dusk blue down to a pink glow
+    image = np.broadcast_to(sky_rows, (height, width, 3)).copy()
+    trees = np.array([0.35, 0.32, 0.45]) * (1.0 + 0.17 * _texture((shore, width), seed=4))
+    image[horizon : horizon + shore] = trees
+    image[horizon + shore : horizon + 2 * shore] = 0.85 * trees[::-1]  # the shore's reflection
+    for row in range(horizon + 2 * shore, height):
+        image[row] = 0.85 * sky_rows[max(horizon - 1 - (row - horizon - shore), 0)]
+    result = region_segment(_to_uint8(image))
+    land = np.zeros((height, width), bool)
+    land[horizon : horizon + shore] = True
+    water = np.zeros_like(land)
+    water[horizon + shore :] = True
+    assert (result.dynamic_mask[land] >= 0.5).mean() == 0  # all of it moved before
+    assert _iou(result.water_mask, water) >= 0.85  # 0.89: the shore's rough reflection stays still with it
+    assert _iou(result.sky_mask, np.arange(height)[:, None] < horizon) >= 0.97
+
+
 def test_the_far_shore_of_a_dusk_lake_is_no_sea_horizon():
     """lake_reeds_dusk_01 cropped upright (the 'portrait' variant): the sky search runs on through the thin far shore,
     and the straight top of the shore passed for a sea's horizon, so the shore under it moved with the lake as the
