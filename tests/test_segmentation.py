@@ -949,6 +949,18 @@ def test_the_far_shore_of_a_dusk_lake_is_no_sea_horizon():
     assert scores.water_iou is not None and scores.water_iou >= 0.75
 
 
+def test_a_smooth_patch_of_a_beach_under_a_straight_horizon_is_no_lake():
+    """beach_bridge_01 cropped upright (the 'portrait' variant): the sky search runs on over the pale sands, and the
+    straight horizon above them was rightly judged to have land under it, not sea. But the smooth wet sand at the
+    bottom of the frame then passed for a lake beyond a shore, and a rectangle of the beach moved (23 % of the land).
+    What was judged land as a whole keeps its smooth patches."""
+    photo, labels = PHOTO_VARIANTS["portrait"](*_labelled_photo("beach_bridge_01"))
+    result = region_segment(photo)
+    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    assert scores.land_in_mask <= 0.02
+    assert scores.sky_iou >= 0.95
+
+
 def test_no_labelled_sky_has_the_colours_of_shaded_earth():
     """Dark, saturated orange to olive (grass in its own shade, soil, bark) is no sky colour: not one labelled sky
     pixel of the set has it (sunset clouds included), while a third of a backlit meadow's land does."""

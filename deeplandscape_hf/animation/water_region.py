@@ -104,9 +104,10 @@ def _chromaticity(rgb: np.ndarray) -> np.ndarray:
     return rgb / np.maximum(rgb.sum(axis=-1, keepdims=True), 1e-6)
 
 
-def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> tuple[int | None, bool]:
+def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> tuple[int | None, str]:
     """The first row under a straight, level colour step that runs through the sky across the photo (None when there
-    is none), and whether what lies under it is a sea.
+    is none), and what lies under it: "sea", "far shore" (a lake's far bank, maybe with the lake beyond it) or "land"
+    (a beach, a snowfield, a plain).
 
     The sea and the sky above it share their hues, so the sky search takes both; the horizon between them is a
     step in colour that holds in the same direction in almost every column, on one row (within a row either side,
@@ -126,7 +127,7 @@ def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> 
     inside[2:-2] = sky[:-4] & sky[4:]  # the step is measured within the sky region, not at its border
     first = max(SEA_LINE_CONTEXT_ROWS + 2, round(SEA_LINE_MIN_TOP * height))
     last = height - max(SEA_LINE_CONTEXT_ROWS + 2, round(SEA_MIN_ROWS * height))
-    best_row, best_share, best_is_sea = None, SEA_LINE_COLUMNS, False
+    best_row, best_share, best_under = None, SEA_LINE_COLUMNS, "land"
     for row in range(first, last):
         columns = inside[row]
         if columns.mean() < SEA_LINE_COLUMNS:
@@ -150,19 +151,22 @@ def _straight_horizon(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> 
         # The sea's colours are the sky's above the line (the sky search may have taken a beach or a snowfield too).
         above = sky & (_rows(height) <= row)
         # Smooth in most of it: grass stalks in front of a sea roughen a third of it, a field under the line all.
-        # And right under the line too, where a sea begins: a lake's far shore (a tree line, a town) under a straight
-        # horizon is rough there, with the lake's smooth water beyond it.
-        smooth_share = float((texture[sea] < WATER_MAX_TEXTURE).mean())
         far_edge = sea & (_rows(height) <= row + max(2, round(SEA_MIN_ROWS * height)))
-        smooth_share = min(smooth_share, float((texture[far_edge] < WATER_MAX_TEXTURE).mean()))
-        coloured_share = float(water_coloured(rgb, above)[sea].mean())
-        is_sea = (
-            smooth_share >= SEA_MIN_SMOOTH
-            and coloured_share >= SEA_MIN_COLOURED
+        like_sea = (
+            float((texture[sea] < WATER_MAX_TEXTURE).mean()) >= SEA_MIN_SMOOTH
+            and float(water_coloured(rgb, above)[sea].mean()) >= SEA_MIN_COLOURED
             and _lit_like_water(rgb, sea, above & (_rows(height) >= row - SEA_LINE_CONTEXT_ROWS))
         )
-        best_row, best_share, best_is_sea = row + 1, share, is_sea
-    return best_row, best_is_sea
+        # And smooth right under the line too, where a sea begins: a lake's far shore (a tree line, a town) under a
+        # straight horizon is rough there, with the lake's smooth water beyond it.
+        if not like_sea:
+            under = "land"
+        elif float((texture[far_edge] < WATER_MAX_TEXTURE).mean()) < SEA_MIN_SMOOTH:
+            under = "far shore"
+        else:
+            under = "sea"
+        best_row, best_share, best_under = row + 1, share, under
+    return best_row, best_under
 
 
 def _lit_like_water(rgb: np.ndarray, surface: np.ndarray, sky_near: np.ndarray) -> bool:
@@ -242,14 +246,14 @@ def _in_sky_palette(chroma: np.ndarray, sky: np.ndarray) -> np.ndarray:
 
 
 def _level_surfaces(
-    rgb: np.ndarray, smooth: np.ndarray, sky: np.ndarray, texture: np.ndarray, land_edge: np.ndarray
+    rgb: np.ndarray, smooth: np.ndarray, sky: np.ndarray, texture: np.ndarray, land_edge: np.ndarray, land: np.ndarray
 ) -> tuple[np.ndarray, int | None]:
     """Smooth, water-coloured regions below the sky that are wide and level on top, and their waterline row.
 
     Only regions shaped like a water surface survive: wide, and with a level upper edge (a far shore or a sea
     horizon), which keeps out hazy mountains and pale walls. The waterline is the highest top among them.
     ``smooth`` is ``rgb`` blurred for the mirror test, ``land_edge`` (W,) the row where the sky search's own sky
-    ended in each column, before `_above_horizon`.
+    ended in each column, before `_above_horizon`; ``land`` (H, W) what is known to be land already.
     """
     height, width = sky.shape
     water = np.zeros_like(sky)
@@ -258,7 +262,7 @@ def _level_surfaces(
     border = sky.sum(axis=0)
     horizon = int(np.median(border))
     below = _rows(height) >= np.maximum(border, horizon)[None, :]
-    candidates = below & (texture < WATER_MAX_TEXTURE) & water_coloured(rgb, sky)
+    candidates = below & ~land & (texture < WATER_MAX_TEXTURE) & water_coloured(rgb, sky)
     candidates = ndimage.binary_closing(candidates, structure=np.ones((1, 5), bool))
     candidates = ndimage.binary_opening(candidates, structure=np.ones((3, 3), bool))
     regions, count = ndimage.label(candidates)
@@ -550,15 +554,18 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     ``texture`` its local contrast."""
     if not sky.any():  # every cue for water (its colours, a waterline, a mirror image) is taken from the sky
         return WaterRegions(water=np.zeros_like(sky), sky=sky)
-    sea_line, is_sea = _straight_horizon(rgb, sky, texture)
-    if sea_line is not None and not is_sea:  # land under a straight horizon
+    sea_line, under = _straight_horizon(rgb, sky, texture)
+    judged_land = np.zeros_like(sky)
+    if sea_line is not None and under != "sea":  # land under a straight horizon
+        if under == "land":  # a beach or a plain, judged as a whole: no smooth patch of it is a lake either
+            judged_land = sky & (_rows(sky.shape[0]) >= sea_line)
         sky, sea_line = sky & (_rows(sky.shape[0]) < sea_line), None
     searched = sky.copy()
     if sea_line is not None:
         searched[sea_line:] = False
     searched = _above_horizon(searched)
     smooth = ndimage.gaussian_filter(rgb, sigma=(MIRROR_BLUR_PX, MIRROR_BLUR_PX, 0), mode="nearest")
-    water, waterline = _level_surfaces(rgb, smooth, searched, texture, land_edge=sky.sum(axis=0))
+    water, waterline = _level_surfaces(rgb, smooth, searched, texture, land_edge=sky.sum(axis=0), land=judged_land)
     if waterline is not None:  # a far bank: its reflection lies between the real waterline and the smooth water
         waterline = _mirror_axis(smooth, waterline, searched)
     if sea_line is not None:  # a sea horizon is the waterline itself
