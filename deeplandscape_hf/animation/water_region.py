@@ -45,6 +45,7 @@ MIRROR_CHECK_ROWS = 14  # ... over this many rows (at the coarse size)
 HORIZON_MARGIN = 0.03  # the sky may reach this fraction of the height below the horizon of the land columns ...
 HORIZON_LAND_COLUMNS = 0.3  # ... when at least this share of the columns end at land
 LEVEL_BORDER_COLUMNS = 0.2  # ... or where a run of adjacent columns this wide ends on one row (within a row)
+PIER_WATER_DEPTH = 0.15  # water beside such a level edge (a pier) reaches at least this fraction of the height down
 SEA_HORIZON_SPREAD = 0.015  # the top of water right under the sky is straight within this fraction of the height
 WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
 WATER_MIN_AREA = 0.02  # ... and covers this fraction of the image
@@ -282,11 +283,14 @@ def _level_surfaces(
         else:
             level = np.percentile(tops, 90) - np.percentile(tops, 10) <= SEA_HORIZON_SPREAD * height
             # A top right under the sky is a waterline only if it is seen: a colour step along it, or land beside it
-            # ending level just above it (a pier; `_above_horizon` cuts that far below such an edge). Otherwise it
-            # is where `_above_horizon` cut an even sky.
+            # ending level just above it (a pier; `_above_horizon` cuts that far below such an edge) with the calm
+            # water beside it reaching well down towards the near shore. Otherwise it is where `_above_horizon` cut
+            # an even sky: a thin strip of it, with land right under it, is the haze low over a far shore.
             seen = _step_across(rgb, tops, columns) >= SEA_LINE_STEP
             depth = np.median(tops) - land_edge
             pier = _longest_run((depth >= -1) & (depth <= HORIZON_MARGIN * height + 1)) >= LEVEL_BORDER_COLUMNS * width
+            rows = np.flatnonzero(region.any(axis=1))
+            pier = pier and rows[-1] - rows[0] >= PIER_WATER_DEPTH * height
             level = level and (seen or pier)
         # The far edge of water is seen near the horizon; a smooth strip that starts far below it is foreground.
         shore_depth = np.median(tops - border[columns])
