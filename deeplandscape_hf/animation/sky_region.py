@@ -93,6 +93,8 @@ MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is tru
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
 SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
 PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds can have
+WRAPPED_COLUMNS = 0.8  # a piece with clear sky right above and below it in this share of its pixels' columns ...
+WRAPPED_MIN_PIXELS = 4  # ... and at least this many pixels (at the coarse size) lies in the sky: a cloud
 CLEAR_SKY_BONUS = 1.0  # cost taken off the pixels of a smooth piece joined to the top that is sky-coloured on the whole
 SILHOUETTE_DARK = 0.2  # against the light, the land is a silhouette: at most this share of the upper half's luma ...
 SILHOUETTE_BOTTOM = 0.05  # ... in the bottom rows (this fraction of the height) ...
@@ -325,8 +327,9 @@ def _sky_costs(
     border: np.ndarray,
     seed_rows: np.ndarray,
     backlit: np.ndarray,
-) -> np.ndarray:
-    """Per pixel, the cost of calling it sky minus the cost of calling it ground (negative = sky-like).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, the cost of calling it sky minus the cost of calling it ground (negative = sky-like), and the
+    pieces that the clear sky wraps round (`_wrapped_by_clear_sky`).
 
     The sky model is what the clear sky at the top of the columns looks like (``seed_rows`` per column,
     `_seed_rows`), plus every colour a cloud in that sky can have (`_cloud_prior`); it is not refitted to the pixels
@@ -354,7 +357,38 @@ def _sky_costs(
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
     sky_coloured = _piece_means(colour, pieces, sizes) < 0
     sky_coloured[0] = False
-    return colour - CLEAR_SKY_BONUS * sky_coloured[pieces] + rough
+    return colour - CLEAR_SKY_BONUS * sky_coloured[pieces] + rough, _wrapped_by_clear_sky(clear_sky > 0.5)
+
+
+def _wrapped_by_clear_sky(clear_sky: np.ndarray) -> np.ndarray:
+    """(H, W) the pieces of the photo that lie in the clear sky: smooth sky right above and right below them in
+    most of their columns (WRAPPED_COLUMNS), and clear of the bottom edge.
+
+    A cloud darker than any clear sky in the top rows (the dark underside of a sunset or storm cloud) is out of the
+    cloud prior, and a border that must run down each column from the top stopped on it: the cloud and the glow
+    under it stayed still while the sky around them moved. Land stands on the ground, with no clear sky under it;
+    a kite or a bird in the sky is wrapped too, and the finer cuts (`_objects_in_sky`) take it out again.
+    """
+    height = clear_sky.shape[0]
+    rows = np.broadcast_to(np.arange(height)[:, None], clear_sky.shape)
+    # Each column's runs of other pixels, and whether clear sky lies right above and right below the run.
+    runs, count = ndimage.label(~clear_sky, structure=np.array([[0, 1, 0], [0, 1, 0], [0, 1, 0]]))
+    if count == 0:
+        return np.zeros_like(clear_sky)
+    index = np.arange(1, count + 1)
+    tops = ndimage.minimum(rows, runs, index).astype(int)
+    bottoms = ndimage.maximum(rows, runs, index).astype(int)
+    columns = ndimage.minimum(np.broadcast_to(np.arange(clear_sky.shape[1]), clear_sky.shape), runs, index).astype(int)
+    above = (tops > 0) & clear_sky[np.maximum(tops - 1, 0), columns]
+    below = (bottoms < height - 1) & clear_sky[np.minimum(bottoms + 1, height - 1), columns]
+    wrapped_run = np.concatenate([[False], above & below])
+    pieces, pieces_count = ndimage.label(~clear_sky)
+    sizes = np.bincount(pieces.ravel(), minlength=pieces_count + 1)
+    share = _piece_means(wrapped_run[runs].astype(np.float64), pieces, sizes)
+    wrapped = (share >= WRAPPED_COLUMNS) & (sizes >= WRAPPED_MIN_PIXELS)
+    wrapped[0] = False
+    wrapped[np.unique(pieces[-1])] = False  # a piece that reaches the bottom edge stands on the ground
+    return wrapped[pieces]
 
 
 def _best_border(costs: np.ndarray, vertical_gradient: np.ndarray) -> np.ndarray:
@@ -404,10 +438,13 @@ def _coarse_sky(rgb: np.ndarray, texture: np.ndarray, backlit: np.ndarray) -> tu
     bins = _bins(rgb)
     seed_rows = _seed_rows(rgb, magnitude, texture)
     border = np.full(rgb.shape[1], rgb.shape[0])  # first pass: no land colours known, any colour may be land
-    costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows, backlit)
+    costs, wrapped = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows, backlit)
     for _ in range(REFIT_ROUNDS):
-        border = np.minimum(_best_border(costs, vertical), _first_land_band(costs))
-        costs = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows, backlit)
+        # The border runs down each column through what the clear sky wraps round (a dark cloud); the costs
+        # themselves stay as they are for the finer cuts, which take a kite out again.
+        leaning = np.where(wrapped, np.minimum(costs, -CLEAR_SKY_BONUS), costs)
+        border = np.minimum(_best_border(leaning, vertical), _first_land_band(leaning))
+        costs, wrapped = _sky_costs(rgb, bins, texture, magnitude, border, seed_rows, backlit)
     return ~_below(_without_towers_of_sky(border, rgb, costs), rgb.shape[0]), costs
 
 
