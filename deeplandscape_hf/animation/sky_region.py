@@ -93,7 +93,7 @@ MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is tru
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
 SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
 PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds can have
-WRAPPED_COLUMNS = 0.8  # a piece with clear sky right above and below it in this share of its pixels' columns ...
+WRAPPED_COLUMNS = 0.8  # a piece with clear sky right above and below it, in its column, for this share of its pixels
 WRAPPED_MIN_PIXELS = 4  # ... and at least this many pixels (at the coarse size) lies in the sky: a cloud
 CLEAR_SKY_BONUS = 1.0  # cost taken off the pixels of a smooth piece joined to the top that is sky-coloured on the whole
 SILHOUETTE_DARK = 0.2  # against the light, the land is a silhouette: at most this share of the upper half's luma ...
@@ -361,8 +361,8 @@ def _sky_costs(
 
 
 def _wrapped_by_clear_sky(clear_sky: np.ndarray) -> np.ndarray:
-    """(H, W) the pieces of the photo that lie in the clear sky: smooth sky right above and right below them in
-    most of their columns (WRAPPED_COLUMNS), and clear of the bottom edge.
+    """(H, W) the pieces of the photo that lie in the clear sky: in each column a piece crosses, smooth sky right
+    above and right below it, for most of its pixels (WRAPPED_COLUMNS), and the piece clear of the bottom edge.
 
     A cloud darker than any clear sky in the top rows (the dark underside of a sunset or storm cloud) is out of the
     cloud prior, and a border that must run down each column from the top stopped on it: the cloud and the glow
