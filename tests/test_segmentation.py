@@ -28,6 +28,7 @@ from deeplandscape_hf.animation.sky_region import _first_land_band, _hsv, _shade
 from deeplandscape_hf.evaluation.mask_labels import (
     PHOTO_VARIANTS,
     LabelMasks,
+    MaskScores,
     label_files,
     render_labels,
     score_movable_mask,
@@ -914,13 +915,18 @@ def _labelled_photo(name: str) -> tuple[Image.Image, LabelMasks]:
     return Image.open(path).convert("RGB"), render_labels(repo / "benchmarks" / "mask_labels" / f"{name}.json")
 
 
+def _region_scores(name: str, variant: str = "original") -> MaskScores:
+    """The offline segmenter's scores on a labelled photo, in one of the labelled set's forms (`PHOTO_VARIANTS`)."""
+    photo, labels = PHOTO_VARIANTS[variant](*_labelled_photo(name))
+    result = region_segment(photo)
+    return score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+
+
 def test_a_rock_ridge_reaching_into_the_top_rows_stays_still():
     """mountains_autumn_01 cropped to its centre (the 'inner' variant of the labelled set): the grey rock ridge
     reaches into the top rows, which are taken for clear sky. Its colours taught the sky model the rock, and 36 % of
     the land moved; the top rows are now cut at the skyline."""
-    photo, labels = PHOTO_VARIANTS["inner"](*_labelled_photo("mountains_autumn_01"))
-    result = region_segment(photo)
-    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    scores = _region_scores("mountains_autumn_01", "inner")
     assert scores.land_in_mask <= 0.02
     assert scores.sky_iou >= 0.9
 
@@ -929,9 +935,7 @@ def test_the_tree_line_of_a_foggy_hill_stays_still():
     """hills_fog_01: the fog bank on the hill took the sky search down to the field, and the hazy tree line on the
     hilltop drifted with the clouds (27 % of the land moved, sky IoU 0.74). The sky now ends at the trees; the fog
     at the left, with no trees showing through it, still moves."""
-    photo, labels = _labelled_photo("hills_fog_01")
-    result = region_segment(photo)
-    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    scores = _region_scores("hills_fog_01")
     assert scores.land_in_mask <= 0.12
     assert scores.sky_iou >= 0.85
 
@@ -963,9 +967,7 @@ def test_the_far_shore_of_a_dusk_lake_is_no_sea_horizon():
     """lake_reeds_dusk_01 cropped upright (the 'portrait' variant): the sky search runs on through the thin far shore,
     and the straight top of the shore passed for a sea's horizon, so the shore under it moved with the lake as the
     sea (81 % of the land). A sea is smooth from its horizon down; a tree line there is a shore."""
-    photo, labels = PHOTO_VARIANTS["portrait"](*_labelled_photo("lake_reeds_dusk_01"))
-    result = region_segment(photo)
-    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    scores = _region_scores("lake_reeds_dusk_01", "portrait")
     assert scores.land_in_mask <= 0.02
     assert scores.water_iou is not None and scores.water_iou >= 0.75
 
@@ -975,9 +977,7 @@ def test_a_smooth_patch_of_a_beach_under_a_straight_horizon_is_no_lake():
     straight horizon above them was rightly judged to have land under it, not sea. But the smooth wet sand at the
     bottom of the frame then passed for a lake beyond a shore, and a rectangle of the beach moved (23 % of the land).
     What was judged land as a whole keeps its smooth patches."""
-    photo, labels = PHOTO_VARIANTS["portrait"](*_labelled_photo("beach_bridge_01"))
-    result = region_segment(photo)
-    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    scores = _region_scores("beach_bridge_01", "portrait")
     assert scores.land_in_mask <= 0.02
     assert scores.sky_iou >= 0.95
 
@@ -986,9 +986,7 @@ def test_the_haze_between_two_castle_towers_is_no_water_beside_a_pier():
     """castle_hills_01 cropped upright (the 'portrait' variant): the sky between two towers was cut level with their
     roofs, and the strip of pale haze below the cut, over the distant hills, passed for calm water beside a pier: a
     block of the view between the towers moved as water (7 % of the land). Water beside a pier reaches well down."""
-    photo, labels = PHOTO_VARIANTS["portrait"](*_labelled_photo("castle_hills_01"))
-    result = region_segment(photo)
-    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    scores = _region_scores("castle_hills_01", "portrait")
     assert scores.land_in_mask <= 0.02
     assert scores.sky_iou >= 0.95
 
@@ -1013,9 +1011,7 @@ def test_shaded_grass_joined_to_a_glare_does_not_teach_the_sky_model():
     """meadow_dandelions_01 cropped to its centre: the top rows are a glare, and the blurred meadow below is joined
     to them without an edge, so its colours taught the sky model and 78 % of the land moved. Shaded grass is no sky
     colour now; the white seed heads under the glare still pass for cloud (36 %)."""
-    photo, labels = PHOTO_VARIANTS["inner"](*_labelled_photo("meadow_dandelions_01"))
-    result = region_segment(photo)
-    assert score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask).land_in_mask <= 0.4
+    assert _region_scores("meadow_dandelions_01", "inner").land_in_mask <= 0.4
 
 
 @pytest.mark.parametrize("exposure", ["as shot", "darker", "brighter"])
@@ -1030,9 +1026,7 @@ def test_a_sunset_against_the_light_moves_its_clouds_and_layered_hills_in_haze_s
     result = region_segment(_to_uint8(scale * np.asarray(photo, dtype=np.float32) / 255.0))
     scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
     assert scores.sky_iou >= 0.95 and scores.cloud_included >= 0.95 and scores.land_in_mask <= 0.001
-    photo, labels = _labelled_photo("sunbeams_hills_01")
-    result = region_segment(photo)
-    assert score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask).land_in_mask <= 0.02
+    assert _region_scores("sunbeams_hills_01").land_in_mask <= 0.02
 
 
 def test_a_black_bar_along_the_bottom_is_not_a_silhouette():
@@ -1128,9 +1122,7 @@ def test_a_land_band_goes_on_across_a_short_stretch_where_it_thins_but_not_acros
 def test_a_kite_in_a_small_copy_of_the_photo_stays_still():
     """sky_kite_01 at 320 px (the 'small' variant): the rules that cut objects out of the sky count pixels, so a
     small photo is enlarged first. Before, the kite flew off with the sky (100 % of its pixels moved)."""
-    photo, labels = PHOTO_VARIANTS["small"](*_labelled_photo("sky_kite_01"))
-    result = region_segment(photo)
-    scores = score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    scores = _region_scores("sky_kite_01", "small")
     assert scores.land_in_mask <= 0.02
     assert scores.sky_iou >= 0.95
 
