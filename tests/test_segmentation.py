@@ -25,6 +25,7 @@ from deeplandscape_hf.animation.segmentation import (
     region_segment,
 )
 from deeplandscape_hf.animation.sky_region import _first_land_band, _hsv, _shaded_earth, _without_towers_of_sky
+from deeplandscape_hf.animation.water_region import PROFILE_BAND, _followed_down, water_coloured
 from deeplandscape_hf.evaluation.mask_labels import (
     PHOTO_VARIANTS,
     LabelMasks,
@@ -763,6 +764,46 @@ def test_a_lake_takes_the_colours_of_the_sunset_glow_it_reflects():
     assert (result.dynamic_mask[horizon + 2 : horizon + shore - 2] >= 0.5).mean() <= 0.01  # the shore stays
 
 
+def test_water_takes_any_of_the_sky_s_colours_mixed_with_grey_but_not_a_boat_in_the_glow_s_hue():
+    """A reflection mixes what it mirrors with grey. Under a sky that is mostly blue with an orange glow, the glow
+    mirrored pale is a water colour, though it is neither the sky's typical hue nor one of its exact colours; a
+    sunlit boat in the glow's hue, as saturated as the glow or more, and green grass are not."""
+    height, width = 60, 100
+    t = np.linspace(0, 1, height)[:, None, None]
+    glow = np.clip((t - 0.6) / 0.4, 0, 1)  # the bottom two fifths of the sky, blue through to orange
+    sky_rgb = (np.array([0.35, 0.5, 0.85]) * (1 - glow) + np.array([0.95, 0.6, 0.25]) * glow) * np.ones((1, width, 1))
+    sky = np.ones((height, width), bool)
+    orange = np.array([0.95, 0.6, 0.25])
+    samples = np.array(
+        [
+            0.5 * orange + 0.5 * orange.mean(),  # the glow mirrored pale in a lake
+            0.3 * orange + 0.7 * 0.8 * orange.mean(),  # ... paler and darker
+            [0.6, 0.25, 0.08],  # a boat's varnished wood
+            [0.3, 0.45, 0.15],  # grass
+        ]
+    )
+    image = np.concatenate([sky_rgb, np.broadcast_to(samples[:, None], (4, width, 3))])
+    found = water_coloured(image, np.concatenate([sky, np.zeros((4, width), bool)]))[height:, 0]
+    assert found.tolist() == [True, True, False, False]
+
+
+def test_a_strip_of_water_followed_down_ends_where_its_streaks_stop():
+    """`_followed_down` goes on down a strip while each third of a band mirrors the rows above the waterline, or
+    continues the streaks of the water above it. A boat's rim repeats the bow above it, which is no water: the strip
+    ends above both."""
+    rng = np.random.default_rng(0)
+    height, width, waterline = 80, 160, 40
+    third = max(2, round(PROFILE_BAND * height) // 3)
+    profiles = 0.1 * rng.normal(size=(height, width))
+    for row in range(waterline, waterline + 2 * third):  # two thirds of a mirror image
+        profiles[row] = profiles[2 * waterline - 1 - row]
+    miss = waterline + 2 * third
+    profiles[miss + third : miss + 2 * third] = profiles[miss : miss + third]  # the rim repeats the row above it
+    water = _followed_down(profiles, np.zeros((height, width), bool), waterline)
+    assert water[waterline:miss].all()
+    assert not water[miss:].any()  # it ran on over the rim (to miss + 2 thirds) when any row above counted
+
+
 def test_a_sky_that_brightens_towards_the_horizon_is_not_a_sea():
     """A sunset sky changes colour in every row, as steeply as a blurred sea horizon: no row of it is a waterline."""
     height, width = 180, 320
@@ -989,6 +1030,15 @@ def test_the_haze_between_two_castle_towers_is_no_water_beside_a_pier():
     scores = _region_scores("castle_hills_01", "portrait")
     assert scores.land_in_mask <= 0.02
     assert scores.sky_iou >= 0.95
+
+
+def test_a_sunset_lake_that_mirrors_the_glow_pale_moves_and_the_boats_on_its_shore_stay():
+    """lake_boats_sunset_01: the calm middle of the lake mirrors the sunset glow, paler than the glow itself, and was
+    found in no colour of the sky: none of the lake moved. The bows of the orange boats along its shore, below the
+    lake, stay still."""
+    scores = _region_scores("lake_boats_sunset_01")
+    assert scores.water_iou is not None and scores.water_iou >= 0.55  # 0 before
+    assert scores.land_in_mask <= 0.005
 
 
 def test_no_labelled_sky_has_the_colours_of_shaded_earth():

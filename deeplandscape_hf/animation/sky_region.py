@@ -793,7 +793,9 @@ def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
     """
     luma = _luma(fine_rgb)
     beside = np.minimum(np.roll(luma, STALK_REACH_PX, axis=1), np.roll(luma, -STALK_REACH_PX, axis=1))
-    strokes = ndimage.binary_opening(beside - luma > STALK_STEP, structure=np.ones((STALK_RUN_PX, 1), bool)) & water
+    # The bed's own middle may already be out of the water (the water search stops at it); it is still in the lake.
+    in_lake = ndimage.binary_fill_holes(water)
+    strokes = ndimage.binary_opening(beside - luma > STALK_STEP, structure=np.ones((STALK_RUN_PX, 1), bool)) & in_lake
     density = ndimage.uniform_filter(strokes.astype(np.float32), size=STALK_WINDOW_PX)
     beds, count = ndimage.label(density > STALK_DENSITY)
     if count == 0:

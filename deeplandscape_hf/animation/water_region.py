@@ -36,6 +36,9 @@ __all__ = ["WaterRegions", "find_water", "water_coloured"]
 WATER_MAX_TEXTURE = 0.04  # local contrast (the sky search's texture measure) above which a pixel is too rough
 SKY_PALETTE_BIN = 0.01  # chromaticity bins of the sky's palette ...
 SKY_PALETTE_SHARE = 0.01  # ... a colour is in it when its bin holds this share of the sky's pixels
+SKY_HUE_BIN_DEGREES = 10  # hue bins of the sky's hues (mixed with grey in a reflection) ...
+SKY_HUE_SHARE = 0.05  # ... a hue is the sky's when its bin holds this share of the sky's coloured pixels ...
+SKY_HUE_MIN_SATURATION = 0.03  # ... those whose chromaticity lies at least this far from grey
 WATER_CHROMA_TOLERANCE = 0.035  # L1 distance of a water colour's chromaticity from the sky-hue-to-grey segment
 SHORE_ROWS = 0.025  # a shore between sky and water is at least this fraction of the height tall
 MAX_SHORE_DEPTH = 0.25  # ... and at most this fraction of the height (a far bank, not the foreground) ...
@@ -224,8 +227,9 @@ def _longest_run(flags: np.ndarray) -> int:
 
 def water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
     """Colours water takes: the sky's own hues mixed with grey at any brightness (a reflection is darker than what it
-    mirrors), blue to cyan, or any colour common in this sky (the orange of a sunset glow). Greens and browns
-    (fields, sand, rivers thick with silt) are left out unless the sky itself has them."""
+    mirrors), blue to cyan, or any colour common in this sky (the orange of a sunset glow), also mixed with grey
+    (`_in_sky_hues`). Greens and browns (fields, sand, rivers thick with silt) are left out unless the sky itself has
+    them."""
     chroma = _chromaticity(rgb)
     neutral = np.full(3, 1 / 3)
     hue = np.median(chroma[sky], axis=0) - neutral
@@ -233,7 +237,7 @@ def water_coloured(rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
     sky_family = np.abs(chroma - (neutral + along[..., None] * hue)).sum(axis=2) <= WATER_CHROMA_TOLERANCE
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     bluish = (blue > red + 0.05) & (blue >= green - 0.05)
-    return sky_family | bluish | _in_sky_palette(chroma, sky)
+    return sky_family | bluish | _in_sky_palette(chroma, sky) | _in_sky_hues(chroma, sky)
 
 
 def _in_sky_palette(chroma: np.ndarray, sky: np.ndarray) -> np.ndarray:
@@ -244,6 +248,29 @@ def _in_sky_palette(chroma: np.ndarray, sky: np.ndarray) -> np.ndarray:
     np.add.at(counts, (bins[sky][:, 0], bins[sky][:, 1]), 1)
     counts = ndimage.maximum_filter(counts, size=3)  # a reflection's colour may sit in the bin next to the sky's
     return counts[bins[..., 0], bins[..., 1]] >= SKY_PALETTE_SHARE * max(int(sky.sum()), 1)
+
+
+def _hue_and_saturation(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hue bin and distance from grey of chromaticities, in the plane of equal sums."""
+    offset = chroma - 1 / 3
+    across = offset @ np.array([2.0, -1.0, -1.0]) / np.sqrt(6)
+    up = offset @ np.array([0.0, 1.0, -1.0]) / np.sqrt(2)
+    bins = 360 // SKY_HUE_BIN_DEGREES
+    hue = (np.degrees(np.arctan2(up, across)) % 360 // SKY_HUE_BIN_DEGREES).astype(int) % bins
+    return hue, np.hypot(across, up)
+
+
+def _in_sky_hues(chroma: np.ndarray, sky: np.ndarray) -> np.ndarray:
+    """Pixels in a hue common in the sky, and less saturated than the sky's typical colour of that hue: a reflection
+    mixes what it mirrors with grey (the sunset glow mirrored pale in a lake), whichever of the sky's colours that is.
+    A sunlit boat or roof in the glow's hue is as saturated as the glow, or more."""
+    hue, saturation = _hue_and_saturation(chroma)
+    coloured = sky & (saturation >= SKY_HUE_MIN_SATURATION)
+    sky_hue, sky_saturation = hue[coloured], saturation[coloured]
+    typical = np.zeros(360 // SKY_HUE_BIN_DEGREES)  # 0 where the sky hardly has the hue: nothing passes
+    for bin_index in np.flatnonzero(np.bincount(sky_hue, minlength=typical.size) >= SKY_HUE_SHARE * sky_hue.size):
+        typical[bin_index] = np.median(sky_saturation[sky_hue == bin_index])
+    return saturation < typical[hue]
 
 
 def _level_surfaces(
@@ -516,7 +543,7 @@ def _repeats(profile: np.ndarray, other: np.ndarray | None) -> bool:
 
 def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: int) -> np.ndarray:
     """(H, W) water below a reflection's axis, followed down strip by strip: a third of a band is water while it
-    mirrors the rows the same distance above the line, or continues the streaks of the third above it (a reflection
+    mirrors the rows the same distance above the line, or continues the streaks of the water above it (a reflection
     stretched by ripples), or is flat and smooth (calm water far from anything it could mirror). Two thirds in a row
     that do none of these end the strip: a beach, boats or reeds in front of the water."""
     height, width = profiles.shape
@@ -536,7 +563,10 @@ def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: in
                 if third <= stop <= waterline
             )
             calm = here.std() < PROFILE_FLAT_STD and smooth_water[rows, columns].mean() >= 0.8
-            misses = 0 if (mirrored or _repeats(here, previous) or calm) else misses + 1
+            # Streaks count where the third above was water, or where the strip has none yet (a glitter path from the
+            # waterline down): a boat's rim continues its bow, which was no water.
+            continues = _repeats(here, previous) and (misses == 0 or end == waterline)
+            misses = 0 if (mirrored or continues or calm) else misses + 1
             if misses == 0:
                 end = rows.stop
             elif misses >= 2:
