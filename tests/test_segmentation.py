@@ -24,7 +24,13 @@ from deeplandscape_hf.animation.segmentation import (
     horizon_from_sky_mask,
     region_segment,
 )
-from deeplandscape_hf.animation.sky_region import _first_land_band, _hsv, _shaded_earth, _without_towers_of_sky
+from deeplandscape_hf.animation.sky_region import (
+    _below_skyline_in_haze,
+    _first_land_band,
+    _hsv,
+    _shaded_earth,
+    _without_towers_of_sky,
+)
 from deeplandscape_hf.animation.water_region import PROFILE_BAND, _followed_down, water_coloured
 from deeplandscape_hf.evaluation.mask_labels import (
     PHOTO_VARIANTS,
@@ -894,6 +900,31 @@ def test_a_fog_bank_on_a_hillside_stays_still_below_the_tree_line():
     assert _iou(result.sky_mask, sky) >= 0.95  # 0.60 before
 
 
+def test_where_the_fog_hides_the_tree_line_the_skyline_goes_on_behind_it():
+    """hills_fog_01: over part of the hill the fog rises over the trees and fades into the sky, and no outline shows
+    there; the sky search runs on down to where the land shows, and there the fog on the hill moved (8 % of the
+    photo's land). The tree line found beside it is continued behind the fog, as the hill goes on. At the coarse
+    size, given the sky the search found (down to the field everywhere)."""
+    height, width, fog_end = 120, 200, 90
+    rows, cols = np.mgrid[:height, :width]
+    hilltop = (75 - 0.1 * cols[0]).round().astype(int)
+    hidden = cols < 80
+    on_hill = rows >= hilltop[None, :]
+    # The fog fades into the field over 20 rows; over the hidden part it also fades up into the sky over 15 rows.
+    fog = np.clip((fog_end + 20 - rows) / 20, 0, 1) * on_hill
+    veil = np.clip((rows - hilltop[None, :]) / 15 + 1, 0, 1) * (rows < fog_end + 20)
+    fog = np.where(hidden, np.maximum(fog, veil), fog)[..., None]
+    field = np.array([0.5, 0.4, 0.26]) + 0.005 * np.random.default_rng(0).normal(size=(height, width, 3))
+    image = np.where(on_hill[..., None], field, np.array([0.55, 0.62, 0.7]))
+    image = image * (1 - fog) + np.array([0.75, 0.74, 0.72]) * fog
+    image[~hidden & on_hill & (rows < hilltop[None, :] + 5)] = np.array([0.3, 0.35, 0.3])  # the tree line
+    found = rows < fog_end
+    sky = _below_skyline_in_haze(found, np.zeros_like(found), image.astype(np.float32))
+    ends = sky.argmin(axis=0) - hilltop
+    assert np.abs(ends[~hidden[0]] + 1).max() == 0  # right above the trees
+    assert np.abs(ends[hidden[0]] + 1).max() <= 1  # 15-23 rows below the line before: on the fog
+
+
 def test_the_furthest_of_layered_ridges_stays_still():
     """Three ranges, each paler with distance. The furthest is in the sky's haze, barely darker than the sky above
     its crisp outline (luma 0.59 against 0.63): the old rule wanted 0.08 of contrast and moved all of it."""
@@ -974,11 +1005,11 @@ def test_a_rock_ridge_reaching_into_the_top_rows_stays_still():
 
 def test_the_tree_line_of_a_foggy_hill_stays_still():
     """hills_fog_01: the fog bank on the hill took the sky search down to the field, and the hazy tree line on the
-    hilltop drifted with the clouds (27 % of the land moved, sky IoU 0.74). The sky now ends at the trees; the fog
-    at the left, with no trees showing through it, still moves."""
+    hilltop drifted with the clouds (27 % of the land moved, sky IoU 0.74). The sky now ends at the trees, and at the
+    left, where no trees show through the fog, at their line continued (8.4 % of the land moved before that)."""
     scores = _region_scores("hills_fog_01")
-    assert scores.land_in_mask <= 0.12
-    assert scores.sky_iou >= 0.85
+    assert scores.land_in_mask <= 0.005
+    assert scores.sky_iou >= 0.95
 
 
 def test_a_thin_far_shore_under_a_dusk_sky_stays_still_in_an_upright_photo():
@@ -1415,9 +1446,9 @@ def test_evaluate_masks_scores_variants_of_each_photo_with_their_labels_moved_al
 
 def test_offline_segmenter_on_all_labelled_photos(capsys):
     """The whole labelled set (examples and benchmark photos): the offline segmenter keeps its measured level. Floors
-    sit a little under what it scores now (sky IoU median 0.984 and at least 0.75 on 29 of 30, land at most 2 % on 30
-    of 31 photos, water IoU at least 0.7 on 7 of the 13 with water), so a change that loses clouds, water, or lets
-    land move on several photos fails here."""
+    sit a little under what it scores now (sky IoU median 0.988 and at least 0.75 on 29 of 30, water IoU at least 0.7
+    on 7 of the 13 with water), so a change that loses clouds or water on several photos fails here; land inside the
+    movable mask is at most 2 % on every photo, as the target asks."""
     from deeplandscape_hf.cli import main
 
     repo = Path(__file__).resolve().parents[1]
@@ -1432,7 +1463,7 @@ def test_offline_segmenter_on_all_labelled_photos(capsys):
     water = [float(cells[4]) for cells in scored.values() if cells[4].strip() != "n/a"]
     assert np.median(sky) >= 0.95
     assert sum(value >= 0.75 for value in sky) >= len(sky) - 1
-    assert sum(value <= 2.0 for value in land) >= len(land) - 1
+    assert max(land) <= 2.0
     assert sum(value >= 0.7 for value in water) >= 6  # 7 of 13 now: seas, pools, and lakes found by their mirror images
     assert float(scored["mountains_overcast_01"][5]) <= 1.0  # a hazy ridge behind its skyline stays still
     assert float(scored["colosseum_clouds_01"][3]) >= 0.95  # sky beside a wall is sky, not water

@@ -30,7 +30,8 @@ separate sky colours above from land colours below (the classical sky-region for
    mirror image), what lies below it and what mirrors the land above it. What stands in the water stays still: a
    reed bed, and stalks or posts crossing it in colours water cannot take. Where no water lies under the sky and
    its border lies on no edge, with none below it either, the land fades into fog lying on it: the sky ends higher
-   up, at the tree line or ridge that shows through the fog as a level step down from the sky.
+   up, at the tree line or ridge that shows through the fog as a level step down from the sky, and at that line
+   continued where the fog rises over it and hides it.
 
 Everything is conservative: a photo whose sky and land cannot be told apart (fog, night, no contrast, a top of
 leaves, or of trunks in a photo without colour) gets no movable pixels and an uncertainty sentence, and the
@@ -458,7 +459,8 @@ def _below_skyline_in_haze(sky: np.ndarray, water: np.ndarray, rgb: np.ndarray) 
     above). Where those steps run on level from column to column (within 3 rows) across HAZE_SKYLINE_WIDTH of the
     photo, are crisp on the whole (median HAZE_SKYLINE_STEP), and the border under most of them fades into haze,
     they are the skyline, and the fog below them stays still with the land: a drifting tree line is worse than fog
-    that stays. Where water lies under the sky, the border is a waterline, not haze.
+    that stays. Where the fog rises over the ridge beside them, the skyline goes on behind it (`_continue_skyline`).
+    Where water lies under the sky, the border is a waterline, not haze.
     """
     height, width = rgb.shape[:2]
     border = np.where(sky.all(axis=0), height, np.argmin(sky, axis=0))
@@ -470,7 +472,7 @@ def _below_skyline_in_haze(sky: np.ndarray, water: np.ndarray, rgb: np.ndarray) 
     step_down[1:-1] = np.where(luma[2:] < luma[:-2], step[1:-1], 0.0)
     reach_below, reach_above = max(3, round(0.1 * height)), round(HAZE_REACH * height)
     skyline, skyline_step = np.full(width, -1), np.zeros(width, np.float32)
-    hazy = np.zeros(width, bool)
+    hazy, on_no_edge = np.zeros(width, bool), np.zeros(width, bool)
     for column in range(width):
         row = int(border[column])
         if row < 4 or row > height - 4 or water[row : row + 3, column].any():
@@ -479,7 +481,8 @@ def _below_skyline_in_haze(sky: np.ndarray, water: np.ndarray, rgb: np.ndarray) 
         steps = step_down[top : row - 2, column]
         skyline[column] = top + int(np.argmax(steps))
         skyline_step[column] = steps.max()
-        hazy[column] = (step[row - 2 : row + 2, column].max() < HAZE_STEP) and (
+        on_no_edge[column] = step[row - 2 : row + 2, column].max() < HAZE_STEP
+        hazy[column] = on_no_edge[column] and (
             step[row + 2 : row + reach_below, column].max(initial=0.0) < HAZE_BELOW_STEP
         )
     found = skyline_step >= HAZE_STEP  # an edge at all
@@ -494,7 +497,32 @@ def _below_skyline_in_haze(sky: np.ndarray, water: np.ndarray, rgb: np.ndarray) 
             and hazy[columns].mean() >= 0.5
         ):
             result[columns] = skyline[columns]
+            _continue_skyline(result, columns, skyline[columns], border, on_no_edge, searched=skyline >= 0)
     return sky & (np.arange(height)[:, None] < result[None, :])
+
+
+def _continue_skyline(
+    result: np.ndarray,
+    columns: np.ndarray,
+    rows: np.ndarray,
+    border: np.ndarray,
+    on_no_edge: np.ndarray,
+    searched: np.ndarray,
+) -> None:
+    """Lower ``result`` (W,) to the skyline found in ``columns`` (at ``rows``), continued as a straight line beyond
+    both ends, where the fog rises over the ridge and hides it: across the columns next to it whose border lies below
+    the line, on no edge for the most part (the fog fading into the land). Where the border there lies on an edge,
+    the land shows and ends the sky itself. ``searched`` (W,): the columns whose border was looked at (not water)."""
+    slope, intercept = np.polyfit(columns, rows, 1)
+    width = border.size
+    for step, column in ((-1, columns[0] - 1), (1, columns[-1] + 1)):
+        stretch = []
+        while 0 <= column < width and searched[column] and border[column] > slope * column + intercept:
+            stretch.append(column)
+            column += step
+        if stretch and on_no_edge[stretch].mean() >= 0.5:
+            line = np.round(slope * np.array(stretch) + intercept).astype(int)
+            result[stretch] = np.clip(np.minimum(result[stretch], line), 0, None)
 
 
 def _without_towers_of_sky(border: np.ndarray, rgb: np.ndarray, costs: np.ndarray) -> np.ndarray:
