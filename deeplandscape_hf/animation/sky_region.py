@@ -809,18 +809,19 @@ def _long_and_straight(pieces: np.ndarray, count: int, widths: np.ndarray) -> np
     return result
 
 
-def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
+def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray, reach: int = STALK_REACH_PX) -> np.ndarray:
     """Reed beds: where ``water`` is crowded with thin dark upright strokes (reeds, grass or posts standing in it),
     which must stay still while the water moves.
 
-    A stroke is darker than the pixels STALK_REACH_PX either side of it by STALK_STEP and runs upright for
-    STALK_RUN_PX. A bed is where strokes cover STALK_DENSITY of a window and at least STALK_MIN_COUNT of them stand
-    together: ripples are level streaks, and the few soft dark streaks of a rippled reflection of trees are not a
-    bed. A bed takes in its fringe, where its strokes thin out to STALK_FRINGE_DENSITY (the reed tips along its top,
-    a sparse wing): the water between them is too little to show ripples, and the reeds would wave with it.
+    A stroke is darker than the pixels ``reach`` either side of it (STALK_REACH_PX, times the enlargement of a small
+    photo) by STALK_STEP and runs upright for STALK_RUN_PX. A bed is where strokes cover STALK_DENSITY of a window
+    and at least STALK_MIN_COUNT of them stand together: ripples are level streaks, and the few soft dark streaks of
+    a rippled reflection of trees are not a bed. A bed takes in its fringe, where its strokes thin out to
+    STALK_FRINGE_DENSITY (the reed tips along its top, a sparse wing): the water between them is too little to show
+    ripples, and the reeds would wave with it.
     """
     luma = _luma(fine_rgb)
-    beside = np.minimum(np.roll(luma, STALK_REACH_PX, axis=1), np.roll(luma, -STALK_REACH_PX, axis=1))
+    beside = np.minimum(np.roll(luma, reach, axis=1), np.roll(luma, -reach, axis=1))
     # The bed's own middle may already be out of the water (the water search stops at it); it is still in the lake.
     in_lake = ndimage.binary_fill_holes(water)
     strokes = ndimage.binary_opening(beside - luma > STALK_STEP, structure=np.ones((STALK_RUN_PX, 1), bool)) & in_lake
@@ -1091,7 +1092,9 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
         sky &= ~_land_behind_skylines(sky, fine, sharp)
     soft_water = _refined(water_coarse, fine)
     water = (soft_water >= 0.5) & ~sky
-    water &= ~_stalks_in_water(water, fine)
+    # A small photo was enlarged: a reed one pixel thin in it is as many pixels wide here, and blurred.
+    enlarged = max(1.0, FINE_SIDE_PX / max(image.size))
+    water &= ~_stalks_in_water(water, fine, reach=round(STALK_REACH_PX * enlarged))
     water &= ~_strokes_across_water(water, fine, sky)
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
     if nothing_moves:
