@@ -5,6 +5,7 @@ pipeline's fallback and warnings, and the hand-drawn labels with their scores.""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -791,6 +792,18 @@ def test_water_takes_any_of_the_sky_s_colours_mixed_with_grey_but_not_a_boat_in_
     image = np.concatenate([sky_rgb, np.broadcast_to(samples[:, None], (4, width, 3))])
     found = water_coloured(image, np.concatenate([sky, np.zeros((4, width), bool)]))[height:, 0]
     assert found.tolist() == [True, True, False, False]
+
+
+def test_under_a_grey_sky_water_takes_its_greys_without_warnings():
+    """An overcast sky has no hue for a reflection to mix with grey: the colour test still works, silently (it warned
+    about an empty median on every grey photo)."""
+    rgb = np.full((20, 30, 3), 0.6)
+    rgb[10:] = 0.4
+    sky = np.zeros((20, 30), bool)
+    sky[:10] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert water_coloured(rgb, sky)[10:].all()
 
 
 def test_a_strip_of_water_followed_down_ends_where_its_streaks_stop():
