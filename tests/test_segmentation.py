@@ -817,10 +817,10 @@ def test_a_strip_of_water_followed_down_ends_where_its_streaks_stop():
     for row in range(waterline, waterline + 2 * third):  # two thirds of a mirror image
         profiles[row] = profiles[2 * waterline - 1 - row]
     miss = waterline + 2 * third
-    profiles[miss + third : miss + 2 * third] = profiles[miss : miss + third]  # the rim repeats the row above it
+    profiles[miss + third : miss + 2 * third] = profiles[miss : miss + third]  # the rim repeats the bow above it
     water = _followed_down(profiles, np.zeros((height, width), bool), waterline)
     assert water[waterline:miss].all()
-    assert not water[miss:].any()  # it ran on over the rim (to miss + 2 thirds) when any row above counted
+    assert not water[miss:].any()  # it ran on over the rim (to miss + 2 thirds) when a bow's streaks counted
 
 
 def test_a_sky_that_brightens_towards_the_horizon_is_not_a_sea():
