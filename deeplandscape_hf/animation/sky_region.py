@@ -119,6 +119,7 @@ OBJECT_MIN_ASPECT = 4.0  # a thin piece in the sky's hues is a cable or a mast o
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
 CHAIN_MAX_RATIO = 4.0  # a chain of sharp edges goes with the objects it touches unless this many times their size
 CLOUD_OUTLINE_MIN_SHARE = 0.005  # ... and, in sky colours, winding and at least this share of the image: a cloud's rim
+OUTLINED_OBJECT_MIN_PX = 10  # a speck smaller than this (at the working size) takes no chain of sharp edges with it
 STALK_REACH_PX = 2  # a stalk in water is darker than the water this many pixels (at the fine size) either side ...
 STALK_STEP = 0.03  # ... by this much (luma) ...
 STALK_RUN_PX = 7  # ... over an upright run this long; where such strokes cover ...
@@ -751,15 +752,20 @@ def _outlines(
     chains: np.ndarray, objects: np.ndarray, land: np.ndarray, sky_coloured: np.ndarray, lit: np.ndarray
 ) -> np.ndarray:
     """The chains of sharp edges that go with ``objects`` or ``land``: every chain touching the land, and each chain
-    touching objects, unless it is a cloud's outline: sky-coloured on the whole (``sky_coloured``, per chain label),
-    more than CHAIN_MAX_RATIO times the objects' size, long (CLOUD_OUTLINE_MIN_SHARE of the image: a bird is smaller)
-    and winding (the edges of a cable run straight). The outline of a kite or a cable goes with it, but the long
-    crisp outline of a cloud does not go with a speck on it that looked like an object (in a small photo, enlarged,
-    the outlines of a cumulus stayed still while its inside moved). Against the light, a ``lit`` chain (per chain
-    label) is the sunlit rim of a cloud, which may reach down to the land: only its pixels next to the land go."""
+    touching objects (of OUTLINED_OBJECT_MIN_PX or more), unless it is a cloud's outline: sky-coloured on the whole
+    (``sky_coloured``, per chain label), more than CHAIN_MAX_RATIO times the objects' size, long
+    (CLOUD_OUTLINE_MIN_SHARE of the image: a bird is smaller) and winding (the edges of a cable run straight). The
+    outline of a kite or a cable goes with it, but the long crisp outline of a cloud does not go with a speck on it
+    that looked like an object (in a small photo, enlarged, the outlines of a cumulus stayed still while its inside
+    moved). Against the light, a ``lit`` chain (per chain label) is the sunlit rim of a cloud, which may reach down
+    to the land: only its pixels next to the land go."""
     touching_land = np.zeros(len(sky_coloured), bool)
     touching_land[_touching(chains, land)] = True
     pieces, _ = ndimage.label(objects)
+    # A speck of a few pixels on a cloud's crisp edge (a dark blot, JPEG noise) is no kite: the edge it touches stays
+    # in the sky, or a still band of it was left behind as the cloud drifted, and the cloud looked torn in two.
+    speck_sizes = np.bincount(pieces.ravel())
+    pieces = np.where(speck_sizes[pieces] >= OUTLINED_OBJECT_MIN_PX, pieces, 0)
     beside = ndimage.binary_dilation(pieces > 0, structure=np.ones((3, 3), bool)) & (chains > 0)
     near = ndimage.grey_dilation(pieces, size=(3, 3))[beside]  # an object piece next to each such chain pixel
     pairs = np.unique(np.stack([chains[beside], near]), axis=1)
