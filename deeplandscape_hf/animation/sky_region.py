@@ -764,13 +764,13 @@ def _outlines(
     pieces, _ = ndimage.label(objects)
     # A speck of a few pixels on a cloud's crisp edge (a dark blot, JPEG noise) is no kite: the edge it touches stays
     # in the sky, or a still band of it was left behind as the cloud drifted, and the cloud looked torn in two.
-    speck_sizes = np.bincount(pieces.ravel())
-    pieces = np.where(speck_sizes[pieces] >= OUTLINED_OBJECT_MIN_PX, pieces, 0)
+    sizes = np.bincount(pieces.ravel())
+    pieces = np.where(sizes[pieces] >= OUTLINED_OBJECT_MIN_PX, pieces, 0)
     beside = ndimage.binary_dilation(pieces > 0, structure=np.ones((3, 3), bool)) & (chains > 0)
     near = ndimage.grey_dilation(pieces, size=(3, 3))[beside]  # an object piece next to each such chain pixel
     pairs = np.unique(np.stack([chains[beside], near]), axis=1)
     pairs = pairs[:, pairs[1] > 0]
-    object_area = np.bincount(pairs[0], weights=np.bincount(pieces.ravel())[pairs[1]], minlength=len(sky_coloured))
+    object_area = np.bincount(pairs[0], weights=sizes[pairs[1]], minlength=len(sky_coloured))
     chain_area = np.bincount(chains.ravel(), minlength=len(sky_coloured))
     cloud_outline = sky_coloured & (object_area > 0) & (chain_area > CHAIN_MAX_RATIO * object_area)
     cloud_outline &= chain_area >= CLOUD_OUTLINE_MIN_SHARE * chains.size
