@@ -822,9 +822,10 @@ def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray, reach: int = STALK
     A stroke is darker than the pixels ``reach`` either side of it (STALK_REACH_PX, times the enlargement of a small
     photo) by STALK_STEP and runs upright for STALK_RUN_PX. A bed is where strokes cover STALK_DENSITY of a window
     and at least STALK_MIN_COUNT of them stand together: ripples are level streaks, and the few soft dark streaks of
-    a rippled reflection of trees are not a bed. A bed takes in its fringe, where its strokes thin out to
-    STALK_FRINGE_DENSITY (the reed tips along its top, a sparse wing): the water between them is too little to show
-    ripples, and the reeds would wave with it.
+    a rippled reflection of trees are not a bed (with the wider reach of a small photo, some are: they stay still
+    with the reeds). A bed takes in its fringe, where its strokes thin out to STALK_FRINGE_DENSITY (the reed tips
+    along its top, a sparse wing): the water between them is too little to show ripples, and the reeds would wave
+    with it.
     """
     luma = _luma(fine_rgb)
     beside = np.minimum(np.roll(luma, reach, axis=1), np.roll(luma, -reach, axis=1))

@@ -267,9 +267,9 @@ def _in_sky_hues(chroma: np.ndarray, sky: np.ndarray) -> np.ndarray:
     hue, saturation = _hue_and_saturation(chroma)
     coloured = sky & (saturation >= SKY_HUE_MIN_SATURATION)
     sky_hue, sky_saturation = hue[coloured], saturation[coloured]
-    typical = np.zeros(360 // SKY_HUE_BIN_DEGREES)  # 0 where the sky hardly has the hue: nothing passes
     if sky_hue.size == 0:  # a grey sky has no hues to mirror
         return np.zeros(chroma.shape[:2], bool)
+    typical = np.zeros(360 // SKY_HUE_BIN_DEGREES)  # 0 where the sky hardly has the hue: nothing passes
     for bin_index in np.flatnonzero(np.bincount(sky_hue, minlength=typical.size) >= SKY_HUE_SHARE * sky_hue.size):
         typical[bin_index] = np.median(sky_saturation[sky_hue == bin_index])
     return saturation < typical[hue]
