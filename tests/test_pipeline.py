@@ -13,7 +13,8 @@ from deeplandscape_hf import DeepLandscapeGenerator, GeneratorConfig
 from deeplandscape_hf.animation.compositing import Compositor, crop_mask
 from deeplandscape_hf.animation.images import InvalidImageError, official_resize_and_crop
 from deeplandscape_hf.animation.inversion import InversionSettings, PerceptualTerm
-from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig, style_level_indices
+from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline, PipelineConfig
+from deeplandscape_hf.motion.styles import style_level_indices
 from deeplandscape_hf.networks.dynamics import DynamicsConfig, StyleDynamicsNet
 from deeplandscape_hf.networks.encoder import DeepLandscapeEncoder, EncoderConfig
 from deeplandscape_hf.networks.layers import NoiseInjection

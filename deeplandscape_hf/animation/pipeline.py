@@ -30,7 +30,7 @@ from scipy import ndimage
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..motion.styles import StyleVocabulary
+from ..motion.styles import StyleVocabulary, style_level_indices
 from ..networks.generator import DeepLandscapeGenerator
 from ..networks.hub import ModelNotFoundError, default_model_path, resolve_model_folder
 from ..networks.precision import DtypeLike, autocast, resolve_dtype
@@ -59,7 +59,6 @@ __all__ = [
     "DeepLandscapePipelineOutput",
     "InvertedPhoto",
     "PipelineConfig",
-    "style_level_indices",
 ]
 
 PIPELINE_CONFIG_NAME = "pipeline.json"
@@ -70,8 +69,6 @@ OUTPUT_TYPES = ("pil", "np", "pt")
 SEGMENTATION_MODES = ("auto", "model", "heuristic", "none")
 # "auto": VGG19 when its ImageNet weights are cached, else none with a warning that says so.
 PERCEPTUAL_KINDS = ("auto", "vgg", "lpips", "none")
-STYLE_MIN_RESOLUTION = 64  # official style configs animate W+ of levels 4-6 (64-256 px) of the 256 px model
-STYLE_MIN_LEVELS = 3  # ... and at least the top 3 levels (as at 256 px) for smaller models
 HORIZON_OFFSET_PX = 10  # official: lowest sky row + 10 px, at the G-resolution crop (256/512 px)
 HORIZON_OFFSET_REFERENCE = 256  # below this resolution the 10 px offset shrinks proportionally
 MOVABLE_THRESHOLD = 0.5  # a mask value counts as movable above this
@@ -256,15 +253,6 @@ class DeepLandscapePipelineOutput:
 
 
 # --------------------------------------------------------------------------------------------------------- helpers
-def style_level_indices(num_levels: int) -> list[int]:
-    """W+ entries the time-of-day change acts on: both AdaINs of every level of >= 64 px, and at least the top
-    ``STYLE_MIN_LEVELS`` levels (official: levels 4-6 of the 256 px model, 4-7 of the 512 px one; smaller models
-    would otherwise have one or no such level)."""
-    count = sum(1 for level in range(num_levels) if 4 * 2**level >= STYLE_MIN_RESOLUTION)
-    count = min(num_levels, max(count, STYLE_MIN_LEVELS))
-    return [index for level in range(num_levels - count, num_levels) for index in (2 * level, 2 * level + 1)]
-
-
 def _horizon_offset_px(resolution: int) -> float:
     return HORIZON_OFFSET_PX * min(1.0, resolution / HORIZON_OFFSET_REFERENCE)
 

@@ -26,6 +26,8 @@ from scipy import ndimage
 
 from ..networks.hub import WeightsUnavailableError, hub_reachable
 from .images import ImageInput, load_image
+from .sky_colour import find_colour_regions
+from .sky_region import find_sky_regions
 
 __all__ = [
     "DEFAULT_MOVABLE_CLASSES",
@@ -35,6 +37,7 @@ __all__ = [
     "SegmentationResult",
     "SegmenterUnavailableError",
     "SkySegmenter",
+    "colour_segment",
     "erode",
     "feather",
     "heuristic_segment",
@@ -328,20 +331,35 @@ def region_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX
     Labels: 0 other, 1 sky, 2 water. On a photo whose sky cannot be told from the land (fog, night, low contrast)
     nothing moves and ``uncertainty`` says why.
     """
-    from .sky_region import find_sky_regions
+    regions = find_sky_regions(load_image(image))
+    return _heuristic_result(
+        regions.sky, regions.water, horizon_offset_px, confidence=regions.confidence, uncertainty=regions.uncertainty
+    )
 
-    pil = load_image(image)
-    regions = find_sky_regions(pil)
-    water = regions.water * (1.0 - regions.sky)
+
+def colour_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX) -> SegmentationResult:
+    """The older colour and position rule (`sky_colour`), kept only to compare against. Labels as `region_segment`."""
+    return _heuristic_result(*find_colour_regions(load_image(image)), horizon_offset_px)
+
+
+def _heuristic_result(
+    sky: np.ndarray,
+    water: np.ndarray,
+    horizon_offset_px: int,
+    confidence: np.ndarray | None = None,
+    uncertainty: str | None = None,
+) -> SegmentationResult:
+    """A `SegmentationResult` from sky and water masks (H, W) in {0, 1}: where both are set, the pixel is sky."""
+    water = water * (1.0 - sky)
     return SegmentationResult(
-        dynamic_mask=np.clip(regions.sky + water, 0.0, 1.0),
-        sky_mask=regions.sky,
-        labels=(regions.sky + 2.0 * water).astype(np.int32),
+        dynamic_mask=np.clip(sky + water, 0.0, 1.0),
+        sky_mask=sky,
+        labels=(sky + 2.0 * water).astype(np.int32),
         label_names=dict(HEURISTIC_LABELS),
-        horizon=horizon_from_sky_mask(regions.sky, horizon_offset_px),
+        horizon=horizon_from_sky_mask(sky, horizon_offset_px),
         movable_class_ids=(1, 2),
-        confidence=regions.confidence,
-        uncertainty=regions.uncertainty,
+        confidence=confidence,
+        uncertainty=uncertainty,
     )
 
 
@@ -357,8 +375,6 @@ def heuristic_segment(
     if method == "region":
         return region_segment(image, horizon_offset_px)
     if method == "colour":
-        from .sky_colour import colour_segment
-
         return colour_segment(image, horizon_offset_px)
     raise ValueError(f"method must be one of {', '.join(HEURISTIC_METHODS)}, got {method!r}.")
 

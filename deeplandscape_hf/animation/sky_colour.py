@@ -8,10 +8,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .images import ImageInput, load_image, luma
-from .segmentation import HEURISTIC_LABELS, HORIZON_OFFSET_PX, SegmentationResult, horizon_from_sky_mask
+from .images import luma
 
-__all__ = ["colour_segment"]
+__all__ = ["find_colour_regions"]
 
 HEURISTIC_WORKING_SIDE_PX = 256  # decisions are made on a small copy: fast, and texture is measured at a known scale
 TEXTURE_WINDOW_PX = 7  # local luma std window: smooth (sky-like) pixels are at least half a window from an edge
@@ -142,8 +141,9 @@ def _keep_water_like_regions(water: np.ndarray, sky: np.ndarray, cut_row: int) -
     return keep
 
 
-def colour_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX) -> SegmentationResult:
-    """The older offline rule: the sky by colour and position, plus water that mirrors the sky's colour.
+def find_colour_regions(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The older offline rule: (sky, water) float32 masks in {0, 1} at the image's size, the sky by colour and
+    position, plus water that mirrors the sky's colour.
 
     Sky: a pixel is sky-coloured when it is bluish (blue above red and about green) or bright and pale (haze,
     overcast, clouds), and smooth (local luma std below 0.035 in a 7x7 window, at 256 px); the sky is the union of
@@ -155,10 +155,8 @@ def colour_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX
     are darker but keep their hue), or when it is sky-coloured itself and at least 10 % of the height below r.
     Only wide regions with a straight upper edge (far shore or sea horizon) are kept. The rule is deliberately
     conservative: water it misses stays still, which looks natural, whereas animating a hazy mountain does not.
-    Labels: 0 other, 1 sky, 2 water.
     """
-    pil = load_image(image)
-    small = _working_copy(pil)
+    small = _working_copy(image)
     rgb, value, saturation, texture = _rgb_features(small)
     sky_small = _sky_at_working_size(small)
     height, width = sky_small.shape
@@ -180,14 +178,4 @@ def colour_segment(image: ImageInput, horizon_offset_px: int = HORIZON_OFFSET_PX
         water &= ~sky_small
         water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool))
         water = _keep_water_like_regions(water, sky_small, colour_start)
-    sky_mask = _to_size(sky_small, pil.size)
-    water_mask = _to_size(water, pil.size) * (1.0 - sky_mask)
-    labels_full = (sky_mask + 2.0 * water_mask).astype(np.int32)
-    return SegmentationResult(
-        dynamic_mask=np.clip(sky_mask + water_mask, 0.0, 1.0),
-        sky_mask=sky_mask,
-        labels=labels_full,
-        label_names=dict(HEURISTIC_LABELS),
-        horizon=horizon_from_sky_mask(sky_mask, horizon_offset_px),
-        movable_class_ids=(1, 2),
-    )
+    return _to_size(sky_small, image.size), _to_size(water, image.size)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .styles import DYNAMIC_STYLE_SIZE, STYLE_TARGETS, StyleEntry, StyleVocabulary
+from .styles import DYNAMIC_STYLE_SIZE, STYLE_TARGETS, StyleEntry, StyleVocabulary, style_level_indices
 
 
 def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -228,8 +228,6 @@ def styled_renderer(
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``render(targets (K, 3), strengths (K,))`` -> (K, N, 3, H, W): the N scenes of ``w_plus`` (N, num_ws, w_dim)
     with their noise maps, each moved toward every target by network A on the style levels, as the pipeline does."""
-    from ..animation.pipeline import style_level_indices  # the pipeline's choice of levels, so calibration matches it
-
     samples = w_plus.shape[0]
     indices = style_level_indices(generator.num_levels)
     per_batch = max(1, batch_size // samples)  # targets per generator call, each with all samples

@@ -33,6 +33,8 @@ STRENGTH_HIGH_RES = 0.3  # official configs/inference/512/style_*.yaml
 LOW_RES_MAX = 256  # resolutions up to this use STRENGTH_LOW_RES
 SLERP_EPS = 1e-7  # below this sin(angle) slerp falls back to linear interpolation
 SPLINE_DEGREE = 3  # official SplineStyleAnimation kwargs: k=3, bc_type='clamped'
+STYLE_MIN_RESOLUTION = 64  # official style configs animate W+ of levels 4-6 (64-256 px) of the 256 px model
+STYLE_MIN_LEVELS = 3  # ... and at least the top 3 levels (as at 256 px) for smaller models
 
 # official style_eoifs.yaml vocabulary; the names are ours, the comments are the config labels.
 STYLE_TARGETS: dict[str, tuple[float, float, float]] = {
@@ -61,6 +63,15 @@ def default_style_strength(resolution: int) -> float:
     if resolution < 1:
         raise ValueError(f"resolution must be a positive pixel count, got {resolution}.")
     return STRENGTH_LOW_RES if resolution <= LOW_RES_MAX else STRENGTH_HIGH_RES
+
+
+def style_level_indices(num_levels: int) -> list[int]:
+    """W+ entries the time-of-day change acts on: both AdaINs of every level of >= 64 px, and at least the top
+    ``STYLE_MIN_LEVELS`` levels (official: levels 4-6 of the 256 px model, 4-7 of the 512 px one; smaller models
+    would otherwise have one or no such level)."""
+    count = sum(1 for level in range(num_levels) if 4 * 2**level >= STYLE_MIN_RESOLUTION)
+    count = min(num_levels, max(count, STYLE_MIN_LEVELS))
+    return [index for level in range(num_levels - count, num_levels) for index in (2 * level, 2 * level + 1)]
 
 
 class UnreachableStyleError(ValueError):
