@@ -706,6 +706,20 @@ def test_a_rippled_mountain_lake_is_found_from_its_columns():
     assert (result.dynamic_mask[60 : waterline - 3] >= 0.5).mean() <= 0.01
 
 
+def test_a_rippled_image_in_shade_is_no_water():
+    """The rippled lake above, turned below its shore into grass in shade, with the same shapes at a third of the
+    brightness: its columns still mirror the land above, as the stalks of a meadow seen close up happened to in a
+    crop of a labelled photo. Open water mirrors a lit sky and is not that dark, so it stays still (95 % of it moved
+    before)."""
+    height, waterline = 180, 120
+    image = _rippled_mountain_lake(height=height, waterline=waterline)
+    brightness = image[waterline:].mean(axis=-1, keepdims=True)
+    image[waterline:] = brightness * np.array([0.3, 0.45, 0.2])
+    result = region_segment(_to_uint8(image))
+    assert result.water_mask.max() == 0
+    assert (result.dynamic_mask[waterline:] >= 0.5).mean() == 0
+
+
 def test_trunks_that_run_on_down_are_not_a_reflection():
     """A forest: dark trunks from the sky's edge to the bottom repeat the same columns in every band of rows, as a
     reflection would. But the band above any row matches the band above it as well as the one below: nothing moves

@@ -90,6 +90,7 @@ PROFILE_STRIP_CORRELATION = 0.6  # ... and the water going on while its thirds m
 PROFILE_AXIS_SLACK = 1  # rows: a strip's mirror image may sit this far off the axis found across the photo
 PROFILE_FLAT_STD = 0.02  # std of a profile's log brightness: below it a strip is flat (calm water when smooth) ...
 PROFILE_NOISE_STD = 0.01  # ... and below this it is noise, which neither mirrors nor continues anything
+RIPPLES_MIN_LIT = 0.5  # a reflection found by its profiles alone is water when this share of it is lit as open water
 
 
 @dataclass(frozen=True)
@@ -625,6 +626,10 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     smooth_water = (texture < WATER_MAX_TEXTURE) & in_water_colours & lit
     followed = _followed_down(profiles, smooth_water, waterline)
     if only_ripples:  # nothing but the followed strips shows water yet: they are what the rest joins
+        # The stalks of a meadow in shade can repeat down their columns about a row as a reflection's ripples do; but
+        # open water mirrors a lit sky and bank, and is not that dark.
+        if followed.any() and lit[followed].mean() < RIPPLES_MIN_LIT:
+            return WaterRegions(water=water, sky=sky)
         water = followed
     water |= sky & below & in_water_colours
     # Reflections, and smooth water-coloured pixels, join the water they touch: on their own, the mirror test would
