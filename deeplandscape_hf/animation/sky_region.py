@@ -259,12 +259,15 @@ def _below(border: np.ndarray, height: int) -> np.ndarray:
     return np.arange(height)[:, None] >= border[None, :]
 
 
-def _smoothly_connected(magnitude: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Pixels joined to ``seeds`` by paths without any edge: a sky that darkens or pales towards the horizon."""
+def _smoothly_connected(magnitude: np.ndarray, seeds: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """Pixels joined to ``seeds`` by paths without any edge: a sky that darkens or pales towards the horizon. The
+    paths never run through pixels as rough as land (LAND_TEXTURE): where the top rows are land (a photo cut below
+    the sky), a flood through them would reach the smooth parts of the land, a lake or a snowfield, and teach the sky
+    model their colours."""
     # A noisy sky (JPEG, grain) has gradients everywhere: the threshold is the larger of a fixed step and twice the
     # typical gradient among the seeds.
     threshold = max(SKY_CONTINUITY_GRADIENT, 2.0 * float(np.median(magnitude[seeds]))) if seeds.any() else 0.0
-    regions, _ = ndimage.label(magnitude < threshold)
+    regions, _ = ndimage.label((magnitude < threshold) & (texture < LAND_TEXTURE))
     reached = np.unique(regions[seeds & (regions > 0)])
     return np.isin(regions, reached[reached > 0])
 
@@ -343,7 +346,7 @@ def _sky_costs(
     height = rgb.shape[0]
     roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
     top = np.arange(height)[:, None] < np.minimum(border, seed_rows)[None, :]
-    clear_sky = (top | _smoothly_connected(magnitude, top)) * (1.0 - roughness) * _may_be_sky(rgb)
+    clear_sky = (top | _smoothly_connected(magnitude, top, texture)) * (1.0 - roughness) * _may_be_sky(rgb)
     clouds = _cloud_prior(rgb[clear_sky > 0.5])
     sky_model = _histogram(bins, clear_sky, prior=clouds)
     ground_model = _histogram(bins, roughness * _below(border, height), broad=True)
@@ -559,7 +562,7 @@ def _without_towers_of_sky(border: np.ndarray, rgb: np.ndarray, costs: np.ndarra
             continue
         tower = rgb[:, columns][inside].mean(axis=0)
         reach = columns.size + 2
-        near = np.r_[max(0, left - reach) : left + 1, right : min(width, right + reach)]
+        near = np.r_[max(0, left - reach + 1) : left + 1, right : min(width, right + reach)]
         sky_beside = rgb[top:level, near][rows[top:level] < border[near][None, :]]
         land_under = rgb[level : level + reach, columns].reshape(-1, 3)
         if sky_beside.size == 0 or land_under.size == 0:

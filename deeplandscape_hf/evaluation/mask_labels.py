@@ -218,6 +218,7 @@ def _summary_rows(rows: Sequence[Mapping], methods: Sequence[str]) -> list[dict]
 SMALL_VARIANT_SIDE_PX = 320  # "small": the photo this long, as a web thumbnail
 INNER_VARIANT_SHARE = (0.84, 0.78)  # "inner": the centre this share of the width and height (a straightened photo)
 PORTRAIT_VARIANT_ASPECT = 9 / 16  # "portrait": the middle of the width, as wide as this share of the full height
+LOWER_VARIANT_TOP = 1 / 3  # "lower": the photo below this share of its height
 
 
 def _label_arrays(labels: LabelMasks, change: Callable[[np.ndarray], np.ndarray]) -> LabelMasks:
@@ -262,6 +263,12 @@ def _portrait(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, Labe
     )
 
 
+def _lower(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
+    width, height = photo.size
+    top = round(height * LOWER_VARIANT_TOP)
+    return photo.crop((0, top, width, height)), _label_arrays(labels, lambda mask: mask[top:].copy())
+
+
 PHOTO_VARIANTS: dict[str, Callable[[Image.Image, LabelMasks], tuple[Image.Image, LabelMasks]]] = {
     "original": _original,
     "greyscale": _greyscale,  # colour cues gone
@@ -269,6 +276,7 @@ PHOTO_VARIANTS: dict[str, Callable[[Image.Image, LabelMasks], tuple[Image.Image,
     "small": _small,  # pixel-sized rules at another scale
     "inner": _inner,  # less sky above the land: the top rows are no longer surely sky
     "portrait": _portrait,  # an upright crop, as phones show: fewer columns to find a skyline or a shore in
+    "lower": _lower,  # little or no sky left: the land reaches the top rows, which are not sky at all
 }
 
 
