@@ -92,7 +92,8 @@ TOWER_MIN_RISE = 0.05  # ... by this fraction of the height outlines a tower ...
 TOWER_SKY_LIKENESS = 0.25  # ... unless its colour is this much closer to the sky beside it than to the land under it
 MIN_EVIDENCE = 0.02  # share of the pixels a colour model needs before it is trusted fully
 CONTRAST_FLOOR = 0.1  # added to the mean brightness when measuring contrast: noise in black areas is not texture
-SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel)
+SKY_CONTINUITY_GRADIENT = 0.015  # paths of clear sky never cross a gradient this strong (RGB per pixel) ...
+SKY_CONTINUITY_MIN_LIGHT = 0.5  # ... nor fall below this share of the darkest tenth of the top rows' brightness
 PRIOR_WEIGHT = 0.5  # share of the sky colour model given to the colours clouds can have
 WRAPPED_COLUMNS = 0.8  # a piece with clear sky right above and below it, in its column, for this share of its pixels
 WRAPPED_MIN_PIXELS = 4  # ... and at least this many pixels (at the coarse size) lies in the sky: a cloud
@@ -259,15 +260,19 @@ def _below(border: np.ndarray, height: int) -> np.ndarray:
     return np.arange(height)[:, None] >= border[None, :]
 
 
-def _smoothly_connected(magnitude: np.ndarray, seeds: np.ndarray, texture: np.ndarray) -> np.ndarray:
+def _smoothly_connected(rgb: np.ndarray, magnitude: np.ndarray, seeds: np.ndarray, texture: np.ndarray) -> np.ndarray:
     """Pixels joined to ``seeds`` by paths without any edge: a sky that darkens or pales towards the horizon. The
     paths never run through pixels as rough as land (LAND_TEXTURE): where the top rows are land (a photo cut below
     the sky), a flood through them would reach the smooth parts of the land, a lake or a snowfield, and teach the sky
-    model their colours."""
+    model their colours. Nor through pixels far darker than the darkest of the seeds (SKY_CONTINUITY_MIN_LIGHT):
+    dark hills in shade, smooth and without an edge where they fade into a grey sky, are no sky that darkens."""
     # A noisy sky (JPEG, grain) has gradients everywhere: the threshold is the larger of a fixed step and twice the
     # typical gradient among the seeds.
     threshold = max(SKY_CONTINUITY_GRADIENT, 2.0 * float(np.median(magnitude[seeds]))) if seeds.any() else 0.0
-    regions, _ = ndimage.label((magnitude < threshold) & (texture < LAND_TEXTURE))
+    brightness = rgb.mean(axis=-1)
+    darkest = float(np.quantile(brightness[seeds], 0.1)) if seeds.any() else 0.0
+    passable = (magnitude < threshold) & (texture < LAND_TEXTURE) & (brightness >= SKY_CONTINUITY_MIN_LIGHT * darkest)
+    regions, _ = ndimage.label(passable)
     reached = np.unique(regions[seeds & (regions > 0)])
     return np.isin(regions, reached[reached > 0])
 
@@ -346,7 +351,7 @@ def _sky_costs(
     height = rgb.shape[0]
     roughness = np.clip(texture / SMOOTH_TEXTURE - 1.0, 0.0, 2.0) / 2.0  # zero on smooth pixels, however many
     top = np.arange(height)[:, None] < np.minimum(border, seed_rows)[None, :]
-    clear_sky = (top | _smoothly_connected(magnitude, top, texture)) * (1.0 - roughness) * _may_be_sky(rgb)
+    clear_sky = (top | _smoothly_connected(rgb, magnitude, top, texture)) * (1.0 - roughness) * _may_be_sky(rgb)
     clouds = _cloud_prior(rgb[clear_sky > 0.5])
     sky_model = _histogram(bins, clear_sky, prior=clouds)
     ground_model = _histogram(bins, roughness * _below(border, height), broad=True)
