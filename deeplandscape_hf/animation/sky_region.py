@@ -823,9 +823,10 @@ def _long_and_straight(pieces: np.ndarray, count: int, widths: np.ndarray) -> np
     return result
 
 
-def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray, reach: int = STALK_REACH_PX) -> np.ndarray:
-    """Reed beds: where ``water`` is crowded with thin dark upright strokes (reeds, grass or posts standing in it),
-    which must stay still while the water moves.
+def _reed_beds(region: np.ndarray, fine_rgb: np.ndarray, reach: int = STALK_REACH_PX) -> np.ndarray:
+    """Reed beds: where ``region`` (the water, or the sky, which runs on over a lake whose waterline the water search
+    did not find) is crowded with thin dark upright strokes (reeds, grass or posts standing in the lake), which must
+    stay still while the water moves.
 
     A stroke is darker than the pixels ``reach`` either side of it (STALK_REACH_PX, times the enlargement of a small
     photo) by STALK_STEP and runs upright for STALK_RUN_PX. A bed is where strokes cover STALK_DENSITY of a window
@@ -838,12 +839,12 @@ def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray, reach: int = STALK
     luma = _luma(fine_rgb)
     beside = np.minimum(np.roll(luma, reach, axis=1), np.roll(luma, -reach, axis=1))
     # The bed's own middle may already be out of the water (the water search stops at it); it is still in the lake.
-    in_lake = ndimage.binary_fill_holes(water)
+    in_lake = ndimage.binary_fill_holes(region)
     strokes = ndimage.binary_opening(beside - luma > STALK_STEP, structure=np.ones((STALK_RUN_PX, 1), bool)) & in_lake
     density = ndimage.uniform_filter(strokes.astype(np.float32), size=STALK_WINDOW_PX)
     beds, count = ndimage.label(density > STALK_DENSITY)
     if count == 0:
-        return np.zeros_like(water)
+        return np.zeros_like(region)
     stalks, _ = ndimage.label(strokes)
     pairs = np.unique(np.stack([beds[stalks > 0], stalks[stalks > 0]]), axis=1)
     stalks_per_bed = np.bincount(pairs[0], minlength=count + 1)
@@ -851,7 +852,7 @@ def _stalks_in_water(water: np.ndarray, fine_rgb: np.ndarray, reach: int = STALK
     crowded[0] = False
     fringes, _ = ndimage.label(density > STALK_FRINGE_DENSITY)
     bed_fringes = np.unique(fringes[crowded[beds]])
-    return np.isin(fringes, bed_fringes[bed_fringes > 0]) & water
+    return np.isin(fringes, bed_fringes[bed_fringes > 0]) & region
 
 
 def _strokes_across_water(water: np.ndarray, fine_rgb: np.ndarray, sky: np.ndarray) -> np.ndarray:
@@ -1109,7 +1110,9 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     water = (soft_water >= 0.5) & ~sky
     # A small photo was enlarged: a reed one pixel thin in it is as many pixels wide here, and blurred.
     enlarged = max(1.0, FINE_SIDE_PX / max(image.size))
-    water &= ~_stalks_in_water(water, fine, reach=round(STALK_REACH_PX * enlarged))
+    reach = round(STALK_REACH_PX * enlarged)
+    water &= ~_reed_beds(water, fine, reach)
+    sky &= ~_reed_beds(sky, fine, reach)
     water &= ~_strokes_across_water(water, fine, sky)
     confidence = np.maximum(np.abs(2 * soft_sky - 1), np.abs(2 * soft_water - 1) * water)
     if nothing_moves:
