@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ from deeplandscape_hf.evaluation.mask_labels import (
     PHOTO_VARIANTS,
     LabelMasks,
     MaskScores,
+    crop_labelled,
     label_files,
     render_labels,
     score_movable_mask,
@@ -1015,20 +1015,19 @@ def _labelled_photo(name: str) -> tuple[Image.Image, LabelMasks]:
     return Image.open(path).convert("RGB"), render_labels(repo / "benchmarks" / "mask_labels" / f"{name}.json")
 
 
-def _region_scores(name: str, variant: str = "original") -> MaskScores:
-    """The offline segmenter's scores on a labelled photo, in one of the labelled set's forms (`PHOTO_VARIANTS`)."""
-    photo, labels = PHOTO_VARIANTS[variant](*_labelled_photo(name))
+def _scores(photo: Image.Image, labels: LabelMasks) -> MaskScores:
     result = region_segment(photo)
     return score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
 
 
+def _region_scores(name: str, variant: str = "original") -> MaskScores:
+    """The offline segmenter's scores on a labelled photo, in one of the labelled set's forms (`PHOTO_VARIANTS`)."""
+    return _scores(*PHOTO_VARIANTS[variant](*_labelled_photo(name)))
+
+
 def _cropped_scores(name: str, box: tuple[int, int, int, int]) -> MaskScores:
     """The offline segmenter's scores on a labelled photo cropped to ``box`` (left, top, right, bottom)."""
-    photo, labels = _labelled_photo(name)
-    rows, columns = slice(box[1], box[3]), slice(box[0], box[2])
-    labels = LabelMasks(**{field.name: getattr(labels, field.name)[rows, columns] for field in fields(labels)})
-    result = region_segment(photo.crop(box))
-    return score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask)
+    return _scores(*crop_labelled(*_labelled_photo(name), box))
 
 
 def test_a_rock_ridge_reaching_into_the_top_rows_stays_still():

@@ -266,11 +266,13 @@ def _smoothly_connected(rgb: np.ndarray, magnitude: np.ndarray, seeds: np.ndarra
     the sky), a flood through them would reach the smooth parts of the land, a lake or a snowfield, and teach the sky
     model their colours. Nor through pixels far darker than the darkest of the seeds (SKY_CONTINUITY_MIN_LIGHT):
     dark hills in shade, smooth and without an edge where they fade into a grey sky, are no sky that darkens."""
+    if not seeds.any():
+        return np.zeros_like(seeds)
     # A noisy sky (JPEG, grain) has gradients everywhere: the threshold is the larger of a fixed step and twice the
     # typical gradient among the seeds.
-    threshold = max(SKY_CONTINUITY_GRADIENT, 2.0 * float(np.median(magnitude[seeds]))) if seeds.any() else 0.0
+    threshold = max(SKY_CONTINUITY_GRADIENT, 2.0 * float(np.median(magnitude[seeds])))
     brightness = rgb.mean(axis=-1)
-    darkest = float(np.quantile(brightness[seeds], 0.1)) if seeds.any() else 0.0
+    darkest = float(np.quantile(brightness[seeds], 0.1))
     passable = (magnitude < threshold) & (texture < LAND_TEXTURE) & (brightness >= SKY_CONTINUITY_MIN_LIGHT * darkest)
     regions, _ = ndimage.label(passable)
     reached = np.unique(regions[seeds & (regions > 0)])

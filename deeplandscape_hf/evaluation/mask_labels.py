@@ -33,6 +33,7 @@ __all__ = [
     "LabelMasks",
     "MaskScores",
     "PHOTO_VARIANTS",
+    "crop_labelled",
     "evaluate_masks",
     "label_files",
     "load_labels",
@@ -247,26 +248,30 @@ def _small(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMa
     return photo.resize(size, Image.Resampling.LANCZOS), _label_arrays(labels, shrink)
 
 
+def crop_labelled(
+    photo: Image.Image, labels: LabelMasks, box: tuple[int, int, int, int]
+) -> tuple[Image.Image, LabelMasks]:
+    """``photo`` and its ``labels`` cut to ``box`` (left, top, right, bottom, in the photo's pixels)."""
+    left, top, right, bottom = box
+    return photo.crop(box), _label_arrays(labels, lambda mask: mask[top:bottom, left:right].copy())
+
+
 def _inner(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
     width, height = photo.size
     left, top = round(width * (1 - INNER_VARIANT_SHARE[0]) / 2), round(height * (1 - INNER_VARIANT_SHARE[1]) / 2)
-    box = (left, top, width - left, height - top)
-    return photo.crop(box), _label_arrays(labels, lambda mask: mask[top : height - top, left : width - left].copy())
+    return crop_labelled(photo, labels, (left, top, width - left, height - top))
 
 
 def _portrait(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
     width, height = photo.size
     side = min(width, round(height * PORTRAIT_VARIANT_ASPECT))
     left = (width - side) // 2
-    return photo.crop((left, 0, left + side, height)), _label_arrays(
-        labels, lambda mask: mask[:, left : left + side].copy()
-    )
+    return crop_labelled(photo, labels, (left, 0, left + side, height))
 
 
 def _lower(photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
     width, height = photo.size
-    top = round(height * LOWER_VARIANT_TOP)
-    return photo.crop((0, top, width, height)), _label_arrays(labels, lambda mask: mask[top:].copy())
+    return crop_labelled(photo, labels, (0, round(height * LOWER_VARIANT_TOP), width, height))
 
 
 PHOTO_VARIANTS: dict[str, Callable[[Image.Image, LabelMasks], tuple[Image.Image, LabelMasks]]] = {
