@@ -863,6 +863,21 @@ def test_a_field_below_a_green_hill_is_not_a_reflection():
     assert (result.dynamic_mask[64:] >= 0.5).mean() == 0
 
 
+def test_wind_on_one_end_of_a_calm_lake_moves_with_the_rest():
+    """A breeze roughens the left third of a calm lake into level streaks: too rough for calm water, so less than
+    half of that end moved with the rest of the lake. Beside water, in its rows, such streaks in its colours are
+    water too; the shore above stays still."""
+    image, sky, water = _lake()
+    painted = image.astype(np.float64) / 255
+    top, left = np.flatnonzero(water.any(axis=1))[0], slice(0, sky.shape[1] // 3)
+    streaks = ndimage.gaussian_filter(np.random.default_rng(5).normal(size=(sky.shape[0] - top, left.stop)), (0.7, 6))
+    painted[top:, left] *= 1 + 0.1 * (streaks / streaks.std())[..., None]
+    result = region_segment(_to_uint8(painted))
+    assert (result.water_mask[top:, left] >= 0.5).mean() >= 0.9  # 0.43 before
+    assert _iou(result.water_mask, water) >= 0.9
+    assert (result.dynamic_mask[~(sky | water)] >= 0.5).mean() == 0
+
+
 def test_an_island_in_a_lake_stays_still():
     """A wooded island inside the lake is a hole in the water surface, not part of it: it must not move (the lake
     around it still does). Glints smaller than an island are still filled."""
@@ -1105,6 +1120,15 @@ def test_a_sunset_lake_that_mirrors_the_glow_pale_moves_and_the_boats_on_its_sho
     lake, stay still."""
     scores = _region_scores("lake_boats_sunset_01")
     assert scores.water_iou is not None and scores.water_iou >= 0.55  # 0 before
+    assert scores.land_in_mask <= 0.005
+
+
+def test_the_rippled_ends_of_a_sunset_lake_move_with_its_calm_middle():
+    """lake_boats_sunset_01: a breeze ripples the lake's left end. Too rough for calm water, it stayed still beside
+    the moving middle (water IoU 0.60); level streaks in the water's colours, beside the water and in its rows, are
+    water."""
+    scores = _region_scores("lake_boats_sunset_01")
+    assert scores.water_iou is not None and scores.water_iou >= 0.75
     assert scores.land_in_mask <= 0.005
 
 

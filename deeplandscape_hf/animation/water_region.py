@@ -18,7 +18,9 @@ tells it apart from land is its geometry, in three steps on the small copy that 
    colour of the pixel d rows above it. Pixels that match their mirror image and touch the water found so far join
    it, so a reflected temple or forest is water too, while a bank that mirrors nothing stays land. Ripples stretch a
    reflection and break its shapes, but not its colours: in the columns where water meets the waterline, pixels
-   whose colour some land pixel near their mirror row has join as well.
+   whose colour some land pixel near their mirror row has join as well. And where a breeze roughens one end of a
+   lake, its ripples are level streaks: beside the water, in its rows and colours, pixels too rough for calm water
+   but not as rough as land, whose brightness changes mostly down the rows, join it.
 
 Every step needs a waterline first, so a photo without one gets no water: the safe side, since land that moves is
 worse than water that stays still.
@@ -90,6 +92,9 @@ PROFILE_STRIP_CORRELATION = 0.6  # ... and the water going on while its thirds m
 PROFILE_AXIS_SLACK = 1  # rows: a strip's mirror image may sit this far off the axis found across the photo
 PROFILE_FLAT_STD = 0.02  # std of a profile's log brightness: below it a strip is flat (calm water when smooth) ...
 PROFILE_NOISE_STD = 0.01  # ... and below this it is noise, which neither mirrors nor continues anything
+RIPPLED_WATER_MAX_TEXTURE = 0.08  # beside water, in its rows, ripples short of land's roughness (the sky search's) ...
+RIPPLE_MIN_STREAK = 0.6  # ... where this share of the local change in brightness runs down the rows (level streaks) ...
+RIPPLE_WINDOW_PX = 5  # ... over windows this wide
 RIPPLES_MIN_LIT = 0.5  # a reflection found by its profiles alone is water when this share of it is lit as open water
 
 
@@ -579,6 +584,14 @@ def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: in
     return water
 
 
+def _streaked(rgb: np.ndarray) -> np.ndarray:
+    """Where the brightness changes mostly down the rows: the level streaks of wind on water."""
+    brightness = rgb.mean(axis=-1)
+    down = ndimage.uniform_filter(ndimage.sobel(brightness, axis=0) ** 2, RIPPLE_WINDOW_PX)
+    across = ndimage.uniform_filter(ndimage.sobel(brightness, axis=1) ** 2, RIPPLE_WINDOW_PX)
+    return down >= RIPPLE_MIN_STREAK * (down + across + 1e-12)
+
+
 def _joined(water: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """``water`` and the pieces of ``candidates`` that touch it."""
     pieces, _ = ndimage.label(water | candidates)
@@ -639,6 +652,13 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     open_water = water[waterline : waterline + max(3, round(OPEN_WATER_ROWS * sky.shape[0]))].any(axis=0)
     water = _joined(water, _rippled_reflections(smooth, waterline, sky, open_water))
     water = _joined(water, followed)  # and the strips in which the reflection goes on down
+    # A breeze roughens one end of a lake past calm water's texture: level streaks in the water's rows join it.
+    if water.any():
+        rows = np.flatnonzero(water.any(axis=1))
+        in_rows = np.zeros_like(water)
+        in_rows[rows[0] : rows[-1] + 1] = True
+        rippled = (texture < RIPPLED_WATER_MAX_TEXTURE) & _streaked(rgb)
+        water = _joined(water, in_rows & below & in_water_colours & lit & rippled)
     # Ripples break a reflection into speckles: close the gaps between them, then drop what stays isolated.
     water = ndimage.binary_closing(water, structure=np.ones((5, 5), bool), border_value=1) & below
     water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool)) | (water & sky)
