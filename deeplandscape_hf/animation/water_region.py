@@ -585,7 +585,8 @@ def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: in
 
 
 def _streaked(rgb: np.ndarray) -> np.ndarray:
-    """Where the brightness changes mostly down the rows: the level streaks of wind on water."""
+    """Where the brightness changes mostly down the rows: the level streaks of wind on water. The slopes and ridges
+    of hazy hills in the water's colours change as much across the rows, and stay out."""
     brightness = rgb.mean(axis=-1)
     down = ndimage.uniform_filter(ndimage.sobel(brightness, axis=0) ** 2, RIPPLE_WINDOW_PX)
     across = ndimage.uniform_filter(ndimage.sobel(brightness, axis=1) ** 2, RIPPLE_WINDOW_PX)
