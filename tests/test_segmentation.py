@@ -878,6 +878,23 @@ def test_wind_on_one_end_of_a_calm_lake_moves_with_the_rest():
     assert (result.dynamic_mask[~(sky | water)] >= 0.5).mean() == 0
 
 
+def test_rough_glitter_cut_off_by_the_frame_moves_and_a_boat_there_stays():
+    """Two gaps at the bottom edge of a lake's water: rough glitter in the water's own colours, which every rule for
+    water had left still (a third of it moved, as a block in the moving lake), and an orange boat."""
+    image, sky, water = _lake()
+    painted = image.astype(np.float64) / 255
+    height = sky.shape[0]
+    glitter, boat = np.zeros_like(sky), np.zeros_like(sky)
+    glitter[height - 24 :, 100:150] = True
+    boat[height - 20 :, 220:260] = True
+    painted[glitter] *= (1 + 0.2 * _texture(sky.shape, seed=8))[glitter]
+    painted[boat] = (np.array([0.55, 0.3, 0.15]) + 0.05 * _texture(sky.shape, seed=9))[boat]
+    result = region_segment(_to_uint8(painted))
+    assert (result.water_mask[glitter] >= 0.5).mean() >= 0.95  # 0.34 before
+    assert (result.dynamic_mask[boat] >= 0.5).mean() <= 0.01
+    assert _iou(result.water_mask, water & ~boat) >= 0.95
+
+
 def test_an_island_in_a_lake_stays_still():
     """A wooded island inside the lake is a hole in the water surface, not part of it: it must not move (the lake
     around it still does). Glints smaller than an island are still filled."""
@@ -1130,6 +1147,15 @@ def test_the_rippled_ends_of_a_sunset_lake_move_with_its_calm_middle():
     scores = _region_scores("lake_boats_sunset_01")
     assert scores.water_iou is not None and scores.water_iou >= 0.75
     assert scores.land_in_mask <= 0.005
+
+
+def test_the_rippled_reflection_of_the_golden_temple_moves_with_the_pool():
+    """temple_pool_01: at the photo's bottom edge, a block of the pool where the temple's golden reflection is
+    rippled most stayed still while the water around it moved (water IoU 0.95). It has the colours of the water
+    around it, and the frame cuts it off: it is water (IoU 0.999)."""
+    scores = _region_scores("temple_pool_01")
+    assert scores.water_iou is not None and scores.water_iou >= 0.99
+    assert scores.land_in_mask <= 0.01
 
 
 def test_the_reeds_of_a_small_copy_of_a_dusk_lake_stay_still():

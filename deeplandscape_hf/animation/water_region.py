@@ -20,7 +20,9 @@ tells it apart from land is its geometry, in three steps on the small copy that 
    reflection and break its shapes, but not its colours: in the columns where water meets the waterline, pixels
    whose colour some land pixel near their mirror row has join as well. And where a breeze roughens one end of a
    lake, its ripples are level streaks: beside the water, in its rows and colours, pixels too rough for calm water
-   but not as rough as land, whose brightness changes mostly down the rows, join it.
+   but not as rough as land, whose brightness changes mostly down the rows, join it. Last, a gap that the water
+   surrounds (on three sides where the photo's bottom edge cuts it off) is water when it has the colours of the
+   water around it; an island, a boat or a post has colours of its own.
 
 Every step needs a waterline first, so a photo without one gets no water: the safe side, since land that moves is
 worse than water that stays still.
@@ -55,6 +57,8 @@ SEA_HORIZON_SPREAD = 0.015  # the top of water right under the sky is straight w
 WATER_MIN_WIDTH = 0.15  # a water surface spans at least this fraction of the width ...
 WATER_MIN_AREA = 0.02  # ... and covers this fraction of the image
 WATER_HOLE_AREA = 0.002  # a hole in a water surface up to this fraction of the image is a glint, not an island
+GAP_COLOUR_TOLERANCE = 0.05  # a gap of any size in water is water when its mean RGB is this close to the water's ...
+GAP_RING_PX = 2  # ... in a ring this wide around it
 WATER_TOP_SPREAD = 0.03  # the top edge of water below a shore is level within this fraction of the height ...
 WATER_LEVEL_COLUMNS = 0.7  # ... in this share of its columns
 SEA_LINE_STEP = 0.03  # a sea horizon is a colour step of at least this much (RGB, across 2 rows) ...
@@ -593,6 +597,26 @@ def _streaked(rgb: np.ndarray) -> np.ndarray:
     return down >= RIPPLE_MIN_STREAK * (down + across + 1e-12)
 
 
+def _gaps_in_the_waters_colours(water: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Gaps that the water surrounds (on three sides where the photo's bottom edge cuts them off) and that have the
+    colours of the water around them: rougher ripples than any rule above took, where an island, a boat or a post
+    has colours of its own."""
+    framed = np.vstack([water, np.ones((1, water.shape[1]), bool)])  # the water runs on past the bottom edge
+    gaps = ndimage.binary_fill_holes(framed)[:-1] & ~water
+    pieces, _ = ndimage.label(gaps)
+    filled = np.zeros_like(water)
+    for index, box in enumerate(ndimage.find_objects(pieces), start=1):
+        rows, columns = (slice(max(0, extent.start - GAP_RING_PX), extent.stop + GAP_RING_PX) for extent in box)
+        piece = pieces[rows, columns] == index
+        ring = ndimage.binary_dilation(piece, iterations=GAP_RING_PX) & water[rows, columns]
+        if not ring.any():
+            continue
+        step = np.abs(rgb[rows, columns][piece].mean(axis=0) - rgb[rows, columns][ring].mean(axis=0)).max()
+        if step <= GAP_COLOUR_TOLERANCE:
+            filled[rows, columns] |= piece
+    return filled
+
+
 def _joined(water: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """``water`` and the pieces of ``candidates`` that touch it."""
     pieces, _ = ndimage.label(water | candidates)
@@ -663,4 +687,5 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     # Ripples break a reflection into speckles: close the gaps between them, then drop what stays isolated.
     water = ndimage.binary_closing(water, structure=np.ones((5, 5), bool), border_value=1) & below
     water = ndimage.binary_opening(water, structure=np.ones((3, 3), bool)) | (water & sky)
+    water |= _gaps_in_the_waters_colours(water, rgb)
     return WaterRegions(water=water, sky=sky & ~below & ~water)
