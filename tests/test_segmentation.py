@@ -833,9 +833,30 @@ def test_a_strip_of_water_followed_down_ends_where_its_streaks_stop():
         profiles[row] = profiles[2 * waterline - 1 - row]
     miss = waterline + 2 * third
     profiles[miss + third : miss + 2 * third] = profiles[miss : miss + third]  # the rim repeats the bow above it
-    water = _followed_down(profiles, np.zeros((height, width), bool), waterline)
+    water = _followed_down(profiles, np.full((height, width, 3), 0.4), np.zeros((height, width), bool), waterline)
     assert water[waterline:miss].all()
     assert not water[miss:].any()  # it ran on over the rim (to miss + 2 thirds) when a bow's streaks counted
+
+
+@pytest.mark.parametrize("boat", [False, True])
+def test_a_strip_of_water_followed_down_ends_at_a_boat_whose_sides_run_on_like_its_streaks(boat):
+    """Below two thirds of a mirror image, the streaks run on down to the bottom of the strip. In the water's colours
+    that is a reflection stretched by ripples, and the strip follows it; in a boat's orange, the strip ends at the
+    boat (in a crop of lake_boats_sunset_01 a rectangle of a boat and the beach under it moved, 7 % of the land)."""
+    rng = np.random.default_rng(0)
+    height, width, waterline = 80, 160, 40
+    third = max(2, round(PROFILE_BAND * height) // 3)
+    profiles = 0.1 * rng.normal(size=(height, width))
+    for row in range(waterline, waterline + 2 * third):  # two thirds of a mirror image
+        profiles[row] = profiles[2 * waterline - 1 - row]
+    below = waterline + 2 * third
+    profiles[below:] = profiles[below - 1]  # the streaks run on down
+    rgb = np.full((height, width, 3), 0.4)
+    if boat:
+        rgb[below:] = (0.6, 0.3, 0.15)
+    water = _followed_down(profiles, rgb, np.zeros((height, width), bool), waterline)
+    assert water[waterline:below].all()
+    assert water[below:].all() != boat
 
 
 def test_a_sky_that_brightens_towards_the_horizon_is_not_a_sea():

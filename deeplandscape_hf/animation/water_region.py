@@ -93,6 +93,7 @@ PROFILE_MIN_MARGIN = 0.5  # ... and by this much more than the band above the ax
 PROFILE_SEGMENT = 0.125  # the axis is checked, and the water followed down, in strips this fraction of the width ...
 PROFILE_MIN_STRIPS = 0.6  # ... the axis showing a mirror image in this share of them ...
 PROFILE_STRIP_CORRELATION = 0.6  # ... and the water going on while its thirds mirror or continue at least this much
+FOLLOW_COLOUR_STEP = 0.1  # ... a third that only continues the one above within this of its mean RGB (a boat does not)
 PROFILE_AXIS_SLACK = 1  # rows: a strip's mirror image may sit this far off the axis found across the photo
 PROFILE_FLAT_STD = 0.02  # std of a profile's log brightness: below it a strip is flat (calm water when smooth) ...
 PROFILE_NOISE_STD = 0.01  # ... and below this it is noise, which neither mirrors nor continues anything
@@ -553,19 +554,21 @@ def _repeats(profile: np.ndarray, other: np.ndarray | None) -> bool:
     return _correlation(profile, other) >= PROFILE_STRIP_CORRELATION
 
 
-def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: int) -> np.ndarray:
+def _followed_down(profiles: np.ndarray, rgb: np.ndarray, smooth_water: np.ndarray, waterline: int) -> np.ndarray:
     """(H, W) water below a reflection's axis, followed down strip by strip: a third of a band is water while it
-    mirrors the rows the same distance above the line, or continues the streaks of the water above it (a reflection
-    stretched by ripples), or is flat and smooth (calm water far from anything it could mirror). Two thirds in a row
-    that do none of these end the strip: a beach, boats or reeds in front of the water."""
+    mirrors the rows the same distance above the line, or continues the streaks of the water above it in its colours
+    (a reflection stretched by ripples; the sides of a boat run on down the strip too, in colours of their own), or
+    is flat and smooth (calm water far from anything it could mirror). Two thirds in a row that do none of these end
+    the strip: a beach, boats or reeds in front of the water."""
     height, width = profiles.shape
     third = max(2, round(PROFILE_BAND * height) // 3)
     water = np.zeros(profiles.shape, bool)
     for columns in _strips(width):
-        previous, misses, end = None, 0, waterline
+        previous, previous_colour, misses, end = None, None, 0, waterline
         for top in range(waterline, height, third):
             rows = slice(top, min(height, top + third))
             here = profiles[rows, columns].mean(axis=0)
+            colour = rgb[rows, columns].mean(axis=(0, 1))
             # The shore is level only within a row or two, so the mirror image is looked for that far either way.
             mirrored = any(
                 _repeats(here, profiles[max(0, stop - third) : stop, columns].mean(axis=0))
@@ -577,13 +580,17 @@ def _followed_down(profiles: np.ndarray, smooth_water: np.ndarray, waterline: in
             calm = here.std() < PROFILE_FLAT_STD and smooth_water[rows, columns].mean() >= 0.8
             # Streaks count where the third above was water, or where the strip has none yet (a glitter path from the
             # waterline down): a boat's rim continues its bow, which was no water.
-            continues = _repeats(here, previous) and (misses == 0 or end == waterline)
+            continues = (
+                _repeats(here, previous)
+                and (misses == 0 or end == waterline)
+                and np.abs(colour - previous_colour).max() <= FOLLOW_COLOUR_STEP
+            )
             misses = 0 if (mirrored or continues or calm) else misses + 1
             if misses == 0:
                 end = rows.stop
             elif misses >= 2:
                 break
-            previous = here
+            previous, previous_colour = here, colour
         water[waterline:end, columns] = True
     return water
 
@@ -662,7 +669,7 @@ def find_water(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray) -> WaterRe
     # Open water mirrors the sky, darkened, but not to black: a shadowed foreground in the sky's hue is not water.
     lit = rgb.mean(axis=-1) >= OPEN_WATER_MIN_LIGHT * float(np.median(rgb[sky_above].mean(axis=-1)))
     smooth_water = (texture < WATER_MAX_TEXTURE) & in_water_colours & lit
-    followed = _followed_down(profiles, smooth_water, waterline)
+    followed = _followed_down(profiles, rgb, smooth_water, waterline)
     if only_ripples:  # nothing but the followed strips shows water yet: they are what the rest joins
         # The stalks of a meadow in shade can repeat down their columns about a row as a reflection's ripples do; but
         # open water mirrors a lit sky and bank, and is not that dark.
