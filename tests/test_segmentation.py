@@ -821,17 +821,22 @@ def test_under_a_grey_sky_water_takes_its_greys_without_warnings():
         assert water_coloured(rgb, sky)[10:].all()
 
 
+def _two_thirds_of_a_mirror_image(height: int, width: int, waterline: int) -> tuple[np.ndarray, int, int]:
+    """Column profiles (H, W) of noise whose first two thirds of a band under ``waterline`` mirror the rows above it:
+    (profiles, the height of a third, the first row below the mirror image)."""
+    third = max(2, round(PROFILE_BAND * height) // 3)
+    profiles = 0.1 * np.random.default_rng(0).normal(size=(height, width))
+    for row in range(waterline, waterline + 2 * third):
+        profiles[row] = profiles[2 * waterline - 1 - row]
+    return profiles, third, waterline + 2 * third
+
+
 def test_a_strip_of_water_followed_down_ends_where_its_streaks_stop():
     """`_followed_down` goes on down a strip while each third of a band mirrors the rows above the waterline, or
     continues the streaks of the water above it. A boat's rim repeats the bow above it, which is no water: the strip
     ends above both."""
-    rng = np.random.default_rng(0)
     height, width, waterline = 80, 160, 40
-    third = max(2, round(PROFILE_BAND * height) // 3)
-    profiles = 0.1 * rng.normal(size=(height, width))
-    for row in range(waterline, waterline + 2 * third):  # two thirds of a mirror image
-        profiles[row] = profiles[2 * waterline - 1 - row]
-    miss = waterline + 2 * third
+    profiles, third, miss = _two_thirds_of_a_mirror_image(height, width, waterline)
     profiles[miss + third : miss + 2 * third] = profiles[miss : miss + third]  # the rim repeats the bow above it
     water = _followed_down(profiles, np.full((height, width, 3), 0.4), np.zeros((height, width), bool), waterline)
     assert water[waterline:miss].all()
@@ -843,13 +848,8 @@ def test_a_strip_of_water_followed_down_ends_at_a_boat_whose_sides_run_on_like_i
     """Below two thirds of a mirror image, the streaks run on down to the bottom of the strip. In the water's colours
     that is a reflection stretched by ripples, and the strip follows it; in a boat's orange, the strip ends at the
     boat (in a crop of lake_boats_sunset_01 a rectangle of a boat and the beach under it moved, 7 % of the land)."""
-    rng = np.random.default_rng(0)
     height, width, waterline = 80, 160, 40
-    third = max(2, round(PROFILE_BAND * height) // 3)
-    profiles = 0.1 * rng.normal(size=(height, width))
-    for row in range(waterline, waterline + 2 * third):  # two thirds of a mirror image
-        profiles[row] = profiles[2 * waterline - 1 - row]
-    below = waterline + 2 * third
+    profiles, _, below = _two_thirds_of_a_mirror_image(height, width, waterline)
     profiles[below:] = profiles[below - 1]  # the streaks run on down
     rgb = np.full((height, width, 3), 0.4)
     if boat:
