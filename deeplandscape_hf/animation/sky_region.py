@@ -120,6 +120,9 @@ OBJECT_MIN_ASPECT = 4.0  # a thin piece in the sky's hues is a cable or a mast o
 SHARP_EDGE = 0.06  # gradient magnitude (RGB per pixel) of an edge sharp enough to bound an object
 CHAIN_MAX_RATIO = 4.0  # a chain of sharp edges goes with the objects it touches unless this many times their size
 CLOUD_OUTLINE_MIN_SHARE = 0.005  # ... and, in sky colours, winding and at least this share of the image: a cloud's rim
+RIM_DARKER_BY = 0.02  # a cloud's rim is mostly no darker than this (luma) below the darkest sky beside it ...
+RIM_CONTRAST = 0.1  # ... and parts sky bodies this different in luma (the cloud's white, the sky's blue) ...
+RIM_MIN_SHARE = 0.2  # ... along at least this share of its pixels
 OUTLINED_OBJECT_MIN_PX = 10  # a speck smaller than this (at the working size) takes no chain of sharp edges with it
 STALK_REACH_PX = 2  # a stalk in water is darker than the water this many pixels (at the fine size) either side ...
 STALK_STEP = 0.03  # ... by this much (luma) ...
@@ -702,8 +705,9 @@ def _sharp_edges(sky: np.ndarray, fine_rgb: np.ndarray) -> np.ndarray:
 
 def _objects_in_sky(
     sky: np.ndarray, fine_rgb: np.ndarray, sky_costs: np.ndarray, sharp: np.ndarray, backlit: np.ndarray
-) -> np.ndarray:
-    """Pixels of the sky that belong to things standing in it: cables, masts, kites, birds, branches.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of the sky that belong to things standing in it: cables, masts, kites, birds, branches; and the
+    sharp edges kept in the sky as a crisp cloud's rim although their chain runs into the land (`_cloud_rims`).
 
     Sharp edges split the sky into pieces. A piece is an object when it is thin (at most OBJECT_WIDTH of the short
     side across) or small and not cloud-coloured (``sky_costs``, coarse, >= 0 on average), and its colour differs
@@ -714,7 +718,7 @@ def _objects_in_sky(
     """
     pieces, count = ndimage.label(sky & ~sharp)
     if count == 0:
-        return sky & sharp
+        return sky & sharp, np.zeros_like(sky)
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)
     widths = _half_widths(pieces, count)
     thin = widths <= OBJECT_WIDTH * min(sky.shape)
@@ -734,9 +738,11 @@ def _objects_in_sky(
     edge_chains, chain_count = ndimage.label(sky & sharp, structure=np.ones((3, 3), bool))
     # But the crisp edges of a cumulus cut the blue between its puffs into thin pieces too. Those are in the sky's
     # hues, not long straight bands (as cables and masts are), and away from anything that is not sky: the land,
-    # edges that run into it (a wall's windows), and objects of other colours (the blue panel of a kite).
+    # edges that run into it (a wall's windows) but for a cloud's rim, and objects of other colours (the blue panel
+    # of a kite).
     coloured_objects = (stands_out & ~cloud_coloured)[pieces]
-    land_edges = np.isin(edge_chains, _touching(edge_chains, ~sky))
+    rims = _cloud_rims(sky, sharp, pieces, candidate, fine_rgb, fine_costs)
+    land_edges = np.isin(edge_chains, _touching(edge_chains, ~sky)) & ~rims
     beside_things = ndimage.binary_dilation(
         ~sky | coloured_objects | land_edges, iterations=max(1, round(OBJECT_WIDTH * min(sky.shape)))
     )
@@ -755,7 +761,43 @@ def _objects_in_sky(
     objects = (stands_out & ~cloud_texture & ~lit(pieces, sizes))[pieces]
     chain_sizes = np.bincount(edge_chains.ravel(), minlength=chain_count + 1)
     sky_coloured_chains = _piece_means(fine_costs, edge_chains, chain_sizes) < 0
-    return objects | _outlines(edge_chains, objects, ~sky, sky_coloured_chains, lit(edge_chains, chain_sizes))
+    outlines = _outlines(edge_chains, objects, ~sky, sky_coloured_chains, lit(edge_chains, chain_sizes))
+    kept_rims = outlines & rims & ~ndimage.binary_dilation(objects, iterations=SKYLINE_REACH_PX)
+    return objects | (outlines & ~kept_rims), kept_rims
+
+
+def _cloud_rims(
+    sky: np.ndarray,
+    sharp: np.ndarray,
+    pieces: np.ndarray,
+    candidate: np.ndarray,
+    fine_rgb: np.ndarray,
+    costs: np.ndarray,
+) -> np.ndarray:
+    """Sharp edges in the sky that are a crisp cloud's rim, although their chain may run into the land where the
+    cloud meets a ridge: the stretches of edges farther than SKYLINE_REACH_PX from the land that are winding, in a
+    cloud's colours on the whole (``costs``, fine, < 0), mostly no darker than the darkest sky beside them, and that
+    in RIM_MIN_SHARE of their pixels part sky bodies (``pieces`` not ``candidate`` for objects) of lightness
+    differing by RIM_CONTRAST: the white of the cloud from the blue. A cable or a branch is darker than the sky on
+    both sides, a lit rod has the same blue on both, and a pale roof has the sky on one side only."""
+    luma = _luma(fine_rgb)
+    size = 2 * SKYLINE_REACH_PX + 1
+    body = (pieces > 0) & ~candidate[pieces]
+    darkest_body = ndimage.minimum_filter(np.where(body, luma, np.inf), size=size)
+    lightest_body = ndimage.maximum_filter(np.where(body, luma, -np.inf), size=size)
+    darkest_sky = ndimage.minimum_filter(np.where(pieces > 0, luma, np.inf), size=size)
+    away = sky & sharp & ~ndimage.binary_dilation(~sky, iterations=SKYLINE_REACH_PX)
+    stretches, count = ndimage.label(away, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(stretches.ravel(), minlength=count + 1)
+
+    def share(values: np.ndarray) -> np.ndarray:
+        return _piece_means(values.astype(np.float32), stretches, sizes)
+
+    rim = (share(luma >= darkest_sky - RIM_DARKER_BY) >= 0.5) & (_piece_means(costs, stretches, sizes) < 0)
+    rim &= share(lightest_body - darkest_body >= RIM_CONTRAST) >= RIM_MIN_SHARE
+    rim &= ~_long_and_straight(stretches, count, _half_widths(stretches, count))
+    rim[0] = False
+    return rim[stretches]
 
 
 def _outlines(
@@ -1106,8 +1148,10 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     sky = soft_sky >= 0.5
     if sky.any():
         sharp = _sharp_edges(sky, fine)
-        sky &= ~_objects_in_sky(sky, fine, costs, sharp, backlit)
-        sky &= ~_land_behind_skylines(sky, fine, sharp)
+        objects, rims = _objects_in_sky(sky, fine, costs, sharp, backlit)
+        sky &= ~objects & ~_land_behind_skylines(sky & ~objects, fine, sharp)
+        # A rim kept in the sky stops short of whatever turned out not to be sky: the land and things in the sky.
+        sky &= ~(rims & ndimage.binary_dilation(~sky, iterations=SKYLINE_REACH_PX))
     soft_water = _refined(water_coarse, fine)
     water = (soft_water >= 0.5) & ~sky
     # A small photo was enlarged: a reed one pixel thin in it is as many pixels wide here, and blurred.
