@@ -1265,6 +1265,33 @@ def test_a_photo_cut_below_the_sky_does_not_teach_the_sky_model_its_land(name):
     assert _region_scores(name, "lower").land_in_mask <= 0.02
 
 
+@pytest.mark.parametrize(
+    ("name", "box"),
+    [
+        ("valley_village_01", (8, 163, 694, 479)),  # a village under a forested slope: 10.6 % of the land moved
+        ("river_aqueduct_01", (74, 187, 542, 506)),  # the aqueduct's pale arches: 10.9 %
+        ("meadow_dandelions_01", (56, 116, 859, 511)),  # seed heads in the grass: 15.7 %
+    ],
+)
+def test_a_photo_cut_below_its_sky_moves_nothing_and_says_why(name, box):
+    """Cropped below the sky, a photo's top rows are land, and they teach the sky model: with no clear sky among
+    them, pale stone, dark forest or white seed heads passed for cloud. Such a top band is now told by how little of
+    it looks like clear sky, and the segmenter says so instead of moving the land."""
+    photo, labels = crop_labelled(*_labelled_photo(name), box)
+    result = region_segment(photo)
+    assert score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask).land_in_mask == 0
+    assert result.uncertainty is not None and "almost no sky" in result.uncertainty
+
+
+def test_a_low_crop_with_a_band_of_sunset_sky_still_moves():
+    """lake_boats_sunset_01 cropped to the lake with a band of sunset sky over the far hills (7 % of the crop): of
+    the labelled forms and crops with sky, one of the least clear top bands (0.19 clear sky or white cloud, the rule
+    stops below 0.15), and its sky still moves."""
+    scores = _cropped_scores("lake_boats_sunset_01", (84, 132, 817, 509))
+    assert scores.sky_iou is not None and scores.sky_iou >= 0.95
+    assert scores.land_in_mask <= 0.02
+
+
 def test_dark_hills_fading_into_a_grey_sky_do_not_teach_the_sky_model():
     """sunbeams_hills_01 cropped below the sun: grey clouds over dark wooded hills in shade that fade into them
     without an edge. The clear sky was flooded on into the hills, their near-black taught the sky model, and 97 % of
