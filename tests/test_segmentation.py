@@ -1467,16 +1467,24 @@ def test_a_black_and_white_forest_has_no_sky():
     assert "rough throughout" in (result.uncertainty or "")
 
 
-def test_a_dense_mackerel_sky_in_colour_moves():
-    """Small white cloudlets packed over a blue sky are as rough along the top of the photo as a forest's trunks;
-    in colour they are no leaves, and the whole sky moves (with roughness alone taken for trunks, none of it did)."""
+@pytest.mark.parametrize(
+    ("zenith", "horizon", "cloudlet"),
+    [
+        ((0.25, 0.45, 0.85), (0.55, 0.7, 0.95), (0.97, 0.96, 0.95)),  # white cloudlets on blue
+        ((0.3, 0.32, 0.38), (0.45, 0.47, 0.5), (0.6, 0.6, 0.62)),  # grey ones under a storm
+    ],
+)
+def test_a_dense_mackerel_sky_in_colour_moves(zenith, horizon, cloudlet):
+    """Small cloudlets packed over the sky are as rough along the top of the photo as a forest's trunks; in colour
+    they are no leaves, and the whole sky moves (with roughness alone taken for trunks, none of it did). Nor are they
+    land cut below the sky: that is rough and coloured, and they are white or grey."""
     height, width, ground = 432, 768, 324
     rng = np.random.default_rng(0)
     t = (np.arange(height) / height)[:, None, None]
-    sky = np.concatenate([0.25 + 0.3 * t, 0.45 + 0.25 * t, 0.85 + 0.1 * t], axis=-1) * np.ones((1, width, 1))
+    sky = (np.array(zenith) * (1 - t) + np.array(horizon) * t) * np.ones((1, width, 1))
     pattern = ndimage.gaussian_filter(rng.normal(size=(height, width)), 2.5)
     cover = np.clip((pattern / pattern.std() - 0.3) / 0.3 + 0.5, 0.0, 1.0)[..., None] * 0.9
-    image = sky * (1 - cover) + np.array([0.97, 0.96, 0.95]) * cover
+    image = sky * (1 - cover) + np.array(cloudlet) * cover
     image[ground:] = np.array([0.25, 0.32, 0.15]) + 0.06 * rng.normal(size=(height - ground, width, 3))
     result = region_segment(_to_uint8(image))
     assert result.uncertainty is None

@@ -63,8 +63,9 @@ SEED_BAND = 0.06  # the top rows, this fraction of the height, show the clear sk
 FOLIAGE_HUES = (65.0, 170.0)  # ... unless they are foliage: hues (degrees) from yellow-green to green ...
 FOLIAGE_MIN_SATURATION = 0.25  # ... at least this saturated (HSV); when they cover this share of the top rows,
 FOLIAGE_TOP_SHARE = 0.5  # the photo is of a forest or a meadow close up, and nothing is sky
-SKY_TOP_MIN_SHARE = 0.15  # a top band with less clear sky or white cloud than this is land: nothing is sky ...
-WHITE_CLOUD_MAX_SATURATION = 0.15  # ... white cloud: at most this saturated (HSV) and at least SUNLIT_MIN_BRIGHTNESS
+SKY_TOP_MIN_SHARE = 0.15  # a top band with less clear sky or white cloud than this ...
+WHITE_CLOUD_MAX_SATURATION = 0.15  # (white cloud: at most this saturated (HSV) and at least SUNLIT_MIN_BRIGHTNESS) ...
+LAND_TOP_MIN_SATURATION = 0.2  # ... and this saturated (HSV, median) is land: nothing is sky
 SHADED_EARTH_HUES = (30.0, 65.0)  # dark and saturated orange to olive (grass and leaves in shade, soil, bark) ...
 SHADED_EARTH_MIN_SATURATION = 0.5  # ... at least this saturated ...
 SHADED_EARTH_MAX_VALUE = 0.45  # ... and this dark (HSV value) is no sky's colour either
@@ -1063,16 +1064,17 @@ def _uncertainty(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, colourle
     # A photo cut below its sky (a village under a forested slope, the arches of an aqueduct, seed heads in the
     # grass) has land in its top rows, which teach the sky model: with no clear sky among them, pale stone or dark
     # forest passed for cloud and moved (3-21 % of the land of such forms and crops of the labelled photos). A sky
-    # dense with small clouds is as rough as land, but white. Measured on the labelled photos, their forms and random
-    # crops: the top band over 1 % of labelled sky or more is at least 0.17 clear sky or white cloud, those of the
-    # eleven that moved their land this way at most 0.14.
+    # dense with small clouds is as rough as land, but white, or grey under a storm (median saturation 0.14 in a
+    # synthetic one); the land in those top rows has colour (0.24 or more). Measured on the labelled photos, their
+    # forms and random crops: the top band over 1 % of labelled sky or more is at least 0.17 clear sky or white
+    # cloud, those of the ten that moved their land this way at most 0.14.
     magnitude, _ = _gradient(rgb)
     top = rgb[:top_rows]
     clear = _clear_sky(rgb, magnitude, texture, _seed_rows(rgb, magnitude, texture))[:top_rows] > 0.5
     _, saturation, value = _hsv(top)
     white = (saturation <= WHITE_CLOUD_MAX_SATURATION) & (value >= SUNLIT_MIN_BRIGHTNESS)
     sky_top = float((_may_be_sky(top) & (clear | white)).mean())
-    if sky_top < SKY_TOP_MIN_SHARE:
+    if sky_top < SKY_TOP_MIN_SHARE and float(np.median(saturation)) >= LAND_TOP_MIN_SATURATION:
         return f"the top of the photo shows almost no sky ({sky_top:.0%} of its top rows), as if cut below it"
     if not sky.any():
         return "no region of the photo looks like sky"
