@@ -1065,9 +1065,9 @@ def _uncertainty(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, colourle
     # grass) has land in its top rows, which teach the sky model: with no clear sky among them, pale stone or dark
     # forest passed for cloud and moved (3-21 % of the land of such forms and crops of the labelled photos). A sky
     # dense with small clouds is as rough as land, but white, or grey under a storm (median saturation 0.14 in a
-    # synthetic one); the land in those top rows has colour (0.24 or more). Measured on the labelled photos, their
-    # forms and random crops: the top band over 1 % of labelled sky or more is at least 0.17 clear sky or white
-    # cloud, those of the ten that moved their land this way at most 0.14.
+    # synthetic one); the land in those top rows has colour (0.24 or more in all but one greyer forest, 0.156).
+    # Measured on the labelled photos, their forms and random crops: the top band over 1 % of labelled sky or more
+    # is at least 0.17 clear sky or white cloud, those that moved their land this way at most 0.14.
     magnitude, _ = _gradient(rgb)
     top = rgb[:top_rows]
     clear = _clear_sky(rgb, magnitude, texture, _seed_rows(rgb, magnitude, texture))[:top_rows] > 0.5
