@@ -1276,7 +1276,7 @@ def test_a_photo_cut_below_the_sky_does_not_teach_the_sky_model_its_land(name):
 def test_a_photo_cut_below_its_sky_moves_nothing_and_says_why(name, box):
     """Cropped below the sky, a photo's top rows are land, and they teach the sky model: with no clear sky among
     them, pale stone, dark forest or white seed heads passed for cloud. Such a top band is now told by how little of
-    it looks like clear sky, and the segmenter says so instead of moving the land."""
+    it looks like clear sky or white cloud, and by its colour; the segmenter says so instead of moving the land."""
     photo, labels = crop_labelled(*_labelled_photo(name), box)
     result = region_segment(photo)
     assert score_movable_mask(result.dynamic_mask, labels, sky=result.sky_mask).land_in_mask == 0
