@@ -777,6 +777,8 @@ def _objects_in_sky(
     chain_sizes = np.bincount(edge_chains.ravel(), minlength=chain_count + 1)
     sky_coloured_chains = _piece_means(fine_costs, edge_chains, chain_sizes) < 0
     outlines = _outlines(edge_chains, objects, ~sky, sky_coloured_chains, lit(edge_chains, chain_sizes))
+    # A rim right beside a thing cut out of the sky (a kite, a rod) is that thing's outline and goes with it; the
+    # caller then trims what is kept as far again from everything that is not sky, these outlines included.
     kept_rims = outlines & rims & ~ndimage.binary_dilation(objects, iterations=SKYLINE_REACH_PX)
     return objects | (outlines & ~kept_rims), kept_rims
 
