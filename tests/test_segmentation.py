@@ -39,6 +39,7 @@ from deeplandscape_hf.evaluation.mask_labels import (
     MaskScores,
     crop_labelled,
     label_files,
+    photo_variant,
     render_labels,
     score_movable_mask,
 )
@@ -1653,6 +1654,31 @@ def test_photo_variants_move_the_labels_with_the_photo():
     assert (grey.max(axis=-1) == grey.min(axis=-1)).all()
 
 
+def test_random_crops_are_fixed_per_photo_name_and_move_the_labels_alike():
+    """crop1 .. crop4 cut each photo at a random place, each side 60-95 % of the photo's: the same crop for the same
+    name and number on every run, other crops for other names and numbers, and the labels cut with the photo."""
+    height, width = 200, 400
+    rows, columns = np.mgrid[:height, :width]
+    image = np.stack([columns % 256, columns // 256, rows], axis=-1).astype(np.uint8)  # each pixel names its place
+    sky = rows < height // 2
+    labels = LabelMasks(sky=sky, water=np.zeros_like(sky), cloud=np.zeros_like(sky), scored=np.ones_like(sky))
+    photo = Image.fromarray(image)
+    crops = {}
+    for stem in ("lake", "hills"):
+        for number in range(1, 5):
+            cropped, moved = photo_variant(f"crop{number}", stem, photo, labels)
+            pixels = np.asarray(cropped)
+            assert 0.6 * width - 1 <= cropped.width <= 0.95 * width + 1
+            assert 0.6 * height - 1 <= cropped.height <= 0.95 * height + 1
+            left, top = int(pixels[0, 0, 0]) + 256 * int(pixels[0, 0, 1]), int(pixels[0, 0, 2])
+            np.testing.assert_array_equal(pixels, image[top : top + cropped.height, left : left + cropped.width])
+            np.testing.assert_array_equal(moved.sky, sky[top : top + cropped.height, left : left + cropped.width])
+            crops[stem, number] = (left, top, cropped.size)
+    assert len(set(crops.values())) == len(crops)
+    again, _ = photo_variant("crop3", "lake", photo, labels)
+    np.testing.assert_array_equal(np.asarray(again), np.asarray(photo_variant("crop3", "lake", photo, labels)[0]))
+
+
 def test_evaluate_masks_scores_variants_of_each_photo_with_their_labels_moved_alike(capsys):
     """--variants scores each photo also mirrored, in grey, small and cropped to its centre, its labels transformed
     alike. The segmenter has no left-right bias, so the mirrored row scores as the original one; the cropped and the
@@ -1662,11 +1688,12 @@ def test_evaluate_masks_scores_variants_of_each_photo_with_their_labels_moved_al
     repo = Path(__file__).resolve().parents[1]
     photo = str(repo / "examples" / "castle_hills_01.jpg")
     labels = str(repo / "benchmarks" / "mask_labels")
-    variants = "original,mirrored,greyscale,small,inner"
+    variants = "original,mirrored,greyscale,small,inner,crop1"
     assert main(["evaluate", "masks", photo, "--labels", labels, "--methods", "region", "--variants", variants]) == 0
     table = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| castle_hills_01")]
     rows = {cells[2].strip(): [cells[index].strip() for index in (3, 5)] for cells in table}
-    assert set(rows) == {"region", "region, mirrored", "region, greyscale", "region, small", "region, inner"}
+    names = {"region", "region, mirrored", "region, greyscale", "region, small", "region, inner", "region, crop1"}
+    assert set(rows) == names
     original, mirrored = (np.array(rows[name], dtype=float) for name in ("region", "region, mirrored"))
     np.testing.assert_allclose(mirrored, original, atol=0.01)
     for name in ("region, small", "region, inner"):

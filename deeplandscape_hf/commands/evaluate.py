@@ -252,8 +252,8 @@ def _add_masks(commands: argparse._SubParsersAction) -> None:
         default="original",
         help="comma-separated forms to score each photo in, its labels moved alike: original, greyscale, mirrored, "
         "small (320 px), inner (the centre 84 %% x 78 %%: less sky above the land), portrait (an upright 9:16 crop "
-        "of the middle), lower (the photo below its top third: little or no sky); rows of a variant name it after the "
-        "method",
+        "of the middle), lower (the photo below its top third: little or no sky), crop1 to crop4 (random crops, "
+        "each side 60-95 %% of the photo's, the same on every run); rows of a variant name it after the method",
     )
     _common(parser, flow=False, lpips=False)
     parser.set_defaults(func=run_masks)

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,12 @@ __all__ = [
     "LabelMasks",
     "MaskScores",
     "PHOTO_VARIANTS",
+    "VARIANT_NAMES",
     "crop_labelled",
     "evaluate_masks",
     "label_files",
     "load_labels",
+    "photo_variant",
     "render_labels",
     "score_movable_mask",
 ]
@@ -220,6 +223,8 @@ SMALL_VARIANT_SIDE_PX = 320  # "small": the photo this long, as a web thumbnail
 INNER_VARIANT_SHARE = (0.84, 0.78)  # "inner": the centre this share of the width and height (a straightened photo)
 PORTRAIT_VARIANT_ASPECT = 9 / 16  # "portrait": the middle of the width, as wide as this share of the full height
 LOWER_VARIANT_TOP = 1 / 3  # "lower": the photo below this share of its height
+RANDOM_CROPS = 4  # "crop1" .. "crop4": a crop of the photo as someone might frame it ...
+RANDOM_CROP_SHARE = (0.6, 0.95)  # ... each side a random share of the photo's in this range, at a random place
 
 
 def _label_arrays(labels: LabelMasks, change: Callable[[np.ndarray], np.ndarray]) -> LabelMasks:
@@ -285,6 +290,27 @@ PHOTO_VARIANTS: dict[str, Callable[[Image.Image, LabelMasks], tuple[Image.Image,
 }
 
 
+def _random_crop(photo: Image.Image, labels: LabelMasks, stem: str, number: int) -> tuple[Image.Image, LabelMasks]:
+    """Crop ``number`` of the photo named ``stem``: the same on every machine and run, another for every name and
+    number. The fixed forms keep the photo's composition; a framing nobody chose tests what the set was not tuned to."""
+    rng = np.random.default_rng([zlib.crc32(stem.encode()), number])
+    width, height = photo.size
+    crop_width = round(width * rng.uniform(*RANDOM_CROP_SHARE))
+    crop_height = round(height * rng.uniform(*RANDOM_CROP_SHARE))
+    left, top = int(rng.integers(0, width - crop_width + 1)), int(rng.integers(0, height - crop_height + 1))
+    return crop_labelled(photo, labels, (left, top, left + crop_width, top + crop_height))
+
+
+VARIANT_NAMES = (*PHOTO_VARIANTS, *(f"crop{number}" for number in range(1, RANDOM_CROPS + 1)))
+
+
+def photo_variant(variant: str, stem: str, photo: Image.Image, labels: LabelMasks) -> tuple[Image.Image, LabelMasks]:
+    """``photo`` (named ``stem``) and its ``labels`` in the form ``variant`` (one of VARIANT_NAMES)."""
+    if variant in PHOTO_VARIANTS:
+        return PHOTO_VARIANTS[variant](photo, labels)
+    return _random_crop(photo, labels, stem, int(variant.removeprefix("crop")))
+
+
 def _method_label(method: str, variant: str) -> str:
     return method if variant == "original" else f"{method}, {variant}"
 
@@ -298,16 +324,17 @@ def evaluate_masks(
     """Score every segmenter on every labelled photo: one row per photo and segmenter, then median / worst rows.
 
     ``photos``: stem -> photo file; ``labels``: photo file name or stem -> label file (`label_files`). Photos
-    without a label file are an error naming them, so a typo never silently shrinks the set. ``variants`` (names of
-    `PHOTO_VARIANTS`) score each photo also in other forms, its labels moved alike; their rows name the method as
-    "region, greyscale" and so on, with median and worst rows of their own.
+    without a label file are an error naming them, so a typo never silently shrinks the set. ``variants`` (names in
+    `VARIANT_NAMES`: the fixed forms of `PHOTO_VARIANTS` and random crops) score each photo also in other forms, its
+    labels moved alike; their rows name the method as "region, greyscale" and so on, with median and worst rows of
+    their own.
     """
     from ..animation.images import load_image
     from .results import EvaluationInputError, EvaluationResult
 
-    unknown = sorted(set(variants) - set(PHOTO_VARIANTS))
+    unknown = sorted(set(variants) - set(VARIANT_NAMES))
     if unknown:
-        raise EvaluationInputError(f"unknown variant {', '.join(unknown)}; choose from {', '.join(PHOTO_VARIANTS)}.")
+        raise EvaluationInputError(f"unknown variant {', '.join(unknown)}; choose from {', '.join(VARIANT_NAMES)}.")
     by_stem = {Path(name).stem: path for name, path in labels.items()}
     unlabelled = sorted(set(photos) - set(by_stem))
     if unlabelled:
@@ -318,7 +345,7 @@ def evaluate_masks(
         original = load_image(photo_path)
         original_truth = render_labels(by_stem[stem], size=original.size)
         for variant in variants:
-            photo, truth = PHOTO_VARIANTS[variant](original, original_truth)
+            photo, truth = photo_variant(variant, stem, original, original_truth)
             for method, segment in segmenters.items():
                 start = time.perf_counter()
                 found = segment(photo)
