@@ -1656,7 +1656,8 @@ def test_photo_variants_move_the_labels_with_the_photo():
 
 def test_random_crops_are_fixed_per_photo_name_and_move_the_labels_alike():
     """crop1 .. crop4 cut each photo at a random place, each side 60-95 % of the photo's: the same crop for the same
-    name and number on every run, other crops for other names and numbers, and the labels cut with the photo."""
+    name and number on every run and machine, other crops for other names and numbers, and the labels cut with the
+    photo."""
     height, width = 200, 400
     rows, columns = np.mgrid[:height, :width]
     image = np.stack([columns % 256, columns // 256, rows], axis=-1).astype(np.uint8)  # each pixel names its place
@@ -1675,8 +1676,8 @@ def test_random_crops_are_fixed_per_photo_name_and_move_the_labels_alike():
             np.testing.assert_array_equal(moved.sky, sky[top : top + cropped.height, left : left + cropped.width])
             crops[stem, number] = (left, top, cropped.size)
     assert len(set(crops.values())) == len(crops)
-    again, _ = photo_variant("crop3", "lake", photo, labels)
-    np.testing.assert_array_equal(np.asarray(again), np.asarray(photo_variant("crop3", "lake", photo, labels)[0]))
+    # Pinned: the README's crop figures hold only while every machine cuts the same crops.
+    assert crops["lake", 3] == (26, 8, (374, 158))
 
 
 def test_evaluate_masks_scores_variants_of_each_photo_with_their_labels_moved_alike(capsys):
