@@ -29,6 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Ends an option's help with its default, unless the help already says what the default is, or there is no
+    value to name (None: the model's or the photo's own; False: a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or "").lower():
+            return action.help
+        return super()._get_help_string(action)
+
+
 class CommandError(Exception):
     """An error whose message is meant for the user: printed without a traceback, exit status 2."""
 

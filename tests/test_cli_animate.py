@@ -132,6 +132,11 @@ def test_help_explains(capsys):
     assert "eoifs" in text
     offered = ", ".join(bundled_model_styles()) or "none (see its model card)"
     assert f"the bundled model's: {offered}" in " ".join(text.split())  # the styles it can render, not all names
+    # each default is named once, and only where there is one to name
+    flat = " ".join(text.split())
+    assert "(default: None)" not in flat and "(default: False)" not in flat
+    assert "(default: the model's, 60)" in flat and "60) (default" not in flat
+    assert "(default: 1.0)" in flat  # --speed: argparse still names a plain default
 
 
 def test_bad_inputs_give_clear_errors_and_no_file(files, tmp_path, capsys):

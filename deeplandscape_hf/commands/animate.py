@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..cli import HelpFormatter
 from ..vocabulary import DTYPE_CHOICES, bundled_model_styles
 
 MODES = ("e", "eo", "eoi", "eoif", "eoifs", "mo", "i2s")  # inversion.INVERSION_MODES (kept here: --help stays fast)
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "takes most of the time; with --cache-dir a second run on the same photo (another style or motion) "
             "skips it."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, WebP, HEIC, ...; any size)")
     parser.add_argument(

@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..cli import HelpFormatter
+
 PIPELINE_JSON = "pipeline.json"  # pipeline.PIPELINE_CONFIG_NAME (kept here: --help stays fast)
 
 
@@ -34,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "close each name got and writes the vocabulary into MODEL/pipeline.json; names the model cannot reach "
             "are marked unreachable and are no longer offered."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("model", type=Path, help="model folder (generator, dynamics/ and pipeline.json); it is updated")
     parser.add_argument("--samples", type=int, default=8, help="random scenes each candidate target is tried on")

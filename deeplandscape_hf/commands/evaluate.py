@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli import HelpFormatter
+
 VARIANTS = ("i2s", "mo", "e", "eo", "eoi", "eoif", "eoifs")  # evaluation.TABLE2_ORDER (supplement Table 2 order)
 PRESETS = ("paper", "balanced", "fast")  # inversion.PRESETS
 FLOW_CHOICES = ("auto", "raft", "farneback", "dis")
@@ -85,7 +87,7 @@ def _add_animation(commands: argparse._SubParsersAction) -> None:
             "The mask is the PNG in --masks, else the sky/water segmenter (or, when it cannot be loaded, the colour "
             "heuristic, with a note)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "videos",
@@ -152,7 +154,7 @@ def _add_synthetic(commands: argparse._SubParsersAction) -> None:
             "features of every --fid-every-th frame, FVD on clips of the first --fvd-frames frames. The protocol "
             "(counts, resolution, frames, feature network) is printed with the numbers."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
     _add_generation_options(parser)
@@ -169,7 +171,7 @@ def _add_inversion(commands: argparse._SubParsersAction) -> None:
             "variant the reconstruction SSIM and LPIPS (frame 0 of the generator's raw frames vs the photo's "
             "generator-sized crop) and the motion in the sky/water mask (Flow x1e-3): the supplement's Table 2."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("photos", nargs="+", type=Path, help="photos, or a folder of photos")
     parser.add_argument("--model", default=None, help="model folder or hub id (default: the bundled model)")
@@ -210,7 +212,7 @@ def _add_balance(commands: argparse._SubParsersAction) -> None:
             "consistency (masked SSIM/LPIPS of frames k >= 1 vs frame 0, mask from frame 0) and motion in the "
             "sky/water (Flow x1e-3). The user-study column R of Table 1 is not computed."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("models", nargs="+", help="model folders or hub ids")
     _add_generation_options(parser)
@@ -239,7 +241,7 @@ def _add_masks(commands: argparse._SubParsersAction) -> None:
             "colour/position rule, for comparison) and model (the ADE20K segmenter; left out with a note when "
             "its weights are not cached)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("photos", nargs="+", help="photo files or folders")
     parser.add_argument("--labels", type=Path, required=True, help="folder of label files (PHOTO-STEM.json)")

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cli import HelpFormatter
+
 # From the torch-free vocabulary module, so that `deeplandscape --help` needs no torch import.
 from ..vocabulary import DTYPE_CHOICES, MOTION_PRESET_NAMES, PAPER_MOTION_NAMES, bundled_model_styles
 
@@ -35,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "noise is warped by a homography every frame) and whose time of day can change (z_dyn). Several "
             "videos are tiled side by side in one file, like the authors' generate.py, unless --separate-files."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--model",
