@@ -27,6 +27,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from deeplandscape_hf.cli import HelpFormatter
 from deeplandscape_hf.training import run_control
 from deeplandscape_hf.training.configs import CONFIG_NAMES
 from deeplandscape_hf.training.dynamics import DYNAMICS_BATCH, DYNAMICS_LR, train_dynamics
@@ -45,6 +46,10 @@ train_accelerate.py ... (--cpu --num_processes 2 alone starts one process; the s
 Stopping: Ctrl-C or SIGTERM stops every process after the current iteration, saves a checkpoint and prints the command
 that resumes (exit status 130); a second Ctrl-C aborts without saving. One run at a time per --output_dir (a
 lock file names the running one); workers exit when their launcher dies."""
+
+
+class _HelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Each option's default named once (`HelpFormatter`); the description and epilog keep their lines."""
 
 
 def _add_common(parser: argparse.ArgumentParser, default_steps: int | None) -> None:
@@ -69,8 +74,12 @@ def _add_common(parser: argparse.ArgumentParser, default_steps: int | None) -> N
         help="'latest' (newest in this output_dir, or a fresh start if none) or a checkpoint folder",
     )
     group.add_argument("--checkpointing_steps", type=int, default=500, help="save a checkpoint every N iterations")
-    group.add_argument("--checkpoints_total_limit", type=int, default=None, help="keep at most N checkpoints")
-    group.add_argument("--report_to", choices=["tensorboard", "wandb", "none"], default="tensorboard")
+    group.add_argument(
+        "--checkpoints_total_limit", type=int, default=None, help="keep at most N checkpoints (default: all)"
+    )
+    group.add_argument(
+        "--report_to", choices=["tensorboard", "wandb", "none"], default="tensorboard", help="experiment tracker"
+    )
     group.add_argument("--logging_dir", default="logs", help="tracker folder, relative to output_dir")
     group.add_argument("--log_steps", type=int, default=10, help="log scalars every N iterations")
     group.add_argument("--sample_steps", type=int, default=1000, help="write a sample video every N iterations")
@@ -89,10 +98,11 @@ def _add_common(parser: argparse.ArgumentParser, default_steps: int | None) -> N
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``train_accelerate.py COMMAND ...`` (see the module docstring)."""
-    formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=RUN_HELP, formatter_class=formatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog=RUN_HELP, formatter_class=_HelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run_help = {"epilog": RUN_HELP, "formatter_class": formatter}
+    run_help = {"epilog": RUN_HELP, "formatter_class": _HelpFormatter}
 
     gan = sub.add_parser("gan", help="train G with the image and pairwise discriminators", **run_help)
     _add_common(gan, default_steps=None)
@@ -102,7 +112,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     data.add_argument(
         "--cache_dir", default=None, help="prepared data cache (default: OUTPUT_DIR/data_cache); built when missing"
     )
-    model = gan.add_argument_group("schedule")
+    model = gan.add_argument_group("schedule", "options left unset take their values from --config")
     model.add_argument("--config", default="256", help=f"{', '.join(CONFIG_NAMES)} or a .json config file")
     model.add_argument(
         "--official_batch_sizes",
@@ -122,7 +132,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     model.add_argument("--mixing_probability", type=float, default=None, help="style mixing probability")
     model.add_argument("--batch_size", type=int, default=None, help="one global batch at every resolution")
     model.add_argument("--learning_rate", type=float, default=None, help="one learning rate at every resolution")
-    model.add_argument("--r1_gamma", type=float, default=None)
+    model.add_argument("--r1_gamma", type=float, default=None, help="weight of the R1 penalty on real images")
     model.add_argument(
         "--ema_decay",
         type=float,
@@ -163,11 +173,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--image_size", type=int, default=None, help="encoder input px (default: min(256, G resolution), at least 32)"
     )
     encoder.add_argument("--hidden", type=int, default=2048, help="width of the head's bottleneck")
-    encoder.add_argument("--batch_size", type=int, default=ENCODER_BATCH)
-    encoder.add_argument("--learning_rate", type=float, default=ENCODER_LR)
-    encoder.add_argument("--max_grad_norm", type=float, default=MAX_GRAD_NORM)
+    encoder.add_argument("--batch_size", type=int, default=ENCODER_BATCH, help="generator samples per iteration")
+    encoder.add_argument("--learning_rate", type=float, default=ENCODER_LR, help="Adam learning rate")
+    encoder.add_argument("--max_grad_norm", type=float, default=MAX_GRAD_NORM, help="gradient clipping norm")
     encoder.add_argument("--z_scale", type=float, default=ENCODER_Z_SCALE, help="z_st = z_scale * N(0, 1)")
-    encoder.add_argument("--mixing_probability", type=float, default=0.9)
+    encoder.add_argument(
+        "--mixing_probability", type=float, default=0.9, help="share of samples drawn with two mixed styles"
+    )
     encoder.add_argument(
         "--image_loss_weight",
         type=float,
@@ -179,11 +191,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     _add_common(dynamics, default_steps=100_000)
     dynamics.add_argument("--generator", required=True, help="model folder (or hub id) of the trained generator")
     dynamics.add_argument("--depth", type=int, default=10, help="residual blocks of A")
-    dynamics.add_argument("--batch_size", type=int, default=DYNAMICS_BATCH)
-    dynamics.add_argument("--learning_rate", type=float, default=DYNAMICS_LR)
-    dynamics.add_argument("--max_grad_norm", type=float, default=MAX_GRAD_NORM)
+    dynamics.add_argument("--batch_size", type=int, default=DYNAMICS_BATCH, help="generator samples per iteration")
+    dynamics.add_argument("--learning_rate", type=float, default=DYNAMICS_LR, help="Adam learning rate")
+    dynamics.add_argument("--max_grad_norm", type=float, default=MAX_GRAD_NORM, help="gradient clipping norm")
 
-    prepare = sub.add_parser("prepare", help="build the multi-resolution data cache")
+    prepare = sub.add_parser("prepare", help="build the multi-resolution data cache", formatter_class=_HelpFormatter)
     prepare.add_argument("--image_dir", action="append", default=[])
     prepare.add_argument("--video_dir", action="append", default=[])
     prepare.add_argument("--cache_dir", required=True)

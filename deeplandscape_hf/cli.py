@@ -31,10 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Ends an option's help with its default, unless the help already says what the default is, or there is no
-    value to name (None: the model's or the photo's own; False: a flag that is off)."""
+    value to name: None (the model's or the photo's own) or a flag (it is off unless given)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False or "default" in (action.help or "").lower():
+        if action.default is None or action.nargs == 0 or "default" in (action.help or "").lower():
             return action.help
         return super()._get_help_string(action)
 

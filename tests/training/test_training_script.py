@@ -548,3 +548,13 @@ def test_help_says_how_to_run_two_processes_on_cpu(capsys):
         "accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no"
         in text
     )
+
+
+def test_help_names_the_defaults_once(capsys):
+    with pytest.raises(SystemExit):
+        train_accelerate.parse_args(["encoder", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"generator samples per iteration (default: {train_accelerate.ENCODER_BATCH})" in text
+    assert "save a checkpoint every N iterations (default: 500)" in text
+    # a flag's own help says what it does; "(default: True)" on --no_pretrained_backbone would say the opposite
+    assert "(default: True)" not in text and "(default: None)" not in text
