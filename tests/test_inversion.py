@@ -104,6 +104,42 @@ def test_every_variant_runs_and_lowers_its_loss(setup, mode):
     assert all(p.grad is None for p in model.parameters())
 
 
+class RecordingBar:
+    """A progress bar that keeps every loss it is asked to show."""
+
+    def __init__(self, shown: dict[str, list[float]], desc: str):
+        self.losses = shown.setdefault(desc, [])
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, loss: str, refresh: bool = True) -> None:
+        self.losses.append(float(loss))
+
+    def close(self) -> None:
+        pass
+
+
+def test_eoifs_progress_shows_the_whole_photos_loss(setup):
+    """EOIFS fits the land and the sky in turns; the bar shows their sum, not one region's loss and then the other's."""
+    model, target, encoder, mask = setup
+    shown: dict[str, list[float]] = {}
+    result = invert(
+        model,
+        target,
+        "eoifs",
+        settings("eoifs", fine_tune_iterations=0),
+        encoder=encoder,
+        dynamic_mask=mask,
+        perceptual=linear_perceptual,
+        rng=torch.Generator().manual_seed(3),
+        progress=lambda total, desc: RecordingBar(shown, desc),
+    )
+    passes = result.history["optimization"]
+    whole = [passes[0]] + [earlier + later for earlier, later in zip(passes, passes[1:])]
+    assert shown["Optimising latents"] == pytest.approx(whole, abs=1e-4)
+
+
 def test_initialisation_per_variant(setup):
     model, target, encoder, _ = setup
     w, static, _ = initial_latents(model, target, VARIANTS["eoi"], encoder)

@@ -577,7 +577,10 @@ def optimize_latents(
             for iteration in range(total):
                 losses = optimizer.step(iteration)
                 bar.update(1)
-                bar.set_postfix(loss=f"{losses['reconstruction']:.4f}", refresh=False)
+                # EOIFS measures the land and the sky in turns, each over the whole frame: their sum is the photo's
+                # loss, where one pass alone would make the shown value jump between the two regions' losses
+                shown = sum(optimizer.history[-2:]) if spec.use_mask else losses["reconstruction"]
+                bar.set_postfix(loss=f"{shown:.4f}", refresh=False)
                 if callback is not None:
                     callback("optimization", iteration + 1, total)
                 if optimizer.should_stop(iteration):
