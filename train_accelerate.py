@@ -44,8 +44,22 @@ need: accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_p
 train_accelerate.py ... (--cpu --num_processes 2 alone starts one process; the script warns when that happens).
 
 Stopping: Ctrl-C or SIGTERM stops every process after the current iteration, saves a checkpoint and prints the command
-that resumes (exit status 130); a second Ctrl-C aborts without saving. One run at a time per --output_dir (a
-lock file names the running one); workers exit when their launcher dies."""
+that resumes (exit status 130); a second Ctrl-C aborts without saving. With several processes, torch's launcher kills
+them 30 s after a Ctrl-C: for a large model, set TORCH_ELASTIC_SHUTDOWN_TIMEOUT=300 (seconds) for the launcher so the
+save can finish. One run at a time per --output_dir (a lock file names the running one); workers exit when their
+launcher dies. A run started from a checkpoint other than the newest (or from scratch) moves the later ones into
+checkpoints/<command>/abandoned/, so that 'latest' and --checkpoints_total_limit follow that run."""
+
+
+def _count(text: str) -> int:
+    """An argparse type for options that count something (iterations, checkpoints, samples): a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 class _HelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -73,16 +87,16 @@ def _add_common(parser: argparse.ArgumentParser, default_steps: int | None) -> N
         default=None,
         help="'latest' (newest in this output_dir, or a fresh start if none) or a checkpoint folder",
     )
-    group.add_argument("--checkpointing_steps", type=int, default=500, help="save a checkpoint every N iterations")
+    group.add_argument("--checkpointing_steps", type=_count, default=500, help="save a checkpoint every N iterations")
     group.add_argument(
-        "--checkpoints_total_limit", type=int, default=None, help="keep at most N checkpoints (default: all)"
+        "--checkpoints_total_limit", type=_count, default=None, help="keep at most N checkpoints (default: all)"
     )
     group.add_argument(
         "--report_to", choices=["tensorboard", "wandb", "none"], default="tensorboard", help="experiment tracker"
     )
     group.add_argument("--logging_dir", default="logs", help="tracker folder, relative to output_dir")
-    group.add_argument("--log_steps", type=int, default=10, help="log scalars every N iterations")
-    group.add_argument("--sample_steps", type=int, default=1000, help="write a sample video every N iterations")
+    group.add_argument("--log_steps", type=_count, default=10, help="log scalars every N iterations")
+    group.add_argument("--sample_steps", type=_count, default=1000, help="write a sample video every N iterations")
     group.add_argument("--push_to_hub", action="store_true", help="upload the model folder at the end")
     group.add_argument("--hub_model_id", default=None, help="'org/name' for --push_to_hub")
     group.add_argument("--hub_token", default=None, help="token for --push_to_hub (default: the stored login)")
@@ -146,8 +160,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="let the image D see video frames too: auto = only when there are no photos; yes helps when the "
         "photos are few (a handful of photos alone is memorised by D in minutes)",
     )
-    model.add_argument("--num_sample_videos", type=int, default=4, help="videos in each sample grid")
-    model.add_argument("--num_sample_frames", type=int, default=16, help="frames of each sample video")
+    model.add_argument("--num_sample_videos", type=_count, default=4, help="videos in each sample grid")
+    model.add_argument("--num_sample_frames", type=_count, default=16, help="frames of each sample video")
 
     encoder = sub.add_parser("encoder", help="train the encoder E (image -> W+) on samples of a trained G", **run_help)
     _add_common(encoder, default_steps=100_000)

@@ -161,7 +161,10 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generat
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # Saved for every GPU the process saw; a machine that shows fewer gets the states of those it has (each
+        # process draws on its own device only).
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)
     saved = state.get("generators", {})
     for name, gen in (generators or {}).items():
         if name not in saved:
@@ -280,6 +283,11 @@ def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) ->
     if not (tmp / STATE_FILE).is_file():
         raise CheckpointError(f"refusing to commit '{tmp}': {STATE_FILE} missing (write it last).")
     final = tmp.parent / tmp.name.removeprefix(".tmp-")
+    # On disk before the rename: after a power cut the renamed folder must not hold files the OS had not written
+    # yet while the pruning of the older checkpoints had reached the disk.
+    for path in tmp.iterdir():
+        _fsync(path)
+    _fsync(tmp)
     old = None
     if final.exists():
         old = final.parent / f".old-{final.name}"
@@ -287,7 +295,7 @@ def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) ->
             shutil.rmtree(old)
         os.replace(final, old)
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    _fsync(final.parent)
     problems = verify_checkpoint(final, checksums=False)
     if problems:
         kept = f", and the copy it replaced is in {old}" if old is not None else ""
@@ -305,9 +313,10 @@ def commit_checkpoint(tmp: str | os.PathLike, total_limit: int | None = None) ->
     return final
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder's entries to disk, where the file system allows it."""
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -316,6 +325,39 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def tidy_checkpoints(root: str | os.PathLike, resume: str | os.PathLike | None) -> list[Path]:
+    """Before a run saves into ``root``: delete the half-written folders of crashed saves, and move the checkpoints
+    numbered past ``resume`` (None: a fresh start, from 0) out of the way; returns where those went.
+
+    A run resumed from an earlier checkpoint abandons the later ones. Left in place, they would stay the highest
+    numbers: ``latest`` would go back to them and the pruning, which keeps the highest, would delete this run's own
+    checkpoints first. They are kept in ``root/abandoned/`` (nothing trained is deleted).
+    """
+    root = Path(root)
+    for leftover in root.glob(f".tmp-{CHECKPOINT_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    start = int(read_training_state(resume)["iteration"]) if resume is not None else 0
+    moved = []
+    for path in _checkpoint_folders(root):
+        if (checkpoint_iteration(path) or 0) > start:
+            target = root / "abandoned" / path.name
+            suffix = 1
+            while target.exists():
+                target, suffix = root / "abandoned" / f"{path.name}-{suffix}", suffix + 1
+            target.parent.mkdir(exist_ok=True)
+            os.replace(path, target)
+            moved.append(target)
+    if moved:
+        _fsync(root)
+        logger.warning(
+            "starting from %s: the %d later checkpoint(s) of the run it leaves are moved to %s",
+            resume or "scratch",
+            len(moved),
+            root / "abandoned",
+        )
+    return moved
 
 
 # --------------------------------------------------------------------------------------------------- verification

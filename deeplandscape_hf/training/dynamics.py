@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import run_control
 from .run import (
     TrainingInputError,
     check_resume_config,
@@ -56,7 +57,7 @@ def train_dynamics(args: argparse.Namespace) -> int:
         "learning_rate": args.learning_rate,
     }
     history = check_resume_config(resume, "dynamics", task_config, options=run_options(args))
-    batch = max(1, args.batch_size // accelerator.num_processes)
+    batch = run_control.batch_per_process(args.batch_size, accelerator.num_processes)
 
     def loss_fn(net: nn.Module, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         # z is drawn on the CPU (the checkpointed generator lives there) and mapped on the training device.

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import run_control
 from .run import (
     TrainingInputError,
     check_resume_config,
@@ -68,7 +69,7 @@ def train_encoder(args: argparse.Namespace) -> int:
         "image_loss_weight": args.image_loss_weight,
     }
     history = check_resume_config(resume, "encoder", task_config, options=run_options(args))
-    batch = max(1, args.batch_size // accelerator.num_processes)
+    batch = run_control.batch_per_process(args.batch_size, accelerator.num_processes)
 
     def loss_fn(model: nn.Module, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         w_plus, images, noise = _encoder_batch(G, batch, args.z_scale, args.mixing_probability, generator, device)

@@ -118,9 +118,9 @@ def train_gan(args: argparse.Namespace) -> int:
     from ..networks.discriminator import ImageDiscriminator, PairwiseDiscriminator
     from ..networks.generator import DeepLandscapeGenerator
 
-    accelerator = make_accelerator(args, output_dir)
+    accelerator = make_accelerator(args, output_dir, config.batch_sizes.values())
     setup_logging(accelerator)
-    stop = start_run(accelerator, output_dir, "gan")
+    stop = start_run(accelerator, output_dir, "gan", resume)
     device = accelerator.device
     seed_everything(args.seed)  # identical initial weights on every rank
     G = DeepLandscapeGenerator(config.generator_config())
@@ -226,7 +226,7 @@ def train_gan(args: argparse.Namespace) -> int:
         if state.phase_index != phase_index:
             phase_index = state.phase_index
             samplers = enter_phase(state)
-        per_process = max(1, state.batch_size // accelerator.num_processes)
+        per_process = run_control.batch_per_process(state.batch_size, accelerator.num_processes)
         result = gan_iteration(
             accelerator,
             config,

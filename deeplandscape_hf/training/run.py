@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,9 @@ def check_hub_args(args: argparse.Namespace) -> None:
         )
 
 
-def make_accelerator(args: argparse.Namespace, output_dir: Path):
+def make_accelerator(args: argparse.Namespace, output_dir: Path, batch_sizes: Iterable[int] = ()):
+    """The run's Accelerator; warns (main process) when fewer processes run than were asked for, or when the
+    global ``batch_sizes`` do not split evenly over the processes."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.utils import ProjectConfiguration
 
@@ -157,20 +159,28 @@ def make_accelerator(args: argparse.Namespace, output_dir: Path):
         # G and D steps each leave the other network unused, and progressive growing leaves levels unused.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
-    warning = run_control.process_count_warning(accelerator.num_processes)
-    if warning and accelerator.is_main_process:
-        print(f"train_accelerate.py {args.command}: warning: {warning}", file=sys.stderr)
+    warnings = (
+        run_control.process_count_warning(accelerator.num_processes),
+        run_control.uneven_batch_warning(batch_sizes, accelerator.num_processes),
+    )
+    for warning in warnings:
+        if warning and accelerator.is_main_process:
+            print(f"train_accelerate.py {args.command}: warning: {warning}", file=sys.stderr)
     return accelerator
 
 
-def start_run(accelerator, output_dir: Path, command: str) -> run_control.StopSignals:
-    """Claim the output folder (every process learns whether that worked) and turn SIGINT / SIGTERM into a stop at
-    the next iteration boundary; both are undone when the subcommand ends."""
+def start_run(accelerator, output_dir: Path, command: str, resume: Path | None) -> run_control.StopSignals:
+    """Claim the output folder (every process learns whether that worked), clear its checkpoints for a run that
+    starts from ``resume`` (`checkpoint.tidy_checkpoints`), and turn SIGINT / SIGTERM into a stop at the next
+    iteration boundary; the lock and the signal handlers are undone when the subcommand ends."""
     lock = run_control.OutputLock(output_dir, command)
     error = run_control.agree_on_error(accelerator, lock.acquire, (run_control.OutputLockedError,))
     if error:
         raise TrainingInputError(error)
     RUN_RESOURCES.callback(lock.release)
+    if accelerator.is_main_process:
+        ckpt.tidy_checkpoints(checkpoint_root(output_dir, command), resume)
+    accelerator.wait_for_everyone()
     return RUN_RESOURCES.enter_context(run_control.StopSignals(announce=accelerator.is_local_main_process))
 
 

@@ -24,7 +24,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -334,6 +334,25 @@ def exit_with_launcher(poll_seconds: float = 1.0) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="exit-with-launcher", daemon=True).start()
+
+
+def batch_per_process(batch: int, num_processes: int) -> int:
+    """Each process's share of a global batch. Processes take equal shares, so the batch trained is
+    ``num_processes`` times this, which differs from ``batch`` when it does not divide evenly."""
+    return max(1, batch // num_processes)
+
+
+def uneven_batch_warning(batches: Iterable[int], num_processes: int) -> str | None:
+    """A warning naming the global batch sizes that ``num_processes`` cannot split evenly, else None."""
+    uneven = sorted({int(batch) for batch in batches if int(batch) % num_processes})
+    if not uneven:
+        return None
+    trained = [num_processes * batch_per_process(batch, num_processes) for batch in uneven]
+    return (
+        f"{num_processes} processes take equal shares of each batch, so the global batch sizes "
+        f"{', '.join(map(str, uneven))} train as {', '.join(map(str, trained))}; sizes divisible by {num_processes} "
+        "train as configured."
+    )
 
 
 def process_count_warning(actual: int) -> str | None:

@@ -183,9 +183,9 @@ def setup_supervised(
     if args.batch_size < 1:
         raise TrainingInputError(f"--batch_size must be >= 1, got {args.batch_size}.")
     check_output_dir(output_dir)
-    accelerator = make_accelerator(args, output_dir)
+    accelerator = make_accelerator(args, output_dir, [args.batch_size])
     setup_logging(accelerator)
-    stop = start_run(accelerator, output_dir, command)
+    stop = start_run(accelerator, output_dir, command, resume)
     G = _load_generator(args.generator, accelerator.device)
     return output_dir, accelerator, G, stop, resume
 

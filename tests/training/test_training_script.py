@@ -558,3 +558,26 @@ def test_help_names_the_defaults_once(capsys):
     assert "save a checkpoint every N iterations (default: 500)" in text
     # a flag's own help says what it does; "(default: True)" on --no_pretrained_backbone would say the opposite
     assert "(default: True)" not in text and "(default: None)" not in text
+
+
+def test_resuming_from_an_earlier_checkpoint_sets_the_later_ones_aside(dataset, tmp_path, caplog):
+    out = tmp_path / "out"
+    extra = ["--images_per_phase", "16", "--checkpointing_steps", "2", "--checkpoints_total_limit", "2"]
+    assert run(gan_args(dataset, out, *extra, "--max_train_steps", "6")) == 0
+    root = out / "checkpoints" / "gan"
+    (root / ".tmp-checkpoint-8").mkdir()  # a save that crashed
+    earlier = str(root / "checkpoint-4")
+    with caplog.at_level("WARNING"):
+        assert run(gan_args(dataset, out, *extra, "--max_train_steps", "10", "--resume_from_checkpoint", earlier)) == 0
+    assert "later checkpoint(s) of the run it leaves are moved to" in caplog.text
+    # this run's checkpoints are the newest (the limit pruned its own oldest, not them), the left run's are kept
+    assert [path.name for path in ckpt.list_checkpoints(root)] == ["checkpoint-8", "checkpoint-10"]
+    assert ckpt.resolve_resume_path(root, "latest") == root / "checkpoint-10"
+    assert ckpt.verify_checkpoint(root / "abandoned" / "checkpoint-6") == []
+    assert not (root / ".tmp-checkpoint-8").exists()
+
+
+def test_counting_options_must_be_at_least_one(capsys):
+    with pytest.raises(SystemExit):
+        train_accelerate.parse_args(["gan", "--output_dir", "out", "--checkpointing_steps", "0"])
+    assert "--checkpointing_steps: must be at least 1, got 0" in capsys.readouterr().err

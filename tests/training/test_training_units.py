@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deeplandscape_hf.training import checkpoint as ckpt
+from deeplandscape_hf.training import run_control
 from deeplandscape_hf.training.configs import (
     ARCHITECTURE_FIELDS,
     CONFIG_NAMES,
@@ -210,6 +211,29 @@ def test_checkpoints_commit_atomically_rotate_and_survive_a_crash(tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="does not exist"):
         ckpt.resolve_resume_path(tmp_path, str(tmp_path / "checkpoint-99"))
     assert ckpt.resolve_resume_path(tmp_path / "nothing-here", "latest") is None
+
+
+def test_cuda_random_states_restore_onto_a_machine_with_fewer_gpus(monkeypatch):
+    """Each process saves the state of every GPU it sees; resuming where fewer are visible sets those it has."""
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((int(state[0]), device)))
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": [torch.tensor([7], dtype=torch.uint8), torch.tensor([8], dtype=torch.uint8)],  # saved on 2 GPUs
+    }
+    ckpt.restore_rng_state(state)
+    assert restored == [(7, 0)]
+
+
+def test_batches_that_do_not_split_evenly_over_the_processes_are_named():
+    assert run_control.batch_per_process(8, 3) == 2
+    assert run_control.uneven_batch_warning([16, 8, 8], 2) is None
+    warning = run_control.uneven_batch_warning([16, 8, 6], 4)
+    assert warning is not None and "global batch sizes 6 train as 4;" in warning
 
 
 # --------------------------------------------------------------------------------------------------------- configs
