@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..networks.hub import unwrap_model
+from . import checkpoint as ckpt
 from . import run_control
 from .configs import RESUMABLE_CHANGES, GanTrainingConfig, get_config, official_batch_sizes
 from .ema import make_ema, update_ema
@@ -89,6 +90,24 @@ def build_gan_config(args: argparse.Namespace) -> GanTrainingConfig:
         raise TrainingInputError(f"bad training configuration: {error}") from error
 
 
+def data_order(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags that decide which real samples the run sees, and in what order (stored in every checkpoint)."""
+    return {"seed": args.seed, "video_frames_as_images": args.video_frames_as_images}
+
+
+def check_same_data_order(resume: Path | None, current: dict[str, Any]) -> None:
+    """Refuse to resume under flags that would change the order of the real data: the resumed run would not be the
+    run continued. (Checkpoints written before these flags were stored are not checked.)"""
+    saved = ckpt.read_training_state(resume).get("data_order") if resume is not None else None
+    changed = [f"--{key} {saved[key]} -> {value}" for key, value in current.items() if saved and saved[key] != value]
+    if changed:
+        raise TrainingInputError(
+            f"checkpoint '{resume}' was trained with other data flags ({'; '.join(changed)}), which would change "
+            "which real samples come next and in what order. Resume with the checkpoint's flags, or start a new "
+            "--output_dir."
+        )
+
+
 @releases_run_resources
 def train_gan(args: argparse.Namespace) -> int:
     """The ``gan`` subcommand."""
@@ -112,6 +131,7 @@ def train_gan(args: argparse.Namespace) -> int:
     root = checkpoint_root(output_dir, "gan")
     resume = resume_path(args, root)
     history = check_resume_config(resume, "gan", config.to_dict(), RESUMABLE_CHANGES, run_options(args))
+    check_same_data_order(resume, data_order(args))
     check_output_dir(output_dir)  # last: the only check that creates something
 
     # 2. Accelerator, models, optimizers.
@@ -218,7 +238,8 @@ def train_gan(args: argparse.Namespace) -> int:
     else:
         progress = progress_bar(accelerator, stop_iterations, iteration, "it", "gan")
     start_time, start_images = time.time(), num_images_seen
-    stopping, last_checkpoint = False, None
+    # a stop asked for while the data or the models were being prepared ends the run before it trains
+    stopping, last_checkpoint = run_control.any_rank(accelerator, stop.requested), None
 
     # 5. The loop: one D step (image or pairwise) and one G step against that same D per iteration.
     while not finished() and not stopping:
@@ -283,6 +304,7 @@ def train_gan(args: argparse.Namespace) -> int:
             "resolution": state.resolution,
             "history": history,
             "options": run_options(args),
+            "data_order": data_order(args),
         }
         stopping = run_control.any_rank(accelerator, stop.requested)  # every rank stops at this same iteration
         if iteration % args.checkpointing_steps == 0 or finished() or stopping:

@@ -190,9 +190,9 @@ def report_stop(accelerator, stop: run_control.StopSignals, args: argparse.Names
         assert stop.received is not None
         resume = run_control.resume_command(args.argv, accelerator.num_processes > 1)
         cause = stop.received.name + (" (its launcher is gone)" if run_control.launcher_died() else "")
+        outcome = f"saved {saved}" if saved is not None else "stopped before its first iteration, nothing new to save"
         print(
-            f"train_accelerate.py {args.command}: stopped by {cause}; saved {saved}; resume with: {resume}",
-            file=sys.stderr,
+            f"train_accelerate.py {args.command}: stopped by {cause}; {outcome}; resume with: {resume}", file=sys.stderr
         )
     return stop.exit_code
 

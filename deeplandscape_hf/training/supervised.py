@@ -115,7 +115,8 @@ def train_supervised(
         )
     progress = progress_bar(accelerator, args.max_train_steps, iteration, "it", task.command)
     logger.info("***** Running %s training: %s *****", task.command, task.config)
-    stopping, last_checkpoint = False, None
+    # a stop asked for while the data or the models were being prepared ends the run before it trains
+    stopping, last_checkpoint = run_control.any_rank(accelerator, stop.requested), None
     while iteration < args.max_train_steps and not stopping:
         model_ddp.train()
         with accelerator.autocast():

@@ -419,6 +419,20 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_bit_exactly(dataset, tmp_path, m
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
 
 
+def test_ctrl_c_while_preparing_the_data_stops_before_training(dataset, tmp_path, monkeypatch, capsys):
+    prepare = gan.prepare_data_cache
+
+    def ctrl_c_while_caching(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(gan, "prepare_data_cache", ctrl_c_while_caching)
+    out = tmp_path / "out"
+    assert run(gan_args(dataset, out, "--images_per_phase", "16", "--max_train_steps", "6")) == 130
+    assert ckpt.list_checkpoints(out / "checkpoints" / "gan") == []  # not one iteration ran
+    assert "stopped before its first iteration, nothing new to save; resume with:" in capsys.readouterr().err
+
+
 def test_dynamics_stops_on_sigterm_and_resumes_bit_exactly(trained, tmp_path, monkeypatch, capsys):
     from deeplandscape_hf.training import run_control
 
@@ -430,14 +444,14 @@ def test_dynamics_stops_on_sigterm_and_resumes_bit_exactly(trained, tmp_path, mo
 
     def sigterm_during_the_second_iteration(accelerator, flag):
         boundaries.append(flag)
-        if len(boundaries) == 1:
+        if len(boundaries) == 2:  # the first check is before the first iteration, the second right after it
             signal.raise_signal(signal.SIGTERM)  # what a scheduler sends before it kills a job
         return agree(accelerator, flag)
 
     monkeypatch.setattr(run_control, "any_rank", sigterm_during_the_second_iteration)
     assert run([*common, "--output_dir", str(stopped)]) == 130
     monkeypatch.undo()
-    assert boundaries == [False, True]  # read at the boundary after the signal, not before
+    assert boundaries == [False, False, True]  # read at the boundary after the signal, not before
     assert [p.name for p in ckpt.list_checkpoints(stopped / "checkpoints" / "dynamics")] == ["checkpoint-2"]
     assert not (stopped / "dynamics").exists() and "stopped by SIGTERM; saved" in capsys.readouterr().err
     assert run([*common, "--output_dir", str(stopped), "--resume_from_checkpoint", "latest"]) == 0
@@ -520,6 +534,15 @@ def test_resume_under_another_architecture_is_refused(dataset, tmp_path):
                 dataset, out, "--config", str(path), "--max_train_steps", "2", "--resume_from_checkpoint", "latest"
             )
         )
+
+
+def test_resume_under_another_data_order_is_refused(dataset, tmp_path):
+    out = tmp_path / "out"
+    assert run(gan_args(dataset, out, "--images_per_phase", "16", "--max_train_steps", "1")) == 0
+    resume = ["--max_train_steps", "2", "--resume_from_checkpoint", "latest"]
+    with pytest.raises(train_accelerate.TrainingInputError, match="--seed 0 -> 1"):
+        run(gan_args(dataset, out, "--images_per_phase", "16", "--seed", "1", *resume))
+    assert run(gan_args(dataset, out, "--images_per_phase", "16", *resume)) == 0
 
 
 def test_when_every_video_is_unusable_the_error_says_what_happened_to_each(dataset, tmp_path, capsys):
