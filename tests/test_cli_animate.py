@@ -163,6 +163,26 @@ def test_bad_inputs_give_clear_errors_and_no_file(files, tmp_path, capsys):
     assert not out.exists() and not list(tmp_path.glob(".*"))
 
 
+def test_outputs_are_checked_before_any_work(files, tmp_path, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output paths were checked")
+
+    monkeypatch.setattr(DeepLandscapePipeline, "from_pretrained", no_work)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    cases = {
+        str(files / "mask.png"): "is the mask; writing there would replace it",
+        str(blocker / "video.mp4"): "cannot be created",
+        str(tmp_path / "slow.gif"): "GIF frames last at most",
+    }
+    for out, message in cases.items():
+        assert run_cli([*common(files, out), "--fps", "0.001"]) == 2
+        assert message in capsys.readouterr().err
+    assert run_cli([*common(files, tmp_path / "v.mp4"), "--save-mask", str(files / "mask.png")]) == 2
+    assert "--save-mask '" in (err := capsys.readouterr().err) and "is the mask; writing there would replace" in err
+    assert not (tmp_path / "slow.gif").exists() and not (tmp_path / "v.mp4").exists()
+
+
 def test_device_names():
     assert animate._device("cpu") == "cpu"
     assert animate._device("auto") in ("cpu", "cuda")

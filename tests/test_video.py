@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import imageio_ffmpeg
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from PIL import Image
 from deeplandscape_hf.animation import video as video_module
 from deeplandscape_hf.animation.video import (
     VideoWriteError,
+    check_video_path,
     frames_to_uint8,
     read_video,
     tile_videos,
@@ -137,6 +140,23 @@ def test_png_frames_to_folder_pattern_and_plain_name(tmp_path):
     assert _leftovers(tmp_path) == [] and _leftovers(tmp_path / "seq") == []
 
 
+def test_png_frames_in_the_current_folder_and_in_an_existing_folder_with_a_dot(tmp_path, monkeypatch):
+    """Frames are staged inside a folder that exists: the current folder's parent may be '/' (not writable), and
+    '.' has no name to put a hidden sibling beside."""
+    frames = _moving_frames(3)
+    monkeypatch.chdir(tmp_path)
+    assert write_video(frames, "shot.png") == Path("shot.png")
+    assert write_video(frames[:2], ".") == Path(".")
+    (tmp_path / "run.v2").mkdir()
+    assert write_video(frames, "run.v2") == Path("run.v2")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png") == [
+        "00000.png",
+        "00001.png",
+        *[f"shot_{i:05d}.png" for i in range(3)],
+    ]
+    assert len(list((tmp_path / "run.v2").iterdir())) == 3 and _leftovers(tmp_path) == []
+
+
 def test_unwritable_folder_and_unknown_extension_give_clear_errors(tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("x")
@@ -146,6 +166,12 @@ def test_unwritable_folder_and_unknown_extension_give_clear_errors(tmp_path):
         write_video(_moving_frames(2), tmp_path / "out.avi")
     with pytest.raises(ValueError, match="fps"):
         write_video(_moving_frames(2), tmp_path / "out.mp4", fps=0)
+    with pytest.raises(ValueError, match="fps must be a positive number, got inf"):
+        write_video(_moving_frames(2), tmp_path / "out.mp4", fps=float("inf"))
+    with pytest.raises(ValueError, match="GIF frames last at most 655.35 s"):
+        write_video(_moving_frames(2), tmp_path / "out.gif", fps=0.001)
+    with pytest.raises(VideoWriteError, match="cannot be created"):
+        check_video_path(blocker / "frames" / "f.png")  # the same checks, before any frame is rendered
     with pytest.raises(FileNotFoundError):
         read_video(tmp_path / "missing.mp4")
 

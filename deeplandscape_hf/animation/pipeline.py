@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 import warnings
@@ -817,8 +818,8 @@ class DeepLandscapePipeline:
         fps = float(self.config.fps if fps is None else fps)
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}.")
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}.")
+        if not (fps > 0 and math.isfinite(fps)):
+            raise ValueError(f"fps must be a positive number, got {fps}.")
         output_type = _check_choice(output_type, OUTPUT_TYPES, "output_type")  # type: ignore[assignment]
         self._validate_style(style)
         dtype = self.dtype if dtype is None else dtype

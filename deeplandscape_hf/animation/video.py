@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import re
 import secrets
 import shutil
+import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ __all__ = [
     "DEFAULT_FPS",
     "VideoInfo",
     "VideoWriteError",
+    "check_video_path",
     "frames_to_uint8",
     "read_video",
     "tile_videos",
@@ -41,6 +44,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_FPS = 30  # official configs: `video_kwargs.fps: 30`
 DEFAULT_QUALITY = 7  # 1..10; mp4: libx264 CRF 15 (imageio-ffmpeg maps q -> int((1 - q/10) * 51)); WebP: 70
 GIF_MIN_FRAME_MS = 20  # browsers show GIF delays below 20 ms as 100 ms, i.e. 5x too slow
+GIF_MAX_FRAME_MS = 655_350  # a GIF frame's delay is stored as a 16-bit count of hundredths of a second
 MP4_CHUNK = 16  # frames converted to one uint8 array at a time on their way to the H.264 encoder
 GIF_PALETTE_PIXELS = 1_000_000  # the shared GIF palette sees at most this many pixels: its cost stays flat
 PNG_FRAME_PATTERN = "{:05d}.png"  # official `save_frames_as_jpg` used `{i:05d}.jpg`
@@ -183,10 +187,14 @@ def _prepare_folder(folder: Path, target: Path) -> None:
             f"Cannot write '{target}': the folder '{folder}' cannot be created ({error.strerror or error}). "
             "Choose another output path."
         ) from error
-    if not os.access(folder, os.W_OK):
+    try:  # a file really created, where permission bits alone miss read-only mounts and pseudo file systems
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
         raise VideoWriteError(
-            f"Cannot write '{target}': the folder '{folder}' is not writable. Choose another output path."
-        )
+            f"Cannot write '{target}': the folder '{folder}' is not writable ({error.strerror or error}). "
+            "Choose another output path."
+        ) from error
 
 
 def _temporary_sibling(target: Path, suffix: str = "") -> Path:
@@ -303,7 +311,8 @@ def _write_png_frames(frames: np.ndarray, folder: Path, pattern: str) -> None:
     Numbered frames of an earlier, longer run that the new sequence does not overwrite are removed, so a reader of
     the folder never sees a mix of two videos.
     """
-    staging = _temporary_sibling(folder)
+    # Staged inside a folder that exists (its parent may be '/' or not writable), beside one that does not.
+    staging = folder / f".{secrets.token_hex(4)}.partial" if folder.is_dir() else _temporary_sibling(folder)
     staging.mkdir()
     try:
         for index, frame in enumerate(frames):
@@ -323,6 +332,55 @@ def _write_png_frames(frames: np.ndarray, folder: Path, pattern: str) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class _Destination:
+    """Where `write_video` puts a video: a file (``suffix`` .mp4/.gif/.webp) or numbered PNGs named by ``pattern``
+    in ``folder``."""
+
+    target: Path
+    suffix: str
+    folder: Path
+    pattern: str | None = None  # set for PNG frames
+
+
+def _destination(path: str | os.PathLike, fps: float) -> _Destination:
+    """Read what `write_video` is asked to write, or raise ValueError for a format or fps it cannot write."""
+    target = Path(path)
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"fps must be a positive number, got {fps}.")
+    suffix = target.suffix.lower()
+    is_folder = suffix == "" or str(path).endswith(("/", os.sep)) or target.is_dir()
+    if is_folder:
+        return _Destination(target, "", target, PNG_FRAME_PATTERN)
+    if suffix == ".png":
+        pattern = target.name if _is_frame_pattern(target.name) else f"{target.stem}_{{:05d}}.png"
+        return _Destination(target, suffix, target.parent, pattern)
+    if suffix not in VIDEO_SUFFIXES + LOOP_SUFFIXES:
+        raise ValueError(
+            f"Cannot tell which format to write for '{target}'. Use a name ending in .mp4, .gif, .webp or .png, "
+            "or a folder name for numbered PNG frames."
+        )
+    if suffix == ".gif" and 1000.0 / fps > GIF_MAX_FRAME_MS:
+        raise ValueError(
+            f"GIF frames last at most {GIF_MAX_FRAME_MS / 1000:g} s, so fps must be at least "
+            f"{1000 / GIF_MAX_FRAME_MS:.3f}, got {fps:g}."
+        )
+    return _Destination(target, suffix, target.parent)
+
+
+def check_video_path(path: str | os.PathLike, fps: float = DEFAULT_FPS) -> None:
+    """Fail now, as `write_video` would later, when a video cannot be written to ``path`` at ``fps``: an unknown
+    format, a bad fps, or a folder that cannot be created or written. Creates the folder (it is needed anyway), so
+    minutes of rendering are not lost to a typo in the output path."""
+    destination = _destination(path, fps)
+    if destination.pattern is not None and destination.suffix == "":  # a folder of frames: its parent must exist
+        _prepare_folder(destination.folder.parent, destination.target)
+        if destination.folder.exists() and not destination.folder.is_dir():
+            raise VideoWriteError(f"Cannot write frames into '{destination.folder}': it is a file, not a folder.")
+    else:
+        _prepare_folder(destination.folder, destination.target)
+
+
 def write_video(
     frames: VideoFrames,
     path: str | os.PathLike,
@@ -336,44 +394,30 @@ def write_video(
       column (`even_size="pad"`, nothing is lost) or cropped (`"crop"`).
     - `.gif` / `.webp`: endless loops (Pillow, `loop=0`), frame duration 1000/fps ms. Both encoders merge identical
       consecutive frames into one longer frame, so a reader may count fewer frames than were written.
-    - a folder (no extension) or a `.png` name: numbered PNG frames. `frames/` gives `frames/00000.png`...;
-      `out/f_%04d.png` or `out/f_{:04d}.png` follow the pattern; a plain `out/f.png` gives `out/f_00000.png`...
+    - a folder (no extension, or an existing folder) or a `.png` name: numbered PNG frames. `frames/` gives
+      `frames/00000.png`...; `out/f_%04d.png` or `out/f_{:04d}.png` follow the pattern; a plain `out/f.png` gives
+      `out/f_00000.png`...
 
     `quality` runs from 1 (smallest) to 10 (best): libx264 CRF int((1 - q/10) * 51), WebP quality 10 q; GIF and
     PNG are lossless apart from GIF's 256-colour palette (one for all frames, dithered). No half-written file is
-    ever left at `path`.
+    ever left at `path`. `check_video_path` makes the same checks without frames, before they are rendered.
 
     Raises:
         ValueError: unknown extension, bad fps/quality, or frames of the wrong shape.
         VideoWriteError: the folder cannot be created or written, or the encoder produced an empty file.
     """
-    target = Path(path)
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}.")
+    destination = _destination(path, fps)
+    target, suffix = destination.target, destination.suffix
     if not (isinstance(quality, int) and 1 <= quality <= 10):
         raise ValueError(f"quality must be an integer from 1 to 10, got {quality!r}.")
-    suffix = target.suffix.lower()
-    is_png = suffix == ".png"
-    is_folder = suffix == "" or str(path).endswith(("/", os.sep)) or target.is_dir()
-    if not (is_png or is_folder or suffix in VIDEO_SUFFIXES + LOOP_SUFFIXES):
-        raise ValueError(
-            f"Cannot tell which format to write for '{target}'. Use a name ending in .mp4, .gif, .webp or .png, "
-            "or a folder name for numbered PNG frames."
-        )
-    if is_folder or is_png:
+    if destination.pattern is not None:
         uint8 = frames_to_uint8(frames)
-        if is_folder:
-            folder, pattern = target, PNG_FRAME_PATTERN
-        elif _is_frame_pattern(target.name):
-            folder, pattern = target.parent, target.name
-        else:
-            folder, pattern = target.parent, f"{target.stem}_{{:05d}}.png"
-        _prepare_folder(folder.parent if is_folder else folder, target)
+        check_video_path(path, fps)
         try:
-            _write_png_frames(uint8, folder, pattern)
+            _write_png_frames(uint8, destination.folder, destination.pattern)
         except OSError as error:
-            raise VideoWriteError(f"Writing PNG frames to '{folder}' failed: {error}.") from error
-        return folder if is_folder else target
+            raise VideoWriteError(f"Writing PNG frames to '{destination.folder}' failed: {error}.") from error
+        return destination.folder if suffix == "" else target
 
     _prepare_folder(target.parent, target)
     temporary = _temporary_sibling(target, suffix)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -192,10 +193,11 @@ def run(args: argparse.Namespace) -> int:
     if args.mask is not None and not args.mask.exists():
         raise CommandError(f"mask '{args.mask}' does not exist.")
     out = args.out or default_output(args.photo)
-    if out.suffix.lower() not in ("", ".mp4", ".gif", ".webp", ".png"):
+    if out.suffix.lower() not in ("", ".mp4", ".gif", ".webp", ".png") and not out.is_dir():
         raise CommandError(f"--out '{out}': use a name ending in .mp4, .gif or .webp, or a folder for PNG frames.")
     if args.save_mask is not None and args.save_mask.suffix.lower() != ".png":
         raise CommandError(f"--save-mask '{args.save_mask}': use a name ending in .png.")
+    _check_outputs(args, out)
     if args.perceptual == "none":
         print(
             "warning: --perceptual none fits the photo with L1 only; the reconstruction will be blurrier than with "
@@ -225,10 +227,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(args: argparse.Namespace, out: Path) -> None:
+    """Before any work: the outputs can be written (folders created), and none of them is an input."""
+    from ..animation.video import DEFAULT_FPS, VideoWriteError, check_video_path
+    from ..cli import CommandError
+
+    inputs = {"the photo": args.photo, "the mask": args.mask}
+    outputs = {"--out": out, "--save-mask": args.save_mask}
+    for flag, output in outputs.items():
+        for name, given in inputs.items():
+            if output is not None and given is not None and output.exists() and os.path.samefile(output, given):
+                raise CommandError(f"{flag} '{output}' is {name}; writing there would replace it. Choose another path.")
+    if args.save_mask is not None and args.save_mask.resolve() == out.resolve():
+        raise CommandError(f"--save-mask and --out are both '{out}'; give them different paths.")
+    try:
+        check_video_path(out, DEFAULT_FPS if args.fps is None else args.fps)
+        if args.save_mask is not None:
+            check_video_path(args.save_mask)  # a .png name: its folder is checked as for PNG frames
+    except (ValueError, VideoWriteError) as error:
+        raise CommandError(str(error)) from error
+
+
 def _save_mask(mask, path: Path) -> Path:
     """Write the mask PNG atomically: a temporary sibling renamed into place, never a half-written file."""
-    import os
-
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial.png")
     mask.save(partial)
