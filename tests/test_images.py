@@ -331,10 +331,16 @@ def test_mask_from_grayscale_rgb_and_alpha_pngs(tmp_path):
     strokes[..., 0] = 255  # red brush colour: dark by luminance, so alpha must decide
     strokes[:10, :, 3] = 255
     Image.fromarray(strokes).save(tmp_path / "rgba.png")
-    for name in ("l.png", "rgb.png", "rgba.png"):
+    # a black-and-white mask that an editor saved with one transparent corner: its white still decides
+    two_tone = np.dstack([values, values, values, np.full((20, 30), 255, np.uint8)])
+    two_tone[0, 0, 3] = 0
+    Image.fromarray(two_tone).save(tmp_path / "rgba_two_tone.png")
+    for name in ("l.png", "rgb.png", "rgba.png", "rgba_two_tone.png"):
         mask = load_mask(tmp_path / name, (30, 20))
         assert mask.dtype == np.float32 and mask.shape == (20, 30)
-        assert mask[:10].min() == 1.0 and mask[10:].max() == 0.0, name
+        assert mask[:10, 1:].min() == 1.0 and mask[10:].max() == 0.0, name
+        assert mask[0, 0] == (0.0 if name == "rgba_two_tone.png" else 1.0)  # the transparent corner stays still
+    assert np.array_equal(load_mask(two_tone, (30, 20)), load_mask(tmp_path / "rgba_two_tone.png"))  # arrays alike
 
 
 def test_mask_resize_warns_and_accepts_arrays_and_tensors():

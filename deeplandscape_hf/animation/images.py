@@ -63,6 +63,7 @@ DENSITY_CHECK_PIXELS = 64_000_000  # below this any decode is affordable (64 MP 
 FULL_SIZE_WORDS = ("full", "0")  # how users ask for no size limit (CLI, app, pipeline.json)
 MAX_IN_RESOLUTION = 600  # official configs/inference/*: `max_in_resolution: 600`
 BACKGROUND_RGB = (255, 255, 255)  # transparent pixels are composited on white (see `load_image`)
+TWO_TONE_MASK_SHARE = 0.01  # a mask whose opaque pixels are this much black and this much white is read by brightness
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray
 MaskInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
@@ -529,23 +530,32 @@ def official_resize_and_crop(
 # Masks
 
 
-def _mask_from_pil(image: Image.Image) -> np.ndarray:
-    """PIL mask -> float (H, W) in [0, 1]. With real transparency, alpha decides (opaque = movable), else brightness.
+def _alpha_or_brightness(brightness: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """The mask a picture with ``alpha`` (None: opaque) and ``brightness`` means, both (H, W) in [0, 1].
 
-    Alpha wins because a mask painted in an editor is usually coloured strokes on a transparent layer, where the
-    stroke colour (red, say) would read as dark grey by luminance.
+    With real transparency, alpha decides (opaque = movable): a mask painted in an editor is usually coloured strokes
+    on a transparent layer, where the stroke colour (red, say) would read as dark grey by luminance. Unless its opaque
+    pixels are black and white themselves (a black-and-white mask that an editor saved with a transparent corner or
+    border): then white and opaque is movable, and alpha alone would make the whole photo move.
     """
+    if alpha is None or alpha.min() >= 1.0:
+        return brightness
+    opaque = brightness[alpha >= 0.5]
+    if opaque.size and min((opaque <= 0.25).mean(), (opaque >= 0.75).mean()) >= TWO_TONE_MASK_SHARE:
+        return brightness * alpha
+    return alpha
+
+
+def _mask_from_pil(image: Image.Image) -> np.ndarray:
+    """PIL mask -> float (H, W) in [0, 1] (`_alpha_or_brightness`)."""
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         image = _high_bit_depth_to_8bit(image)
     if image.mode in ("RGBa", "La", "PA"):
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA"):
-        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
-        if alpha.min() < 1.0:
-            return alpha
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0 if image.mode in ("RGBA", "LA") else None
+    return _alpha_or_brightness(np.asarray(image.convert("L"), dtype=np.float32) / 255.0, alpha)
 
 
 def _mask_from_array(array: np.ndarray, name: str) -> np.ndarray:
@@ -568,10 +578,8 @@ def _mask_from_array(array: np.ndarray, name: str) -> np.ndarray:
     else:
         raise InvalidImageError(f"{name} has dtype {array.dtype}; use bool, uint8, uint16 or float in [0, 1].")
     if values.ndim == 3:
-        if values.shape[-1] == 4 and values[..., 3].min() < 1.0:
-            return np.ascontiguousarray(values[..., 3])
-        rgb = values[..., :3]
-        values = luma(rgb)  # as PIL's 'L'
+        alpha = values[..., 3] if values.shape[-1] == 4 else None
+        values = _alpha_or_brightness(luma(values[..., :3]), alpha)  # luma as PIL's 'L'
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
@@ -579,8 +587,9 @@ def load_mask(mask: MaskInput, size: Sequence[int] | None = None) -> np.ndarray:
     """Load a user mask as float32 (H, W) in [0, 1], 1 = movable (sky/water to animate).
 
     Accepts a PNG path or PIL image (L, RGB, RGBA, LA, P, 16-bit; white or opaque = movable; when the image has
-    any transparency its alpha is used), a numpy array (bool, uint8, uint16, float in [0, 1]) or a torch tensor
-    (H, W), (1, H, W) or (1, 1, H, W) in [0, 1].
+    any transparency its alpha is used, unless its opaque pixels are black and white: `_alpha_or_brightness`), a
+    numpy array (bool, uint8, uint16, float in [0, 1]) or a torch tensor (H, W), (1, H, W) or (1, 1, H, W) in
+    [0, 1].
 
     Args:
         size: target (width, height) in PIL order, usually `image.size`. A mask of another size is resized
