@@ -593,9 +593,9 @@ def load_mask(mask: MaskInput, size: Sequence[int] | None = None) -> np.ndarray:
 
     Args:
         size: target (width, height) in PIL order, usually `image.size`. A mask of another size is resized
-            (bilinear). That comes with a warning when the mask is smaller or of another shape, because such a
-            mismatch usually means it was drawn on another version of the photo; a larger mask of the same shape
-            is quietly reduced (it was drawn on the full-size photo, which `load_image` reduced to `max_side`).
+            (bilinear), with a warning when its shape differs (it was drawn on another crop of the photo, and is
+            stretched); one of the same shape was drawn on a larger or smaller copy of the photo (the full-size
+            photo that `load_image` reduced, or a video's frame from `--save-mask`) and is resized quietly.
     """
     name = _describe(mask)
     if isinstance(mask, (str, os.PathLike)):
@@ -614,12 +614,10 @@ def load_mask(mask: MaskInput, size: Sequence[int] | None = None) -> np.ndarray:
         target_w, target_h = int(size[0]), int(size[1])
         height, width = values.shape
         if (width, height) != (target_w, target_h):
-            same_shape = abs(width / height - target_w / target_h) <= 0.01
-            if not same_shape or width < target_w:
-                aspect_note = "" if same_shape else " The aspect ratios differ too, so the mask will be stretched."
+            if abs(width / height - target_w / target_h) > 0.01:
                 warnings.warn(
                     f"The mask {name} is {width}x{height} but the image is {target_w}x{target_h}; resizing the mask "
-                    f"(bilinear).{aspect_note}",
+                    "(bilinear). The aspect ratios differ too, so the mask will be stretched.",
                     UserWarning,
                     stacklevel=2,
                 )

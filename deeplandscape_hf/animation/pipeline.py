@@ -914,8 +914,10 @@ class DeepLandscapePipeline:
             bar.close()
 
         # 4. Output types (diffusers: np / pt in [0, 1]).
-        if compositor is not None:
-            mask_values = (compositor.alpha if hybrid is None else compositor.movable_alpha)[0].numpy()
+        if compositor is not None:  # the mask as used, not its feathered blend: saved and passed back, it stays
+            mask_values = compositor.mask.numpy()
+            if hybrid is None:  # the generator's frames reach only as far as its square
+                mask_values = mask_values * (compositor.alpha[0].numpy() > 0)
         else:
             mask_values = inverted.dynamic_mask_crop[0, 0].cpu().numpy()
         mask_image = Image.fromarray((mask_values * 255).round().astype(np.uint8))
