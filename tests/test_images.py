@@ -72,6 +72,22 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     assert np.asarray(load_image(int_image))[0, 10, 0] == 100
 
 
+def test_a_colour_profile_applies_to_photos_with_transparency_too(tmp_path, monkeypatch):
+    """An RGBA PNG with an ICC profile (a Display P3 screenshot) gets the same colour conversion as an RGB one."""
+    from deeplandscape_hf.animation import images
+
+    def swap_red_and_blue(image):  # stands in for Little CMS: any visible change of the colours
+        red, green, blue = image.split()
+        return Image.merge("RGB", (blue, green, red))
+
+    monkeypatch.setattr(images, "_to_srgb", swap_red_and_blue)
+    colour = Image.new("RGB", (40, 40), (60, 160, 90))
+    colour.save(tmp_path / "rgb.png", icc_profile=b"profile")
+    colour.convert("RGBA").save(tmp_path / "rgba.png", icc_profile=b"profile")
+    for name in ("rgb.png", "rgba.png"):
+        assert tuple(np.asarray(load_image(tmp_path / name))[0, 0]) == (90, 160, 60), name
+
+
 def test_cmyk_and_palette_with_transparency(tmp_path):
     cmyk = Image.new("CMYK", (40, 40), (0, 255, 255, 0))  # pure red in CMYK
     cmyk.save(tmp_path / "c.jpg", quality=95)

@@ -321,6 +321,9 @@ def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
         rgba = image.convert("RGBA")
+        if image.info.get("icc_profile"):  # the profile describes the colours, not the alpha (screenshots in P3)
+            colour = _to_srgb(rgba.convert("RGB"))
+            rgba = Image.merge("RGBA", (*colour.split(), rgba.getchannel("A")))
         canvas = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     if image.mode in ("RGB", "CMYK"):
