@@ -80,6 +80,7 @@ MIN_FRAMES, MAX_FRAMES = 8, 200
 MIN_FPS, MAX_FPS = 5, 60
 MAX_UPLOAD = "80mb"  # refused in the browser before it is sent; a 200 MP camera JPEG is 30-70 MB
 QUEUE_SIZE = 16  # waiting requests beyond this are turned away with a message
+DEFAULT_FRAMES, DEFAULT_FPS = 30, 30  # the /animate API's defaults (the Frames slider starts at 60)
 GPU_SECONDS = {"fast": 60, "balanced": 150, "paper": 600}  # ZeroGPU duration per preset, plus per-frame rendering
 GPU_SECONDS_PER_FRAME = 0.5
 GIF_MAX_SIDE = 480  # the GIF download is for sharing: full-size GIFs of a 1920 px video run to 100+ MB
@@ -465,7 +466,10 @@ def run_animation(
     notes: list[str] = []
     report_progress = progress or (lambda *args, **kwargs: None)
     pipe = get_pipeline()
-    num_frames, fps, seed = int(num_frames), float(fps), int(seed or 0)
+    # an API client or a cleared number box sends None: the defaults, as for a value left out
+    num_frames = DEFAULT_FRAMES if num_frames is None else int(num_frames)
+    fps = DEFAULT_FPS if fps is None else float(fps)
+    speed, seed = 1.0 if speed is None else speed, int(seed or 0)
     if not MIN_FRAMES <= num_frames <= MAX_FRAMES:
         raise ValueError(f"Please choose between {MIN_FRAMES} and {MAX_FRAMES} frames (got {num_frames}).")
     if not MIN_FPS <= fps <= MAX_FPS:
@@ -750,8 +754,8 @@ def animate(
     style: str = KEEP_LIGHT,
     motion: str = DEFAULT_MOTION,
     speed: float = 1.0,
-    num_frames: int = 30,
-    fps: int = 30,
+    num_frames: int = DEFAULT_FRAMES,
+    fps: int = DEFAULT_FPS,
     preset: str = "fast",
     loop: bool = False,
     seed: int = 0,
@@ -771,7 +775,7 @@ def animate(
 
 def animate_example(photo: dict | str, style: str, motion: str) -> tuple[str, list[str], Image.Image, str]:
     """Examples: a photo file with a style and motion, the other options at their fast defaults."""
-    return animate_ui(photo, style, motion, 0.0, 1.0, 30, 30, "fast", False, AUTO_MODE, 0)
+    return animate_ui(photo, style, motion, 0.0, 1.0, DEFAULT_FRAMES, DEFAULT_FPS, "fast", False, AUTO_MODE, 0)
 
 
 # --------------------------------------------------------------------------------------------------------- layout
@@ -821,7 +825,7 @@ def build_demo() -> gr.Blocks:
                 )
                 with gr.Row():
                     num_frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=60, step=1, label="Frames", elem_id="frames")
-                    fps = gr.Slider(MIN_FPS, MAX_FPS, value=30, step=1, label="FPS", elem_id="fps")
+                    fps = gr.Slider(MIN_FPS, MAX_FPS, value=DEFAULT_FPS, step=1, label="FPS", elem_id="fps")
                 with gr.Row():
                     preset = gr.Radio(list(QUALITY_PRESETS), value="fast", label="Quality", elem_id="preset")
                     loop = gr.Checkbox(value=False, label="Seamless loop", elem_id="loop")
@@ -900,8 +904,8 @@ def build_demo() -> gr.Blocks:
                 label="motion",
             )
             api_speed = gr.Number(value=1.0, label="speed")
-            api_frames = gr.Number(value=30, precision=0, label="num_frames")
-            api_fps = gr.Number(value=30, precision=0, label="fps")
+            api_frames = gr.Number(value=DEFAULT_FRAMES, precision=0, label="num_frames")
+            api_fps = gr.Number(value=DEFAULT_FPS, precision=0, label="fps")
             api_preset = gr.Dropdown(list(QUALITY_PRESETS), value="fast", label="preset")
             api_loop = gr.Checkbox(value=False, label="loop")
             api_seed = gr.Number(value=0, precision=0, label="seed")

@@ -261,6 +261,9 @@ def test_run_animation_then_reanimate_reuses_the_inversion(app_state) -> None:
     assert again.cache_hit and "reused" in again.report
     assert again.ssim == pytest.approx(first.ssim)
     assert decode_mp4(again.video)[0].shape[0] == 9
+    # a cleared number box or an API client sends None: the defaults, not "Something went wrong (TypeError)"
+    cleared = app.run_animation(photo, None, None, "keep", "man1", 0, None, None, None, False, "fast", "auto", None)
+    assert cleared.cache_hit and decode_mp4(cleared.video)[0].shape[0] == app.DEFAULT_FRAMES
 
 
 def test_keep_still_everywhere_animates_nothing_and_says_so(app_state) -> None:
