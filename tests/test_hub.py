@@ -230,6 +230,41 @@ def test_one_repository_holds_every_component_in_its_subfolder(fake_hub, tmp_pat
         DeepLandscapeGenerator.from_pretrained(tmp_path / "repo", subfolder="mapping")
 
 
+def test_the_bundled_model_loads_whole_by_repo_id_and_a_generator_fetches_only_its_own_files(fake_hub, tmp_path):
+    """Its encoder is split into shards (under the hub's per-file limit): they must load by id as from the folder.
+    A generator alone fetches the repository's root files, not the encoder and discriminators beside it."""
+    from deeplandscape_hf.animation.pipeline import DeepLandscapePipeline
+
+    HfApi().upload_folder(repo_id="someone/whole", folder_path=hub.DEFAULT_MODEL_DIR)
+    HfApi().upload_folder(repo_id="someone/generator", folder_path=hub.DEFAULT_MODEL_DIR)
+    assert len(hub.weight_files(hub.DEFAULT_MODEL_DIR / "encoder")) > 1  # what this test is about
+    pipe = DeepLandscapePipeline.from_pretrained("someone/whole")
+    assert pipe.encoder is not None and pipe.dynamics is not None
+    DeepLandscapeGenerator.from_pretrained("someone/generator")
+    assert all("/" not in name for name in _files(fake_hub.snapshots / "someone/generator"))
+
+
+def test_incomplete_or_mixed_weight_shards_are_named(model_and_input, tmp_path):
+    model = model_and_input[0]
+    model.save_pretrained(tmp_path)
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    (tmp_path / "model.safetensors").unlink()
+    names = sorted(weights)
+    for index, part in enumerate((names[::2], names[1::2]), start=1):
+        save_file({name: weights[name] for name in part}, str(tmp_path / f"model-0000{index}-of-00002.safetensors"))
+    _assert_same_weights(model, type(model).from_pretrained(tmp_path))  # a complete set loads
+    save_file({names[0]: weights[names[0]]}, str(tmp_path / "model-00001-of-00001.safetensors"))
+    with pytest.raises(ModelNotFoundError, match="shards of 2 different splits"):
+        type(model).from_pretrained(tmp_path)
+    (tmp_path / "model-00001-of-00001.safetensors").unlink()
+    (tmp_path / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(ModelNotFoundError, match="lacks weight shard.s. 2 of 2"):
+        type(model).from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{oops")
+    with pytest.raises(hub.CheckpointMismatchError, match="config.json' is not valid JSON"):
+        type(model).from_pretrained(tmp_path)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Default constructors: the paper-sized networks, built with no arguments
 

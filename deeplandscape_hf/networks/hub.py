@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import os
+import re
 import socket
 import threading
 import typing
@@ -36,6 +38,7 @@ PAPER_URL = "https://arxiv.org/abs/2008.09655"
 REPO_URL = "https://github.com/deeplandscape-hf/deeplandscape-hf"
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+SHARD_PATTERN = "model-*-of-*.safetensors"
 
 HUB_METADATA: dict[str, Any] = dict(
     library_name="deeplandscape-hf",
@@ -243,7 +246,10 @@ def resolve_model_folder(
             f"'{name}' is neither a model folder nor a hub id of the form 'org/name'. "
             "Give the folder that holds config.json and model.safetensors, or a hub repository id."
         )
-    patterns = [f"{subfolder}/*"] if subfolder else ["*.json", "*.safetensors", "*.md"]
+    # The root's own files only (a pipeline's pipeline.json among them): in these patterns '*' also matches '/', so
+    # "*.safetensors" fetched the encoder and both discriminators with every generator.
+    root_files = [CONFIG_NAME, WEIGHTS_NAME, SHARD_PATTERN, "pipeline.json", "README.md"]
+    patterns = [f"{subfolder}/*"] if subfolder else root_files
     cache_only = local_files_only or offline_mode()
     unreachable = not cache_only and not hub_reachable()
     if unreachable:
@@ -265,9 +271,9 @@ def resolve_model_folder(
             "You can also pass a local folder saved with save_pretrained()."
         ) from error
     folder = Path(root) / subfolder if subfolder else Path(root)
-    if not (folder / WEIGHTS_NAME).is_file():
+    if not weight_files(folder):
         raise ModelNotFoundError(
-            f"Hub repository '{name}' has no {subfolder + '/' if subfolder else ''}{WEIGHTS_NAME}."
+            f"Hub repository '{name}' has no {subfolder + '/' if subfolder else ''}{WEIGHTS_NAME} (or its shards)."
         )
     return folder
 
@@ -312,11 +318,31 @@ def _configs_from_dicts(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def weight_files(folder: Path) -> list[Path]:
-    """``model.safetensors``, or its shards ``model-00001-of-0000N.safetensors`` (kept under per-file size limits)."""
+    """``model.safetensors``, or its shards ``model-00001-of-0000N.safetensors`` (kept under per-file size limits);
+    a ModelNotFoundError names the shards that are missing, or the sets when shards of two splits are mixed."""
     single = folder / WEIGHTS_NAME
     if single.is_file():
         return [single]
-    return sorted(folder.glob("model-*-of-*.safetensors"))
+    shards: dict[int, dict[int, Path]] = {}
+    for path in folder.glob(SHARD_PATTERN):
+        match = re.fullmatch(r"model-(\d+)-of-(\d+)\.safetensors", path.name)
+        if match:
+            shards.setdefault(int(match.group(2)), {})[int(match.group(1))] = path
+    if len(shards) > 1:
+        splits = ", ".join(map(str, sorted(shards)))
+        raise ModelNotFoundError(
+            f"'{folder}' holds weight shards of {len(shards)} different splits (into {splits} files); keep one set."
+        )
+    if not shards:
+        return []
+    ((total, found),) = shards.items()
+    missing = sorted(set(range(1, total + 1)) - set(found))
+    if missing:
+        raise ModelNotFoundError(
+            f"'{folder}' lacks weight shard(s) {', '.join(map(str, missing))} of {total}: the download or copy is "
+            "incomplete."
+        )
+    return [found[index] for index in range(1, total + 1)]
 
 
 def default_model_path() -> Path:
@@ -380,8 +406,13 @@ class HubModelMixin(PyTorchModelHubMixin):
             local_files_only=local_files_only,
             force_download=force_download,
         )
-        if not (folder / CONFIG_NAME).is_file():
+        config = folder / CONFIG_NAME
+        if not config.is_file():
             raise ModelNotFoundError(f"'{folder}' has no {CONFIG_NAME}; was it written by save_pretrained()?")
+        try:
+            json.loads(config.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:  # a model has up to five config.json: say which one
+            raise CheckpointMismatchError(f"'{config}' is not valid JSON ({error}); restore it.") from error
         return super().from_pretrained(str(folder), **model_kwargs)
 
     @classmethod
