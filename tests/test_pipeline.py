@@ -248,6 +248,30 @@ def test_second_style_hits_the_cache(pipe, tmp_path):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_the_disk_cache_stays_within_its_size_and_a_failed_write_costs_only_the_cache(pipe, tmp_path, monkeypatch):
+    from deeplandscape_hf.animation import inversion
+    from deeplandscape_hf.networks.hub import current_umask
+
+    folder = tmp_path / "cache"
+    pipe.cache.directory = folder
+    (folder / "notes").mkdir(parents=True)
+    (folder / "notes.safetensors").write_bytes(b"not ours")  # the pruning touches cache entries only
+    call(pipe)
+    (entry,) = [path for path in folder.glob("*.safetensors") if path.name != "notes.safetensors"]
+    assert entry.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # as a saved model: not safetensors' 0600
+    pipe.cache.max_disk_bytes = entry.stat().st_size + 1  # room for one entry
+    call(pipe, mode="eoif")
+    entries = [path for path in folder.glob("*.safetensors") if path.name != "notes.safetensors"]
+    assert len(entries) == 1 and entries[0] != entry and (folder / "notes.safetensors").is_file()
+
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("Error while serializing: I/O error: No space left on device")  # as safetensors says it
+
+    monkeypatch.setattr(inversion, "save_safetensors", full_disk)
+    pipe.cache.clear()
+    assert not call(pipe).cache_hit  # animated all the same; only the cache was not written
+
+
 def test_without_encoder_only_mean_style_modes(model_dir):
     generator, _, _ = build_models()
     pipe = DeepLandscapePipeline(generator, config=PipelineConfig(presets=TINY_PRESETS, default_preset="fast"))

@@ -13,6 +13,7 @@ Also here: the speed/quality presets (``PRESETS``) and ``InversionCache`` (encod
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -20,6 +21,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -30,10 +32,10 @@ from typing import Any, Literal, Protocol
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from ..networks.generator import DeepLandscapeGenerator
+from ..networks.hub import save_safetensors
 
 logger = logging.getLogger(__name__)
 
@@ -791,7 +793,9 @@ def invert(
 
 
 # --------------------------------------------------------------------------------------------------------- cache
-CACHE_FORMAT_VERSION = 1  # bump when the stored layout changes; older files are then ignored
+CACHE_FORMAT_VERSION = 1  # bump when the stored layout changes; older files are then ignored (and pruned in time)
+CACHE_FILE_PATTERN = re.compile(r"[0-9a-f]{32}\.safetensors")  # `cache_key` names: the only files the pruning touches
+DISK_CACHE_BYTES = 4 * 1024**3  # an on-disk inversion cache keeps its most recently used entries within this size
 
 
 def cache_key(**parts: Any) -> str:
@@ -822,13 +826,21 @@ class InversionCache:
     Args:
         max_entries: entries kept in memory (each may hold a full generator copy: ~105 MB at 256 px).
         directory: folder for the disk cache; None keeps everything in memory.
+        max_disk_bytes: the disk cache keeps its most recently used entries within this size (a busy app would
+            otherwise fill its disk); None: no limit.
     """
 
-    def __init__(self, max_entries: int = 2, directory: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        max_entries: int = 2,
+        directory: str | os.PathLike | None = None,
+        max_disk_bytes: int | None = DISK_CACHE_BYTES,
+    ):
         if max_entries < 0:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}.")
         self.max_entries = max_entries
         self.directory = None if directory is None else Path(directory).expanduser()
+        self.max_disk_bytes = max_disk_bytes
         self._entries: OrderedDict[str, InversionResult] = OrderedDict()
 
     def __len__(self) -> int:
@@ -853,17 +865,39 @@ class InversionCache:
         except Exception as error:  # noqa: BLE001 - a damaged cache file is only a cache miss
             logger.warning("ignoring unreadable inversion cache file %s: %s", path, error)
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: the pruning keeps the most recently used entries
         self._remember(key, result)
         return result
 
     def put(self, key: str, result: InversionResult) -> None:
-        """Store an entry in memory and, with a directory, on disk."""
+        """Store an entry in memory and, with a directory, on disk (then prune the disk to ``max_disk_bytes``)."""
         self._remember(key, result)
         if self.directory is not None:
+            path = self.directory / f"{key}.safetensors"
             try:
-                self._save(self.directory / f"{key}.safetensors", result)
-            except OSError as error:
+                self._save(path, result)
+                self._prune(keep=path)
+            except Exception as error:  # noqa: BLE001 - safetensors reports a full or read-only disk as its own error
                 logger.warning("could not write the inversion cache in %s: %s", self.directory, error)
+
+    def _prune(self, keep: Path) -> None:
+        """Delete the least recently used entries beyond ``max_disk_bytes`` (never ``keep``, never other files)."""
+        if self.max_disk_bytes is None or self.directory is None:
+            return
+        entries = []
+        for path in self.directory.glob("*.safetensors"):
+            if CACHE_FILE_PATTERN.fullmatch(path.name):
+                with contextlib.suppress(OSError):
+                    stat = path.stat()
+                    entries.append((stat.st_mtime, stat.st_size, path))
+        total = 0
+        for _, size, path in sorted(entries, key=lambda entry: entry[0], reverse=True):  # newest first
+            total += size
+            if total > self.max_disk_bytes and path != keep:
+                logger.info("removing the least recently used inversion cache file %s", path)
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def _remember(self, key: str, result: InversionResult) -> None:
         if self.max_entries == 0:
@@ -892,7 +926,7 @@ class InversionCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            save_file(tensors, str(temporary), metadata=metadata)
+            save_safetensors(tensors, temporary, metadata)  # readable by whoever shares the folder, as a model is
             os.replace(temporary, path)
         finally:
             if temporary.exists():
