@@ -121,7 +121,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="write the generator's raw square frames instead of blending them into the full-resolution photo",
     )
-    parser.add_argument("--cache-dir", type=Path, default=None, help="keep inversions here to reuse them next time")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="keep inversions here to reuse them next time (the most recently used, within 4 GB)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
