@@ -423,6 +423,18 @@ def test_wrong_kind_of_file_and_existing_output(tmp_path):
         convert_official_checkpoint(good, tmp_path / "other", resolution=256, w_avg_samples=16)
     convert_official_checkpoint(good, tmp_path / "out", w_avg_samples=16, overwrite=True)
     assert (tmp_path / "out" / "model.safetensors").is_file()
+    convert_official_checkpoint(good, tmp_path / "out", w_avg_samples=16, overwrite=True)  # a model folder: replaced
+    # --overwrite replaces model folders only, and never the folder that holds an input
+    inside = tmp_path / "authors"
+    inside.mkdir()
+    (inside / "475000.model").write_bytes(good.read_bytes())
+    with pytest.raises(ValueError, match="lies inside --out"):
+        convert_official_checkpoint(inside / "475000.model", inside, w_avg_samples=16, overwrite=True)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"a photo")
+    with pytest.raises(FileExistsError, match="not a model folder"):
+        convert_official_checkpoint(good, tmp_path / "photos", w_avg_samples=16, overwrite=True)
+    assert (inside / "475000.model").is_file() and (tmp_path / "photos" / "a.jpg").is_file()
 
 
 # -------------------------------------------------------------------------------- pickled encoder / network A

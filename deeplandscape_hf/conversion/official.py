@@ -509,6 +509,14 @@ def convert_official_checkpoint(
     for name, value in (("checkpoint", checkpoint), ("encoder", encoder), ("dynamics", dynamics)):
         if value is not None and not Path(value).expanduser().is_file():
             raise FileNotFoundError(f"{name} file not found: {value}")
+        # --overwrite replaces the output folder whole: never one that holds an input, nor something not a model
+        if value is not None and out_dir.resolve() in Path(value).expanduser().resolve().parents:
+            raise ValueError(f"the {name} '{value}' lies inside --out '{out_dir}'; write the model to another folder.")
+    holds_other_things = out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "config.json").is_file()
+    if out_dir.exists() and (not out_dir.is_dir() or holds_other_things):
+        raise FileExistsError(
+            f"{out_dir} exists and is not a model folder (no config.json); --overwrite replaces model folders only."
+        )
     if w_avg_samples < 1:
         raise ValueError(f"w_avg_samples must be >= 1, got {w_avg_samples}.")
 
