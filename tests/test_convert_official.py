@@ -399,7 +399,7 @@ def test_truncated_or_foreign_files_give_clear_errors(tmp_path, legacy):
     data = path.read_bytes()
     truncated = tmp_path / "truncated.model"
     truncated.write_bytes(data[: len(data) * 2 // 3])
-    with pytest.raises(OfficialCheckpointError, match="truncated|not a readable|not a PyTorch"):
+    with pytest.raises(OfficialCheckpointError, match="truncated"):  # either format: the message says so
         convert_official_checkpoint(truncated, tmp_path / "out", w_avg_samples=16)
     text = tmp_path / "notes.txt"
     text.write_text("hello")

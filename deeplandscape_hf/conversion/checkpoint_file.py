@@ -446,8 +446,13 @@ def load_official_file(path: str | os.PathLike) -> Any:
         if zipfile.is_zipfile(path):
             return _load_zip(path)
         with open(path, "rb") as file:
-            starts_like_pickle = file.read(1) == PICKLE_PROTO_OPCODE
-        if not starts_like_pickle:
+            start = file.read(4)
+        if start == b"PK\x03\x04":  # a zip whose directory at the end is missing: cut short
+            raise OfficialCheckpointError(
+                f"{path} is a truncated or damaged PyTorch checkpoint (its zip directory is missing); copy or "
+                "download it again."
+            )
+        if start[:1] != PICKLE_PROTO_OPCODE:
             raise OfficialCheckpointError(
                 f"{path} is not a PyTorch checkpoint (neither torch's zip nor its pickle format)."
             )
