@@ -378,11 +378,19 @@ def test_other_dangerous_globals_are_refused(tmp_path, name, args):
 LEGACY_HEADER = (0x1950A86A20F9469CFC6C, 1001)
 
 
-def test_pickle_cannot_rewrite_the_loaders_markers(tmp_path):
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # GLOBAL torch.FloatStorage, then BUILD {"dtype": 1}: would change how every later file is read
+        b"\x80\x02ctorch\nFloatStorage\n}X\x05\x00\x00\x00dtypeK\x01sb.",
+        # GLOBAL torch._utils._rebuild_tensor_v2, then BUILD (None, {"__defaults__": ()}): a function's defaults
+        b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nN}X\x0c\x00\x00\x00__defaults__)s\x86b.",
+    ],
+    ids=["storage type", "rebuild function"],
+)
+def test_pickle_cannot_rewrite_the_loaders_markers(tmp_path, payload):
     import pickle
 
-    # GLOBAL torch.FloatStorage, then BUILD {"dtype": 1}: would change how every later file is read
-    payload = b"\x80\x02ctorch\nFloatStorage\n}X\x05\x00\x00\x00dtypeK\x01sb."
     path = tmp_path / "poison.pth"
     path.write_bytes(b"".join(pickle.dumps(v, 2) for v in (*LEGACY_HEADER, {})) + payload)
     with pytest.raises(UnsafeCheckpointError, match="modify"):

@@ -163,6 +163,22 @@ class _LegacyBackend(_Marker):
         return "<legacy torch backend, unused>"
 
 
+class _AdmittedFunction(_Marker):
+    """One of our rebuild functions as `find_class` hands it out: callable, but a pickle cannot BUILD on it (a plain
+    function would take new ``__defaults__`` from a crafted file and break every later load in the process)."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[..., Any]):
+        object.__setattr__(self, "function", function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<checkpoint reader's {self.function.__name__}>"
+
+
 def _rebuild_tensor(
     storage: _Storage,
     storage_offset: int,
@@ -195,7 +211,7 @@ def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: A
 
 def _rebuild_from_type(func: Any, new_type: Any, args: tuple, state: Any = None) -> Any:
     """Our ``torch._tensor._rebuild_from_type_v2``: only admitted rebuild functions may be called."""
-    if func not in (_rebuild_tensor, _rebuild_parameter):
+    if func not in (_REBUILD_TENSOR, _REBUILD_PARAMETER):
         raise UnsafeCheckpointError(f"a tensor subclass asked to be rebuilt by {func!r}; refused.")
     return func(*args)
 
@@ -222,13 +238,15 @@ _STORAGE_DTYPES = {
     "BoolStorage": torch.bool,
     "UntypedStorage": torch.uint8,
 }
+_REBUILD_TENSOR, _REBUILD_PARAMETER = _AdmittedFunction(_rebuild_tensor), _AdmittedFunction(_rebuild_parameter)
+_REBUILD_FROM_TYPE = _AdmittedFunction(_rebuild_from_type)
 _ADMITTED: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
-    ("torch.tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
+    ("torch._utils", "_rebuild_tensor_v2"): _REBUILD_TENSOR,
+    ("torch._utils", "_rebuild_tensor"): _REBUILD_TENSOR,
+    ("torch._utils", "_rebuild_parameter"): _REBUILD_PARAMETER,
+    ("torch._utils", "_rebuild_parameter_with_state"): _REBUILD_PARAMETER,
+    ("torch._tensor", "_rebuild_from_type_v2"): _REBUILD_FROM_TYPE,
+    ("torch.tensor", "_rebuild_from_type_v2"): _REBUILD_FROM_TYPE,
     ("torch", "Tensor"): _TensorType("Tensor"),
     ("torch._tensor", "Tensor"): _TensorType("Tensor"),
     ("torch.nn.parameter", "Parameter"): _TensorType("Parameter"),
@@ -240,7 +258,7 @@ _ADMITTED: dict[tuple[str, str], Any] = {
     ("builtins", "slice"): slice,
     ("builtins", "complex"): complex,
     ("builtins", "object"): object,
-    ("copyreg", "_reconstructor"): _reconstructor,
+    ("copyreg", "_reconstructor"): _AdmittedFunction(_reconstructor),
     ("torch.nn.backends.thnn", "_get_thnn_function_backend"): _LegacyBackend(),
     **{("torch", name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()},
     **{("torch.storage", name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()},
