@@ -1069,6 +1069,16 @@ def test_foggy_photo_where_nothing_can_be_told_apart_stays_still(brightness):
     assert result.confidence.max() == 0
 
 
+@pytest.mark.parametrize("size", [(60, 4000), (32, 2000), (8000, 32)])
+def test_a_strip_too_narrow_to_tell_sky_from_land_stays_still_and_says_so(size):
+    """At the working size such a strip is a few pixels across: a line fit on one column crashed (60x4000), and
+    an 8000x32 strip moved whole, its dock included."""
+    photo = Image.open(Path(__file__).resolve().parents[1] / "examples" / "lake_dock_01.jpg").convert("RGB")
+    result = region_segment(photo.resize(size))
+    assert result.dynamic_mask.shape == size[::-1] and result.dynamic_mask.max() == 0
+    assert "too narrow a strip" in result.uncertainty
+
+
 def test_grass_seen_close_up_has_no_sky():
     """Blades of grass in front of a smooth, blurred green background: the top of the photo is smooth like a clear
     sky, but green. Nothing may move (the whole background did), and the verdict says why."""

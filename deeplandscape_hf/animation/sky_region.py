@@ -54,6 +54,7 @@ __all__ = ["SkyRegions", "find_sky_regions"]
 
 COARSE_SIDE_PX = 256  # the border search runs on a copy this long: texture is measured at a known scale, and it is fast
 FINE_SIDE_PX = 768  # the refinement and the object cuts run at this size (larger photos shrunk, smaller enlarged)
+MIN_WORKING_SIDE_PX = 16  # a strip narrower than this at the coarse size (over 16:1) shows too little to tell apart
 HISTOGRAM_BINS = 16  # per RGB channel
 REFIT_ROUNDS = 3  # border searches, each with the land model refitted to the border before
 JUMP_COST = 0.35  # per row of border jump between neighbouring columns (in units of one pixel's colour cost)
@@ -661,7 +662,7 @@ def _first_land_band(costs: np.ndarray) -> np.ndarray:
     cuts = np.zeros(count + 1, bool)
     for index, piece in enumerate(ndimage.find_objects(bands), start=1):
         rows_in, columns_in = np.nonzero(bands[piece] == index)
-        if np.ptp(columns_in) + 1 < LAND_BAND_WIDTH * costs.shape[1]:
+        if np.ptp(columns_in) + 1 < max(2, LAND_BAND_WIDTH * costs.shape[1]):  # one column has no slope to fit
             continue
         # A tree line, a ridge or a shore runs roughly level; a cable or a boom can cross the sky at any angle.
         cuts[index] = abs(np.polyfit(columns_in, rows_in, 1)[0]) <= LAND_BAND_MAX_SLOPE
@@ -1161,6 +1162,14 @@ def _find_sky_regions(image: Image.Image) -> SkyRegions:
     fine = _resized(image, FINE_SIDE_PX, enlarge=True)
     fine_image = Image.fromarray((fine * 255).round().astype(np.uint8))
     coarse, detail = _resized(fine_image, COARSE_SIDE_PX), _resized(fine_image, 2 * COARSE_SIDE_PX)
+    if min(coarse.shape[:2]) < MIN_WORKING_SIDE_PX:
+        nothing = np.zeros((image.height, image.width), np.float32)
+        return SkyRegions(
+            sky=nothing,
+            water=nothing,
+            confidence=nothing,
+            uncertainty=f"the photo is too narrow a strip ({image.width}x{image.height}) to tell sky from land",
+        )
     texture = np.maximum(_texture(coarse), _pooled(_texture(detail), coarse.shape[:2]))
     backlit = _lit_above_silhouette(coarse)
     sky_coarse, costs = _coarse_sky(coarse, texture, backlit)
