@@ -242,6 +242,11 @@ def test_the_bundled_model_loads_whole_by_repo_id_and_a_generator_fetches_only_i
     assert pipe.encoder is not None and pipe.dynamics is not None
     DeepLandscapeGenerator.from_pretrained("someone/generator")
     assert all("/" not in name for name in _files(fake_hub.snapshots / "someone/generator"))
+    # an encoder that is there in part is an error, not a model without an encoder
+    HfApi().upload_folder(repo_id="someone/cut-short", folder_path=hub.DEFAULT_MODEL_DIR)
+    (fake_hub.remote / "someone/cut-short/encoder/model-00002-of-00004.safetensors").unlink()
+    with pytest.raises(hub.IncompleteModelError, match="lacks weight shard.s. 2 of 4"):
+        DeepLandscapePipeline.from_pretrained("someone/cut-short")
 
 
 def test_incomplete_or_mixed_weight_shards_are_named(model_and_input, tmp_path):

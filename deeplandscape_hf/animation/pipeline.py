@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..motion.styles import StyleVocabulary, style_level_indices
 from ..networks.generator import DeepLandscapeGenerator
-from ..networks.hub import ModelNotFoundError, default_model_path, resolve_model_folder
+from ..networks.hub import IncompleteModelError, ModelNotFoundError, default_model_path, resolve_model_folder
 from ..networks.precision import DtypeLike, autocast, resolve_dtype
 from . import inversion as inv
 from .compositing import MOTION_SOURCES, Compositor, crop_mask
@@ -352,6 +352,8 @@ class DeepLandscapePipeline:
         ):
             try:
                 folder = resolve_model_folder(source, subfolder, **hub)
+            except IncompleteModelError:  # there, but broken: not the same as a model without it
+                raise
             except ModelNotFoundError:
                 components[name] = None
                 logger.info("%s has no %s/ folder: %s not available", source, subfolder, name)

@@ -95,6 +95,10 @@ class ModelNotFoundError(FileNotFoundError):
     """Raised when a model folder or hub repository cannot be found or reached."""
 
 
+class IncompleteModelError(ModelNotFoundError):
+    """Raised when a model's weights are there in part: shards missing, or shards of two splits mixed."""
+
+
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights a step needs are not cached and cannot be fetched. The message ends with what to do
     instead; ``cause`` is what is missing and how to get it, for the warning of a fallback that already does that."""
@@ -319,7 +323,7 @@ def _configs_from_dicts(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def weight_files(folder: Path) -> list[Path]:
     """``model.safetensors``, or its shards ``model-00001-of-0000N.safetensors`` (kept under per-file size limits);
-    a ModelNotFoundError names the shards that are missing, or the sets when shards of two splits are mixed."""
+    an IncompleteModelError names the shards that are missing, or the sets when shards of two splits are mixed."""
     single = folder / WEIGHTS_NAME
     if single.is_file():
         return [single]
@@ -330,7 +334,7 @@ def weight_files(folder: Path) -> list[Path]:
             shards.setdefault(int(match.group(2)), {})[int(match.group(1))] = path
     if len(shards) > 1:
         splits = ", ".join(map(str, sorted(shards)))
-        raise ModelNotFoundError(
+        raise IncompleteModelError(
             f"'{folder}' holds weight shards of {len(shards)} different splits (into {splits} files); keep one set."
         )
     if not shards:
@@ -338,7 +342,7 @@ def weight_files(folder: Path) -> list[Path]:
     ((total, found),) = shards.items()
     missing = sorted(set(range(1, total + 1)) - set(found))
     if missing:
-        raise ModelNotFoundError(
+        raise IncompleteModelError(
             f"'{folder}' lacks weight shard(s) {', '.join(map(str, missing))} of {total}: the download or copy is "
             "incomplete."
         )
